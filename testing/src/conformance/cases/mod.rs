@@ -1,0 +1,8 @@
+//! The conformance cases, grouped by behaviour area. Each is an `async fn(&Cx) ->
+//! CaseResult`, run by [`super::run_transport_suite`].
+
+pub(crate) mod delivery;
+pub(crate) mod lifecycle;
+pub(crate) mod properties;
+pub(crate) mod publish;
+pub(crate) mod routing;
