@@ -1,0 +1,224 @@
+//! Publishing: which channel a message goes on, and what the broker said about it.
+//!
+//! - Confirmed, not mandatory: one shared channel in confirm mode. Publishes from any
+//!   number of tasks pipeline on it; each awaits only its own confirm.
+//! - Confirmed and mandatory: a channel in confirm mode borrowed from a pool for the time of
+//!   one publish and its confirm. lapin hands a `basic.return` to whichever confirm it
+//!   completes next, so with several mandatory publishes unconfirmed on one channel a
+//!   returned message can be reported on the wrong one; one at a time per channel keeps
+//!   the report exact. The pool grows on demand up to its size.
+//! - Not confirmed: a shared channel without confirms. The outcome is always
+//!   [`PublishOutcome::Sent`]; since a return could not be reported, such messages are
+//!   published without the mandatory flag.
+
+use lapin::options::BasicPublishOptions;
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
+use nameko_core::transport::{Message, PublishOptions, PublishOutcome, TransportError};
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+
+use crate::connection::{Session, SharedChannel};
+use crate::error::{from_lapin, reply_of};
+
+/// The publish channels of one session.
+pub(crate) struct Publisher {
+    confirmed: SharedChannel,
+    unconfirmed: SharedChannel,
+    mandatory: ChannelPool,
+}
+
+/// A message converted for lapin, ready to go on any channel.
+pub(crate) struct Outgoing<'a> {
+    /// The exchange, for error messages.
+    pub(crate) exchange: &'a str,
+    pub(crate) exchange_name: ShortString,
+    pub(crate) routing_key: ShortString,
+    pub(crate) message: &'a Message,
+    pub(crate) properties: BasicProperties,
+}
+
+impl Publisher {
+    pub(crate) fn new(mandatory_channels: usize) -> Self {
+        Self {
+            confirmed: SharedChannel::new(true),
+            unconfirmed: SharedChannel::new(false),
+            mandatory: ChannelPool::new(mandatory_channels),
+        }
+    }
+
+    /// Publishes and, when asked, waits for the broker's confirm.
+    pub(crate) async fn publish(
+        &self,
+        session: &Session,
+        outgoing: Outgoing<'_>,
+        options: PublishOptions,
+    ) -> Result<PublishOutcome, TransportError> {
+        let exchange = outgoing.exchange;
+        if !options.confirm {
+            let channel = self.unconfirmed.get(session).await?;
+            send(&channel, outgoing, false).await?;
+            return Ok(PublishOutcome::Sent);
+        }
+        if !options.mandatory {
+            let channel = self.confirmed.get(session).await?;
+            let confirm = send(&channel, outgoing, false).await?;
+            return outcome(ConfirmGuard::new(confirm).wait().await, exchange);
+        }
+        let _permit = self
+            .mandatory
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| TransportError::Closed)?;
+        let channel = self.mandatory.take(session).await?;
+        let mut lease = Lease {
+            pool: &self.mandatory,
+            channel: Some(channel),
+            done: false,
+        };
+        let confirm = match &lease.channel {
+            Some(channel) => send(channel, outgoing, true).await?,
+            None => return Err(TransportError::Other("no publish channel".to_owned())),
+        };
+        let result = ConfirmGuard::new(confirm).wait().await;
+        lease.done = true;
+        outcome(result, exchange)
+    }
+}
+
+/// Sends the message; the returned future resolves with the broker's confirm.
+async fn send(
+    channel: &Channel,
+    outgoing: Outgoing<'_>,
+    mandatory: bool,
+) -> Result<PublisherConfirm, TransportError> {
+    channel
+        .basic_publish(
+            outgoing.exchange_name,
+            outgoing.routing_key,
+            BasicPublishOptions {
+                mandatory,
+                immediate: false,
+            },
+            &outgoing.message.body,
+            outgoing.properties,
+        )
+        .await
+        .map_err(|e| publish_error(&e, outgoing.exchange))
+}
+
+fn outcome(
+    result: Result<Confirmation, lapin::Error>,
+    exchange: &str,
+) -> Result<PublishOutcome, TransportError> {
+    match result {
+        Ok(Confirmation::Ack(None)) => Ok(PublishOutcome::Confirmed),
+        Ok(Confirmation::Ack(Some(returned))) => Ok(PublishOutcome::Returned {
+            reply_code: returned.reply_code,
+            reply_text: returned.reply_text.to_string(),
+        }),
+        Ok(Confirmation::Nack(_)) => Ok(PublishOutcome::Nacked),
+        Ok(Confirmation::NotRequested) => Ok(PublishOutcome::Sent),
+        Err(e) => Err(publish_error(&e, exchange)),
+    }
+}
+
+/// The error of a publish. A channel shared by many publishes is closed by the broker
+/// because of one of them (a missing exchange, say); only the publish whose exchange the
+/// broker names gets the broker's error, the others a retryable
+/// [`TransportError::Disconnected`].
+fn publish_error(err: &lapin::Error, exchange: &str) -> TransportError {
+    match reply_of(err) {
+        Some((code, text)) if code < 500 && !text.contains(&format!("'{exchange}'")) => {
+            TransportError::Disconnected(format!(
+                "the publish channel was closed by the broker because of another message: {text}"
+            ))
+        }
+        _ => from_lapin(err),
+    }
+}
+
+/// Waits for a confirm; if the publish is abandoned first, the confirm is awaited on a
+/// spawned task so that lapin does not keep it forever.
+struct ConfirmGuard {
+    confirm: Option<PublisherConfirm>,
+}
+
+impl ConfirmGuard {
+    fn new(confirm: PublisherConfirm) -> Self {
+        Self {
+            confirm: Some(confirm),
+        }
+    }
+
+    async fn wait(mut self) -> Result<Confirmation, lapin::Error> {
+        match self.confirm.as_mut() {
+            Some(confirm) => {
+                let result = confirm.await;
+                self.confirm = None;
+                result
+            }
+            None => Ok(Confirmation::NotRequested),
+        }
+    }
+}
+
+impl Drop for ConfirmGuard {
+    fn drop(&mut self) {
+        if let Some(confirm) = self.confirm.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = confirm.await;
+            });
+        }
+    }
+}
+
+/// Channels in confirm mode for mandatory publishes, each used by one publish at a time.
+struct ChannelPool {
+    idle: Mutex<Vec<Channel>>,
+    permits: Semaphore,
+}
+
+impl ChannelPool {
+    fn new(size: usize) -> Self {
+        Self {
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(size),
+        }
+    }
+
+    /// An idle open channel, or a new one.
+    async fn take(&self, session: &Session) -> Result<Channel, TransportError> {
+        loop {
+            let Some(channel) = self.idle.lock().pop() else {
+                break;
+            };
+            if channel.status().connected() {
+                return Ok(channel);
+            }
+        }
+        session.confirm_channel().await
+    }
+}
+
+/// A pooled channel on loan. It goes back to the pool only after its publish completed
+/// (an abandoned publish may still get a confirm or a return on it) and if it is open.
+struct Lease<'a> {
+    pool: &'a ChannelPool,
+    channel: Option<Channel>,
+    done: bool,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(channel) = self.channel.take()
+            && self.done
+            && channel.status().connected()
+        {
+            self.pool.idle.lock().push(channel);
+        }
+    }
+}

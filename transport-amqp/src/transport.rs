@@ -1,0 +1,543 @@
+//! [`AmqpTransport`]: the [`Transport`] trait on RabbitMQ.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::FieldTable as AmqpTable;
+use nameko_core::transport::{
+    Capabilities, ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, Message, PublishOptions,
+    PublishOutcome, QueueDeclared, QueueOptions, Transport, TransportError, TransportStatus,
+};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{Notify, watch};
+
+use crate::connection::Session;
+use crate::consumer::{AmqpConsumer, Attachment, ConsumerSpec, Consumers};
+use crate::convert::{properties_to_amqp, short, table_to_amqp};
+use crate::error::from_lapin;
+use crate::options::{AmqpOptions, Startup};
+use crate::publish::Outgoing;
+use crate::recovery;
+use crate::topology::Topology;
+use crate::uri::AmqpUri;
+
+/// The RabbitMQ transport: a [`Transport`] on one AMQP connection, through lapin.
+///
+/// Cheap to clone; clones share the connection. It keeps:
+///
+/// - one management channel for declarations, which run one at a time and are replaced
+///   when the broker closes the channel over a refused declaration;
+/// - one channel in confirm mode shared by every confirmed publish, which pipeline;
+/// - a pool of confirm channels for mandatory publishes (see
+///   [`AmqpOptions::mandatory_channels`]);
+/// - one channel without confirms for unconfirmed publishes;
+/// - one channel per consumer, with the consumer's prefetch window on it.
+///
+/// When the connection is lost (broker restart, `rabbitmqctl close_connection`, missed
+/// heartbeats) the status turns to [`TransportStatus::Reconnecting`] and the transport
+/// reconnects with the [`ReconnectPolicy`](crate::ReconnectPolicy)'s backoff. It then
+/// declares again every exchange, queue and binding it declared (in order, leaving out
+/// what it deleted), starts every consumer again with its options, and the
+/// [`Consumer`] streams go on yielding deliveries. Meanwhile every operation fails at once
+/// with [`TransportError::Disconnected`]; publishes that were awaiting a confirm fail with
+/// it too. Deliveries taken before the loss cannot be settled any more (the broker
+/// redelivers them). Queues the broker named itself (declared with an empty name) are not
+/// declared again.
+///
+/// ```no_run
+/// use nameko_amqp::AmqpTransport;
+/// use nameko_core::transport::{Message, Properties, PublishOptions, Transport};
+///
+/// # async fn run() -> Result<(), nameko_core::transport::TransportError> {
+/// let transport = AmqpTransport::connect("amqp://guest:guest@localhost:5672/%2f").await?;
+/// let message = Message::new(r#"{"args": [], "kwargs": {}}"#, Properties::json());
+/// let outcome = transport
+///     .publish("nameko-rpc", "greeting.hello", message, PublishOptions::default().with_mandatory(true))
+///     .await?;
+/// println!("{outcome:?}");
+/// transport.close().await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct AmqpTransport {
+    inner: Arc<Inner>,
+}
+
+/// What the transport's handles, its supervisor and its consumers share.
+pub(crate) struct Inner {
+    pub(crate) uri: AmqpUri,
+    pub(crate) options: AmqpOptions,
+    pub(crate) status: watch::Sender<TransportStatus>,
+    pub(crate) session: RwLock<Option<Arc<Session>>>,
+    pub(crate) topology: Mutex<Topology>,
+    pub(crate) known_exchanges: RwLock<HashSet<String>>,
+    pub(crate) consumers: Arc<Consumers>,
+    pub(crate) signals: Arc<Signals>,
+}
+
+/// Wakes the supervisor: to look at the connection, or to stop.
+#[derive(Debug, Default)]
+pub(crate) struct Signals {
+    pub(crate) wake: Notify,
+    closing: AtomicBool,
+}
+
+impl Signals {
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+}
+
+impl AmqpTransport {
+    /// Connects with the default [`AmqpOptions`].
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::InvalidArgument`] for a malformed URI; [`TransportError::Connect`]
+    /// or [`TransportError::Timeout`] when the broker cannot be reached;
+    /// [`TransportError::AccessRefused`] when it refuses the login. No error text contains
+    /// the password.
+    pub async fn connect(uri: &str) -> Result<Self, TransportError> {
+        Self::connect_with(uri, AmqpOptions::default()).await
+    }
+
+    /// Connects with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`AmqpTransport::connect`].
+    pub async fn connect_with(uri: &str, options: AmqpOptions) -> Result<Self, TransportError> {
+        let uri: AmqpUri = uri
+            .parse()
+            .map_err(|e: crate::InvalidUri| TransportError::InvalidArgument(e.to_string()))?;
+        Self::connect_uri(uri, options).await
+    }
+
+    /// Connects to an already parsed URI.
+    ///
+    /// # Errors
+    ///
+    /// As [`AmqpTransport::connect`].
+    pub async fn connect_uri(uri: AmqpUri, options: AmqpOptions) -> Result<Self, TransportError> {
+        let (session, events) = first_session(&uri, &options).await?;
+        let session = Arc::new(session);
+        let (status, _) = watch::channel(TransportStatus::Connected);
+        tracing::info!(endpoint = %uri, "connected to the broker");
+        let inner = Arc::new(Inner {
+            uri,
+            options,
+            status,
+            session: RwLock::new(Some(Arc::clone(&session))),
+            topology: Mutex::new(Topology::default()),
+            known_exchanges: RwLock::new(HashSet::new()),
+            consumers: Arc::new(Consumers::default()),
+            signals: Arc::new(Signals::default()),
+        });
+        tokio::spawn(recovery::supervise(
+            Arc::downgrade(&inner),
+            Arc::clone(&inner.signals),
+            session,
+            events,
+        ));
+        Ok(Self { inner })
+    }
+
+    /// The broker's URI, with the password redacted.
+    #[must_use]
+    pub fn uri(&self) -> &AmqpUri {
+        &self.inner.uri
+    }
+
+    /// The live session, or why there is none.
+    fn session(&self) -> Result<Arc<Session>, TransportError> {
+        if self.inner.signals.is_closing() {
+            return Err(TransportError::Closed);
+        }
+        match self.inner.session.read().as_ref() {
+            Some(session) if session.is_alive() => Ok(Arc::clone(session)),
+            Some(_) => {
+                self.inner.signals.wake.notify_one();
+                Err(self.disconnected())
+            }
+            None => Err(self.disconnected()),
+        }
+    }
+
+    fn disconnected(&self) -> TransportError {
+        match &*self.inner.status.borrow() {
+            TransportStatus::Closed => TransportError::Closed,
+            TransportStatus::Reconnecting { reason, .. } => TransportError::Disconnected(format!(
+                "not connected to {} ({reason}); reconnecting",
+                self.inner.uri
+            )),
+            _ => TransportError::Disconnected(format!("not connected to {}", self.inner.uri)),
+        }
+    }
+
+    /// Lets the supervisor know when an operation failed because the connection went.
+    fn failed(&self, session: &Session, error: TransportError) -> TransportError {
+        if error.is_connection_error() || !session.is_alive() {
+            self.inner.signals.wake.notify_one();
+            if !session.is_alive() {
+                return TransportError::Disconnected(format!(
+                    "the connection to {} was lost: {error}",
+                    self.inner.uri
+                ));
+            }
+        }
+        error
+    }
+
+    /// Makes sure `exchange` exists before a message goes on a shared channel: a publish
+    /// to a missing exchange makes RabbitMQ close the channel, failing the publishes that
+    /// share it. Checked once per exchange (a passive declaration), then remembered.
+    async fn ensure_exchange(
+        &self,
+        session: &Session,
+        exchange: &str,
+    ) -> Result<(), TransportError> {
+        if exchange.is_empty()
+            || exchange.starts_with("amq.")
+            || self.inner.known_exchanges.read().contains(exchange)
+        {
+            return Ok(());
+        }
+        let name = short(exchange, "exchange name")?;
+        let result = {
+            let channel = session.management().await?;
+            channel
+                .exchange_declare(
+                    name,
+                    lapin::ExchangeKind::Direct,
+                    ExchangeDeclareOptions {
+                        passive: true,
+                        ..ExchangeDeclareOptions::default()
+                    },
+                    AmqpTable::default(),
+                )
+                .await
+        };
+        result.map_err(|e| self.failed(session, from_lapin(&e)))?;
+        self.inner
+            .known_exchanges
+            .write()
+            .insert(exchange.to_owned());
+        Ok(())
+    }
+
+    /// Refuses properties RabbitMQ would answer by closing the publish channel, so that
+    /// one bad message cannot fail the others in flight with it.
+    fn check_properties(&self, message: &Message) -> Result<(), TransportError> {
+        let props = &message.properties;
+        if let Some(user_id) = &props.user_id
+            && user_id != self.inner.uri.username()
+        {
+            return Err(TransportError::InvalidArgument(format!(
+                "user_id `{user_id}` is not the connection's user; RabbitMQ refuses it"
+            )));
+        }
+        if let Some(expiration) = &props.expiration
+            && expiration.parse::<u32>().is_err()
+        {
+            return Err(TransportError::InvalidArgument(format!(
+                "expiration `{expiration}` is not a number of milliseconds"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Opens the first connection, retrying when the options say to wait for the broker.
+async fn first_session(
+    uri: &AmqpUri,
+    options: &AmqpOptions,
+) -> Result<(Session, crate::connection::Events), TransportError> {
+    let mut attempt = 0_u32;
+    loop {
+        attempt += 1;
+        match Session::open(uri, options, 1).await {
+            Ok(opened) => return Ok(opened),
+            Err(error) => {
+                let retry = options.startup == Startup::WaitForBroker
+                    && !matches!(error, TransportError::AccessRefused(_));
+                if !retry {
+                    return Err(error);
+                }
+                let delay = options
+                    .reconnect
+                    .delay(attempt)
+                    .or_else(|| crate::ReconnectPolicy::default().delay(attempt))
+                    .unwrap_or_default();
+                tracing::warn!(endpoint = %uri, attempt, %error, ?delay, "broker not reachable yet; retrying");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for AmqpTransport {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::none("amqp");
+        caps.publisher_confirms = true;
+        caps.mandatory_returns = true;
+        caps.exclusive_queues = true;
+        caps.queue_expiry = true;
+        caps.follows_tokio_clock = false;
+        caps.durable_across_restart = true;
+        caps.ordered_per_queue = true;
+        caps
+    }
+
+    fn endpoint(&self) -> String {
+        self.inner.uri.redacted()
+    }
+
+    fn status(&self) -> watch::Receiver<TransportStatus> {
+        self.inner.status.subscribe()
+    }
+
+    async fn declare_exchange(
+        &self,
+        name: &str,
+        kind: ExchangeKind,
+        options: ExchangeOptions,
+    ) -> Result<(), TransportError> {
+        let session = self.session()?;
+        let amqp_kind = match kind {
+            ExchangeKind::Direct => lapin::ExchangeKind::Direct,
+            ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
+            ExchangeKind::Topic => lapin::ExchangeKind::Topic,
+            other => {
+                return Err(TransportError::InvalidArgument(format!(
+                    "unsupported exchange kind {other}"
+                )));
+            }
+        };
+        let amqp_options = ExchangeDeclareOptions {
+            passive: options.passive,
+            durable: options.durable,
+            auto_delete: options.auto_delete,
+            internal: false,
+            nowait: false,
+        };
+        let name_short = short(name, "exchange name")?;
+        let result = {
+            let channel = session.management().await?;
+            channel
+                .exchange_declare(name_short, amqp_kind, amqp_options, AmqpTable::default())
+                .await
+        };
+        result.map_err(|e| self.failed(&session, from_lapin(&e)))?;
+        if !options.passive {
+            self.inner.topology.lock().exchange(name, kind, options);
+        }
+        self.inner.known_exchanges.write().insert(name.to_owned());
+        Ok(())
+    }
+
+    async fn delete_exchange(&self, name: &str) -> Result<(), TransportError> {
+        let session = self.session()?;
+        let name_short = short(name, "exchange name")?;
+        self.inner.topology.lock().delete_exchange(name);
+        self.inner.known_exchanges.write().remove(name);
+        let result = {
+            let channel = session.management().await?;
+            channel
+                .exchange_delete(name_short, ExchangeDeleteOptions::default())
+                .await
+        };
+        match result.map_err(|e| self.failed(&session, from_lapin(&e))) {
+            Ok(()) | Err(TransportError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn declare_queue(
+        &self,
+        name: &str,
+        options: QueueOptions,
+    ) -> Result<QueueDeclared, TransportError> {
+        let session = self.session()?;
+        let name_short = short(name, "queue name")?;
+        let arguments = table_to_amqp(&options.arguments)?;
+        let amqp_options = QueueDeclareOptions {
+            passive: options.passive,
+            durable: options.durable,
+            exclusive: options.exclusive,
+            auto_delete: options.auto_delete,
+            nowait: false,
+        };
+        let result = {
+            let channel = session.management().await?;
+            channel
+                .queue_declare(name_short, amqp_options, arguments)
+                .await
+        };
+        let queue = result.map_err(|e| self.failed(&session, from_lapin(&e)))?;
+        if !options.passive && !name.is_empty() {
+            self.inner.topology.lock().queue(name, &options);
+        }
+        Ok(QueueDeclared::new(
+            queue.name().as_str(),
+            queue.message_count(),
+            queue.consumer_count(),
+        ))
+    }
+
+    async fn bind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<(), TransportError> {
+        let session = self.session()?;
+        let queue_short = short(queue, "queue name")?;
+        let exchange_short = short(exchange, "exchange name")?;
+        let key_short = short(routing_key, "routing key")?;
+        let result = {
+            let channel = session.management().await?;
+            channel
+                .queue_bind(
+                    queue_short,
+                    exchange_short,
+                    key_short,
+                    QueueBindOptions::default(),
+                    AmqpTable::default(),
+                )
+                .await
+        };
+        result.map_err(|e| self.failed(&session, from_lapin(&e)))?;
+        self.inner
+            .topology
+            .lock()
+            .binding(queue, exchange, routing_key);
+        Ok(())
+    }
+
+    async fn delete_queue(&self, name: &str) -> Result<u32, TransportError> {
+        let session = self.session()?;
+        let name_short = short(name, "queue name")?;
+        let result = {
+            let channel = session.management().await?;
+            channel
+                .queue_delete(name_short, QueueDeleteOptions::default())
+                .await
+        };
+        match result.map_err(|e| self.failed(&session, from_lapin(&e))) {
+            Ok(count) => {
+                self.inner.topology.lock().delete_queue(name);
+                Ok(count)
+            }
+            Err(TransportError::NotFound(_)) => {
+                self.inner.topology.lock().delete_queue(name);
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: Message,
+        options: PublishOptions,
+    ) -> Result<PublishOutcome, TransportError> {
+        let session = self.session()?;
+        self.check_properties(&message)?;
+        let outgoing = Outgoing {
+            exchange,
+            exchange_name: short(exchange, "exchange name")?,
+            routing_key: short(routing_key, "routing key")?,
+            message: &message,
+            properties: properties_to_amqp(&message.properties)?,
+        };
+        self.ensure_exchange(&session, exchange).await?;
+        let result = session
+            .publisher()
+            .publish(&session, outgoing, options)
+            .await;
+        if let Err(TransportError::NotFound(_)) = &result {
+            self.inner.known_exchanges.write().remove(exchange);
+        }
+        result.map_err(|e| self.failed(&session, e))
+    }
+
+    async fn consume(
+        &self,
+        queue: &str,
+        options: ConsumeOptions,
+    ) -> Result<Consumer, TransportError> {
+        let session = self.session()?;
+        let tag = options
+            .consumer_tag
+            .clone()
+            .unwrap_or_else(|| format!("nameko-rs.{}", uuid::Uuid::new_v4().simple()));
+        let spec = ConsumerSpec {
+            queue: queue.to_owned(),
+            options,
+            tag,
+        };
+        // Registered before it starts, so that a reconnection in between re-creates it.
+        let (id, reattach) = self.inner.consumers.register(spec.clone());
+        match Attachment::start(&session, &spec).await {
+            Ok(attachment) => Ok(Consumer::new(Box::new(AmqpConsumer::new(
+                id,
+                &spec,
+                Arc::clone(&self.inner.consumers),
+                attachment,
+                reattach,
+            )))),
+            Err(error) => {
+                self.inner.consumers.deregister(id);
+                Err(self.failed(&session, error))
+            }
+        }
+    }
+
+    async fn close(&self) -> Result<(), TransportError> {
+        if self.inner.signals.is_closing() {
+            return Ok(());
+        }
+        self.inner.signals.close();
+        self.inner.consumers.close_all();
+        let session = self.inner.session.write().take();
+        self.inner.status.send_replace(TransportStatus::Closed);
+        tracing::info!(endpoint = %self.inner.uri, "closed the connection to the broker");
+        match session {
+            Some(session) => session.close().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for AmqpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpTransport")
+            .field("endpoint", &self.inner.uri.redacted())
+            .field("status", &*self.inner.status.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: stop the supervisor; lapin closes the connection once
+        // its last channel handle is dropped.
+        self.signals.close();
+        self.consumers.close_all();
+    }
+}

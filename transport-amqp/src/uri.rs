@@ -1,0 +1,321 @@
+//! AMQP URIs: parsing, and printing with the password redacted.
+
+use std::fmt::{self, Write as _};
+use std::str::FromStr;
+use std::time::Duration;
+
+use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
+use url::{Host, Url};
+
+/// Why an AMQP URI was refused. The message never contains the URI itself, so it can be
+/// logged without leaking a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid AMQP URI: {reason}")]
+pub struct InvalidUri {
+    reason: String,
+}
+
+impl InvalidUri {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Whether the connection is plain TCP or TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// `amqp://` (and nameko's `pyamqp://`): plain TCP, port 5672 by default.
+    Amqp,
+    /// `amqps://`: TLS, port 5671 by default.
+    Amqps,
+}
+
+impl Scheme {
+    /// The scheme as written in a URI.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Amqp => "amqp",
+            Self::Amqps => "amqps",
+        }
+    }
+
+    /// The broker's usual port for this scheme.
+    #[must_use]
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Amqp => 5672,
+            Self::Amqps => 5671,
+        }
+    }
+}
+
+/// A parsed AMQP URI: `amqp[s]://user:password@host:port/vhost?heartbeat=60`.
+///
+/// The vhost follows kombu, and therefore Python nameko: an empty path (`amqp://host` or
+/// `amqp://host/`) means the default vhost `/`, and `%2f` or `//` spell `/` explicitly.
+/// Missing credentials default to `guest`/`guest`. The query parameters `heartbeat`
+/// (seconds), `connection_timeout` (milliseconds), `channel_max` and `frame_max` are read;
+/// others are ignored. `pyamqp://` is accepted as a synonym of `amqp://`, since nameko
+/// configurations often use it.
+///
+/// `Display` and `Debug` never show the password:
+///
+/// ```
+/// use nameko_amqp::AmqpUri;
+///
+/// let uri: AmqpUri = "amqp://guest:s3cret@rabbit:5672/%2f?heartbeat=30".parse()?;
+/// assert_eq!(uri.to_string(), "amqp://guest:***@rabbit:5672/%2f");
+/// assert_eq!(uri.vhost(), "/");
+/// assert_eq!(uri.heartbeat(), Some(30));
+/// assert!(!format!("{uri:?}").contains("s3cret"));
+/// # Ok::<(), nameko_amqp::InvalidUri>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct AmqpUri {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+    username: String,
+    password: String,
+    vhost: String,
+    heartbeat: Option<u16>,
+    connection_timeout: Option<Duration>,
+    channel_max: Option<u16>,
+    frame_max: Option<u32>,
+}
+
+impl AmqpUri {
+    /// Whether the connection uses TLS (`amqps://`).
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.scheme == Scheme::Amqps
+    }
+
+    /// The scheme.
+    #[must_use]
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The broker's host name or IP address (an IPv6 address without brackets).
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The broker's port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The user name.
+    #[must_use]
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The virtual host, decoded (`/` for `%2f`).
+    #[must_use]
+    pub fn vhost(&self) -> &str {
+        &self.vhost
+    }
+
+    /// The `heartbeat` query parameter, in seconds.
+    #[must_use]
+    pub fn heartbeat(&self) -> Option<u16> {
+        self.heartbeat
+    }
+
+    /// The `connection_timeout` query parameter.
+    #[must_use]
+    pub fn connection_timeout(&self) -> Option<Duration> {
+        self.connection_timeout
+    }
+
+    /// The URI with the password replaced by `***`, for logs and errors.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        self.to_string()
+    }
+
+    /// Replaces every occurrence of the password in `text` by `***`.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        if self.password.is_empty() {
+            return text.to_owned();
+        }
+        let encoded = encode(&self.password);
+        let scrubbed = text.replace(&self.password, "***");
+        if encoded == self.password {
+            scrubbed
+        } else {
+            scrubbed.replace(&encoded, "***")
+        }
+    }
+
+    /// The URI in lapin's form, with the heartbeat to negotiate.
+    pub(crate) fn to_lapin(&self, heartbeat: u16) -> AMQPUri {
+        AMQPUri {
+            scheme: match self.scheme {
+                Scheme::Amqp => AMQPScheme::AMQP,
+                Scheme::Amqps => AMQPScheme::AMQPS,
+            },
+            authority: AMQPAuthority {
+                userinfo: AMQPUserInfo {
+                    username: self.username.clone(),
+                    password: self.password.clone(),
+                },
+                host: self.host.clone(),
+                port: self.port,
+            },
+            vhost: self.vhost.clone(),
+            query: AMQPQueryString {
+                frame_max: self.frame_max,
+                channel_max: self.channel_max,
+                heartbeat: Some(heartbeat),
+                ..AMQPQueryString::default()
+            },
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, with lower-case hex
+/// digits so that `/` prints as `%2f`, as nameko's documentation writes it.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for byte in s.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02x}");
+        }
+    }
+    out
+}
+
+fn decode(s: &str, what: &str) -> Result<String, InvalidUri> {
+    percent_decode(s).ok_or_else(|| InvalidUri::new(format!("the {what} is not valid UTF-8")))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn query_number<T: FromStr>(url: &Url, key: &str) -> Result<Option<T>, InvalidUri> {
+    match url.query_pairs().find(|(k, _)| k == key) {
+        None => Ok(None),
+        Some((_, value)) => value
+            .parse()
+            .map(Some)
+            .map_err(|_| InvalidUri::new(format!("the `{key}` parameter is not a valid number"))),
+    }
+}
+
+impl FromStr for AmqpUri {
+    type Err = InvalidUri;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let url = Url::parse(s).map_err(|e| InvalidUri::new(e.to_string()))?;
+        let scheme = match url.scheme() {
+            "amqp" | "pyamqp" => Scheme::Amqp,
+            "amqps" => Scheme::Amqps,
+            other => {
+                return Err(InvalidUri::new(format!(
+                    "unsupported scheme `{other}` (expected amqp or amqps)"
+                )));
+            }
+        };
+        let host = match url.host() {
+            Some(Host::Domain(domain)) => decode(domain, "host")?,
+            Some(Host::Ipv4(ip)) => ip.to_string(),
+            Some(Host::Ipv6(ip)) => ip.to_string(),
+            None => "localhost".to_owned(),
+        };
+        let host = if host.is_empty() {
+            "localhost".to_owned()
+        } else {
+            host
+        };
+        let (username, password) = if url.username().is_empty() && url.password().is_none() {
+            ("guest".to_owned(), "guest".to_owned())
+        } else {
+            (
+                decode(url.username(), "user name")?,
+                decode(url.password().unwrap_or(""), "password")?,
+            )
+        };
+        let path = url.path();
+        let vhost = match path.strip_prefix('/').unwrap_or(path) {
+            "" => "/".to_owned(),
+            rest => decode(rest, "vhost")?,
+        };
+        let connection_timeout =
+            query_number::<u64>(&url, "connection_timeout")?.map(Duration::from_millis);
+        Ok(Self {
+            scheme,
+            port: url.port().unwrap_or_else(|| scheme.default_port()),
+            host,
+            username,
+            password,
+            vhost,
+            heartbeat: query_number(&url, "heartbeat")?,
+            connection_timeout,
+            channel_max: query_number(&url, "channel_max")?,
+            frame_max: query_number(&url, "frame_max")?,
+        })
+    }
+}
+
+impl TryFrom<&str> for AmqpUri {
+    type Error = InvalidUri;
+
+    fn try_from(value: &str) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl fmt::Display for AmqpUri {
+    /// The URI without its query, with the password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        write!(
+            f,
+            "{}://{}:***@{}:{}/{}",
+            self.scheme.as_str(),
+            encode(&self.username),
+            host,
+            self.port,
+            encode(&self.vhost),
+        )
+    }
+}
+
+impl fmt::Debug for AmqpUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AmqpUri").field(&self.to_string()).finish()
+    }
+}
