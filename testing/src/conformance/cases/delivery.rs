@@ -66,7 +66,7 @@ pub(crate) async fn competing_consumers_share_each_message_once(cx: &Cx<'_>) -> 
 pub(crate) async fn fifo_with_one_consumer(cx: &Cx<'_>) -> CaseResult {
     let conn = cx.connect().await;
     let q = cx.queue(&conn, "q", QueueOptions::default()).await?;
-    let mut consumer = consume(&conn, &q, ConsumeOptions::with_prefetch(10)).await?;
+    let mut consumer = consume(&conn, &q, ConsumeOptions::default()).await?;
     let expected = ids("m", if cx.short { 20 } else { 100 });
     publish_ids(&conn, "", &q, &expected).await?;
     let deliveries = recv_ids(cx, &mut consumer, &expected, "receiving in order").await?;

@@ -202,7 +202,7 @@ pub(crate) async fn concurrent_publishers_lose_nothing(cx: &Cx<'_>) -> CaseResul
     let (tasks, per_task) = if cx.short { (4, 25) } else { (10, 100) };
     let conns = [cx.connect().await, cx.connect().await];
     let q = cx.queue(&conns[0], "q", QueueOptions::default()).await?;
-    let mut consumer = consume(&conns[0], &q, ConsumeOptions::with_prefetch(50)).await?;
+    let mut consumer = consume(&conns[0], &q, ConsumeOptions::default()).await?;
     let mut expected = Vec::with_capacity(tasks * per_task);
     let mut set = JoinSet::new();
     for task in 0..tasks {
