@@ -50,5 +50,5 @@ mod uri;
 pub mod test_support;
 
 pub use options::{AmqpOptions, ClientIdentity, DEFAULT_HEARTBEAT, ReconnectPolicy, Startup};
-pub use transport::AmqpTransport;
+pub use transport::{AmqpTransport, capabilities};
 pub use uri::{AmqpUri, InvalidUri, Scheme};

@@ -7,9 +7,10 @@
 //!   completes next, so with several mandatory publishes unconfirmed on one channel a
 //!   returned message can be reported on the wrong one; one at a time per channel keeps
 //!   the report exact. The pool grows on demand up to its size.
-//! - Not confirmed: a shared channel without confirms. The outcome is always
-//!   [`PublishOutcome::Sent`]; since a return could not be reported, such messages are
-//!   published without the mandatory flag.
+//! - Mandatory but not confirmed: as confirmed and mandatory, since only the confirm tells
+//!   that no return is coming; the outcome is [`PublishOutcome::Returned`] or, when the
+//!   message was routed, [`PublishOutcome::Sent`].
+//! - Neither: a shared channel without confirms; the outcome is [`PublishOutcome::Sent`].
 
 use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
@@ -55,15 +56,15 @@ impl Publisher {
         options: PublishOptions,
     ) -> Result<PublishOutcome, TransportError> {
         let exchange = outgoing.exchange;
-        if !options.confirm {
-            let channel = self.unconfirmed.get(session).await?;
-            send(&channel, outgoing, false).await?;
-            return Ok(PublishOutcome::Sent);
-        }
         if !options.mandatory {
+            if !options.confirm {
+                let channel = self.unconfirmed.get(session).await?;
+                send(&channel, outgoing, false).await?;
+                return Ok(PublishOutcome::Sent);
+            }
             let channel = self.confirmed.get(session).await?;
             let confirm = send(&channel, outgoing, false).await?;
-            return outcome(ConfirmGuard::new(confirm).wait().await, exchange);
+            return outcome(ConfirmGuard::new(confirm).wait().await, exchange, true);
         }
         let _permit = self
             .mandatory
@@ -83,7 +84,7 @@ impl Publisher {
         };
         let result = ConfirmGuard::new(confirm).wait().await;
         lease.done = true;
-        outcome(result, exchange)
+        outcome(result, exchange, options.confirm)
     }
 }
 
@@ -108,12 +109,16 @@ async fn send(
         .map_err(|e| publish_error(&e, outgoing.exchange))
 }
 
+/// The outcome of a confirm; `confirm` says whether the caller asked for one (a routed
+/// message is then [`PublishOutcome::Confirmed`], otherwise [`PublishOutcome::Sent`]).
 fn outcome(
     result: Result<Confirmation, lapin::Error>,
     exchange: &str,
+    confirm: bool,
 ) -> Result<PublishOutcome, TransportError> {
     match result {
-        Ok(Confirmation::Ack(None)) => Ok(PublishOutcome::Confirmed),
+        Ok(Confirmation::Ack(None)) if confirm => Ok(PublishOutcome::Confirmed),
+        Ok(Confirmation::Ack(None)) => Ok(PublishOutcome::Sent),
         Ok(Confirmation::Ack(Some(returned))) => Ok(PublishOutcome::Returned {
             reply_code: returned.reply_code,
             reply_text: returned.reply_text.to_string(),

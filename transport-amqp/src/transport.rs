@@ -34,10 +34,13 @@ use crate::uri::AmqpUri;
 ///
 /// - one management channel for declarations, which run one at a time and are replaced
 ///   when the broker closes the channel over a refused declaration;
-/// - one channel in confirm mode shared by every confirmed publish, which pipeline;
-/// - a pool of confirm channels for mandatory publishes (see
-///   [`AmqpOptions::mandatory_channels`]);
-/// - one channel without confirms for unconfirmed publishes;
+/// - one channel in confirm mode shared by every confirmed publish that is not mandatory;
+///   they pipeline, each awaiting only its own confirm;
+/// - a pool of confirm channels for mandatory publishes, one unconfirmed publish per
+///   channel at a time (see [`AmqpOptions::mandatory_channels`]); a mandatory publish
+///   waits for the broker even when `confirm` is off, since only the confirm tells that
+///   no return is coming;
+/// - one channel without confirms for publishes that are neither confirmed nor mandatory;
 /// - one channel per consumer, with the consumer's prefetch window on it.
 ///
 /// When the connection is lost (broker restart, `rabbitmqctl close_connection`, missed
@@ -259,6 +262,23 @@ impl AmqpTransport {
     }
 }
 
+/// What the AMQP transport guarantees: publisher confirms, mandatory returns, exclusive
+/// queues, `x-expires` (on the broker's clock, not tokio's), durability across broker
+/// restarts and ordering per queue. It cannot tell when the broker is idle and offers no
+/// fault injection.
+#[must_use]
+pub fn capabilities() -> Capabilities {
+    let mut caps = Capabilities::none("amqp");
+    caps.publisher_confirms = true;
+    caps.mandatory_returns = true;
+    caps.exclusive_queues = true;
+    caps.queue_expiry = true;
+    caps.follows_tokio_clock = false;
+    caps.durable_across_restart = true;
+    caps.ordered_per_queue = true;
+    caps
+}
+
 /// Opens the first connection, retrying when the options say to wait for the broker.
 async fn first_session(
     uri: &AmqpUri,
@@ -290,15 +310,7 @@ async fn first_session(
 #[async_trait]
 impl Transport for AmqpTransport {
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::none("amqp");
-        caps.publisher_confirms = true;
-        caps.mandatory_returns = true;
-        caps.exclusive_queues = true;
-        caps.queue_expiry = true;
-        caps.follows_tokio_clock = false;
-        caps.durable_across_restart = true;
-        caps.ordered_per_queue = true;
-        caps
+        capabilities()
     }
 
     fn endpoint(&self) -> String {
@@ -501,6 +513,12 @@ impl Transport for AmqpTransport {
                 attachment,
                 reattach,
             )))),
+            Err(TransportError::AccessRefused(text)) if text.contains("in exclusive use") => {
+                // RabbitMQ answers 403 for a queue held by an exclusive consumer; the
+                // Transport contract calls that ResourceLocked, as for exclusive queues.
+                self.inner.consumers.deregister(id);
+                Err(TransportError::ResourceLocked(text))
+            }
             Err(error) => {
                 self.inner.consumers.deregister(id);
                 Err(self.failed(&session, error))
