@@ -1,0 +1,372 @@
+//! Events: dispatching them, and handling them (nameko's `EventDispatcher` and
+//! `@event_handler`).
+//!
+//! An event is published to the source service's `<service>.events` topic exchange with
+//! the event type as routing key and the payload, any JSON value, as the body. Handlers
+//! consume queues bound to that exchange, named and flagged by handler type exactly as
+//! nameko names and flags them, so Rust and Python services share them.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{Config, ConfigError, RetryPolicy};
+use crate::container::{ContainerContext, ContainerError, Driver, Spawner};
+use crate::dependency::{Dependency, DependencyProvider, ProviderError};
+use crate::entrypoint::{EventHandlerConfig, HandlerType};
+use crate::publish::publish_with_retry;
+use crate::queue_driver::{QueueDriver, Settling, Topology};
+use crate::transport::{
+    ExchangeKind, ExchangeOptions, FieldTable, Message, Properties, PublishOptions, PublishOutcome, QueueOptions,
+    Transport, TransportError,
+};
+use crate::wire;
+use crate::worker::WorkerContext;
+
+/// An event could not be dispatched.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The payload could not be serialized.
+    #[error("cannot serialize the event payload: {0}")]
+    Payload(String),
+    /// The transport failed (after retries).
+    #[error("cannot publish the event: {0}")]
+    Transport(#[from] TransportError),
+    /// The broker refused the event (publisher confirm `nack`).
+    #[error("the broker refused the event")]
+    Refused,
+}
+
+/// The queue an event handler consumes, named as nameko names it:
+///
+/// - service pool: `evt-<source>-<event_type>--<service>.<method>`
+/// - singleton: `evt-<source>-<event_type>`
+/// - broadcast: `evt-<source>-<event_type>--<service>.<method>-<identifier>`
+///
+/// ```
+/// use nameko_core::entrypoint::{EventHandlerConfig, HandlerType};
+/// use nameko_core::events::handler_queue_name;
+///
+/// let cfg = EventHandlerConfig::new("order_service", "order_placed");
+/// assert_eq!(handler_queue_name(&cfg, "notification_service", "on_order", None),
+///            "evt-order_service-order_placed--notification_service.on_order");
+/// ```
+#[must_use]
+pub fn handler_queue_name(config: &EventHandlerConfig, service: &str, method: &str, identifier: Option<&str>) -> String {
+    let base = format!("evt-{}-{}", config.source_service, config.event_type);
+    match config.handler_type {
+        HandlerType::ServicePool => format!("{base}--{service}.{method}"),
+        HandlerType::Singleton => base,
+        HandlerType::Broadcast => format!("{base}--{service}.{method}-{}", identifier.unwrap_or_default()),
+    }
+}
+
+/// How an event handler's queue is declared, by handler type and reliable delivery, as
+/// nameko declares it (an exclusive broadcast queue is non-durable and auto-deleted, as
+/// RabbitMQ reports the queue kombu declares).
+#[must_use]
+pub fn handler_queue_options(config: &EventHandlerConfig) -> QueueOptions {
+    let exclusive = config.handler_type == HandlerType::Broadcast && !config.reliable_delivery;
+    if exclusive {
+        QueueOptions::default().with_exclusive(true).with_auto_delete(true)
+    } else {
+        QueueOptions::durable().with_auto_delete(!config.reliable_delivery)
+    }
+}
+
+/// The options `<service>.events` is declared with: topic, durable, auto-delete as
+/// `AUTO_DELETE_EVENT_EXCHANGES` says.
+///
+/// # Errors
+///
+/// A wrong type for `AUTO_DELETE_EVENT_EXCHANGES`.
+pub fn event_exchange_options(config: &Config) -> Result<ExchangeOptions, ConfigError> {
+    Ok(ExchangeOptions::durable().with_auto_delete(config.auto_delete_event_exchanges()?))
+}
+
+/// Runs an event handler entrypoint.
+pub(crate) struct EventHandlerDriver {
+    name: &'static str,
+    config: EventHandlerConfig,
+    inner: Option<QueueDriver>,
+}
+
+impl EventHandlerDriver {
+    pub(crate) fn new(name: &'static str, config: EventHandlerConfig) -> Self {
+        Self { name, config, inner: None }
+    }
+}
+
+#[async_trait]
+impl Driver for EventHandlerDriver {
+    async fn setup(&mut self, ctx: &ContainerContext) -> Result<(), ContainerError> {
+        let config = ctx.config();
+        let identifier = match (&self.config.handler_type, &self.config.broadcast_identifier) {
+            (HandlerType::Broadcast, Some(id)) => Some(id.clone()),
+            (HandlerType::Broadcast, None) => Some(uuid::Uuid::new_v4().simple().to_string()),
+            _ => None,
+        };
+        let exchange = wire::event_exchange(&self.config.source_service);
+        let exchange_declaration = config
+            .declare_event_exchanges()
+            .then(|| event_exchange_options(config))
+            .transpose()?;
+        let topology = Topology {
+            exchange: Some((exchange.clone(), ExchangeKind::Topic, exchange_declaration.unwrap_or_else(ExchangeOptions::passive))),
+            queue: handler_queue_name(&self.config, ctx.service_name(), self.name, identifier.as_deref()),
+            queue_options: handler_queue_options(&self.config),
+            routing_key: self.config.event_type.clone(),
+        };
+        let settling = Settling {
+            requeue_on_error: self.config.requeue_on_error,
+            requeue_delay: config.requeue_delay()?,
+        };
+        let mut inner = QueueDriver::new(self.name, "event handler", topology, None, settling);
+        inner.setup(ctx).await?;
+        self.inner = Some(inner);
+        Ok(())
+    }
+
+    async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
+        match &self.inner {
+            Some(inner) => inner.start(spawner).await,
+            None => Err(ContainerError::Definition(format!("event handler `{}` started before setup", self.name))),
+        }
+    }
+
+    async fn stop(&self) {
+        if let Some(inner) = &self.inner {
+            inner.stop().await;
+        }
+    }
+
+    async fn close(&self) {
+        if let Some(inner) = &self.inner {
+            inner.close().await;
+        }
+    }
+
+    async fn kill(&self) {
+        if let Some(inner) = &self.inner {
+            inner.kill().await;
+        }
+    }
+}
+
+/// Where an [`EventDispatcher`]'s events go: the broker, or a test double.
+#[async_trait]
+pub trait EventBackend: Send + Sync + fmt::Debug + 'static {
+    /// Publishes one event from `source` with these headers.
+    ///
+    /// # Errors
+    ///
+    /// See [`EventError`].
+    async fn dispatch(&self, source: &str, event_type: &str, payload: Value, headers: &FieldTable) -> Result<(), EventError>;
+}
+
+/// Publishes events to `<source>.events` on a transport.
+#[derive(Debug)]
+pub(crate) struct LiveEvents {
+    transport: Arc<dyn Transport>,
+    retry: RetryPolicy,
+    declare: Option<ExchangeOptions>,
+    declared: Mutex<HashSet<String>>,
+}
+
+impl LiveEvents {
+    fn new(transport: Arc<dyn Transport>, config: &Config) -> Result<Self, ConfigError> {
+        Ok(Self {
+            transport,
+            retry: config.rpc_retry_policy()?,
+            declare: config.declare_event_exchanges().then(|| event_exchange_options(config)).transpose()?,
+            declared: Mutex::default(),
+        })
+    }
+
+    async fn ensure_exchange(&self, exchange: &str) -> Result<(), TransportError> {
+        let Some(options) = self.declare else {
+            return Ok(());
+        };
+        if self.declared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(exchange) {
+            return Ok(());
+        }
+        self.transport.declare_exchange(exchange, ExchangeKind::Topic, options).await?;
+        self.declared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(exchange.to_owned());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventBackend for LiveEvents {
+    async fn dispatch(&self, source: &str, event_type: &str, payload: Value, headers: &FieldTable) -> Result<(), EventError> {
+        let exchange = wire::event_exchange(source);
+        self.ensure_exchange(&exchange).await?;
+        let body = wire::json::to_vec(&payload).map_err(|e| EventError::Payload(e.to_string()))?;
+        let properties = Properties::json().with_headers(headers.clone());
+        let outcome = publish_with_retry(
+            self.transport.as_ref(),
+            &exchange,
+            event_type,
+            Message::new(body, properties),
+            PublishOptions::default(),
+            &self.retry,
+            None,
+        )
+        .await?;
+        match outcome {
+            PublishOutcome::Nacked => Err(EventError::Refused),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Dispatches events as the worker's service: nameko's `EventDispatcher`.
+///
+/// Events carry the worker's context data and call id stack, so handlers continue the
+/// stack.
+///
+/// ```no_run
+/// # async fn f(events: nameko_core::events::EventDispatcher) -> Result<(), nameko_core::events::EventError> {
+/// events.dispatch("order_placed", serde_json::json!({"order_id": 42})).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct EventDispatcher {
+    backend: Arc<dyn EventBackend>,
+    source: Arc<str>,
+    headers: Arc<FieldTable>,
+}
+
+impl fmt::Debug for EventDispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventDispatcher").field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+impl EventDispatcher {
+    /// A dispatcher publishing as `source` through `backend`, with `headers` on every
+    /// event.
+    #[must_use]
+    pub fn new(backend: Arc<dyn EventBackend>, source: impl Into<Arc<str>>, headers: Arc<FieldTable>) -> Self {
+        Self {
+            backend,
+            source: source.into(),
+            headers,
+        }
+    }
+
+    /// The service events are dispatched as.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Dispatches an event: published to `<service>.events` with routing key
+    /// `event_type` and `payload` as the body, persistent, confirmed by the broker.
+    ///
+    /// # Errors
+    ///
+    /// See [`EventError`]. An event nobody listens to is not an error (it is dropped,
+    /// as in nameko).
+    pub async fn dispatch(&self, event_type: &str, payload: impl Serialize) -> Result<(), EventError> {
+        let payload = serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
+        self.backend.dispatch(&self.source, event_type, payload, &self.headers).await
+    }
+}
+
+/// Provides an [`EventDispatcher`] for the container's service.
+#[derive(Debug, Default)]
+pub struct EventDispatcherProvider {
+    backend: Option<Arc<LiveEvents>>,
+    source: Option<Arc<str>>,
+}
+
+#[async_trait]
+impl DependencyProvider for EventDispatcherProvider {
+    type Output = EventDispatcher;
+
+    async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError> {
+        let config = container.config();
+        let backend = Arc::new(LiveEvents::new(container.transport().clone(), config).map_err(|e| ProviderError::new(e.to_string()))?);
+        let exchange = wire::event_exchange(container.service_name());
+        backend
+            .ensure_exchange(&exchange)
+            .await
+            .map_err(|e| ProviderError::new(format!("cannot declare `{exchange}`: {e}")))?;
+        self.backend = Some(backend);
+        self.source = Some(Arc::from(container.service_name()));
+        Ok(())
+    }
+
+    async fn get_dependency(&self, worker: &WorkerContext) -> Result<EventDispatcher, ProviderError> {
+        match (&self.backend, &self.source) {
+            (Some(backend), Some(source)) => Ok(EventDispatcher::new(backend.clone(), source.clone(), worker.outgoing_headers().clone())),
+            _ => Err(ProviderError::new("event dispatcher used before its container started")),
+        }
+    }
+}
+
+impl Dependency for EventDispatcher {
+    type Provider = EventDispatcherProvider;
+
+    fn provider(_field: &'static str) -> EventDispatcherProvider {
+        EventDispatcherProvider::default()
+    }
+}
+
+/// Dispatches events as any service, from code that is not a service: nameko's
+/// standalone `event_dispatcher`. Its events carry no headers, as Python's.
+///
+/// ```no_run
+/// # async fn f(transport: std::sync::Arc<dyn nameko_core::transport::Transport>) -> Result<(), Box<dyn std::error::Error>> {
+/// use nameko_core::config::Config;
+/// use nameko_core::events::StandaloneDispatcher;
+///
+/// let dispatch = StandaloneDispatcher::new(transport, &Config::new())?;
+/// dispatch.dispatch("order_service", "order_placed", serde_json::json!({"order_id": 1})).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct StandaloneDispatcher {
+    backend: Arc<LiveEvents>,
+    headers: Arc<FieldTable>,
+}
+
+impl StandaloneDispatcher {
+    /// A dispatcher on `transport`, following `DECLARE_EVENT_EXCHANGES`,
+    /// `AUTO_DELETE_EVENT_EXCHANGES` and `RPC_RETRY_POLICY`.
+    ///
+    /// # Errors
+    ///
+    /// A configuration value of the wrong type.
+    pub fn new(transport: Arc<dyn Transport>, config: &Config) -> Result<Self, ConfigError> {
+        Ok(Self {
+            backend: Arc::new(LiveEvents::new(transport, config)?),
+            headers: Arc::new(FieldTable::new()),
+        })
+    }
+
+    /// Dispatches an event claiming to come from `source`.
+    ///
+    /// # Errors
+    ///
+    /// See [`EventError`].
+    pub async fn dispatch(&self, source: &str, event_type: &str, payload: impl Serialize) -> Result<(), EventError> {
+        let payload = serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
+        self.backend.dispatch(source, event_type, payload, &self.headers).await
+    }
+
+    /// A dispatcher bound to one source service, as an [`EventDispatcher`].
+    #[must_use]
+    pub fn as_service(&self, source: &str) -> EventDispatcher {
+        EventDispatcher::new(self.backend.clone(), source, self.headers.clone())
+    }
+}

@@ -1,0 +1,217 @@
+//! Generic AMQP messaging (nameko's `nameko.messaging`): a [`Publisher`] dependency that
+//! publishes to any exchange, and the `consume` entrypoint that runs a worker per message
+//! of any queue.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::config::RetryPolicy;
+use crate::container::{ContainerContext, ContainerError, Driver, Spawner};
+use crate::dependency::{DependencyProvider, ProviderError};
+use crate::entrypoint::{ConsumeConfig, ExchangeDef};
+use crate::events::EventError;
+use crate::publish::publish_with_retry;
+use crate::queue_driver::{QueueDriver, Settling, Topology};
+use crate::transport::{
+    ExchangeOptions, FieldTable, FieldValue, Message, Properties, PublishOptions, PublishOutcome, Transport,
+};
+use crate::wire;
+use crate::worker::WorkerContext;
+
+/// Runs a `consume` entrypoint.
+pub(crate) struct ConsumeDriver {
+    name: &'static str,
+    config: ConsumeConfig,
+    inner: Option<QueueDriver>,
+}
+
+impl ConsumeDriver {
+    pub(crate) fn new(name: &'static str, config: ConsumeConfig) -> Self {
+        Self { name, config, inner: None }
+    }
+}
+
+fn exchange_options(def: &ExchangeDef) -> ExchangeOptions {
+    let mut options = ExchangeOptions::default().with_auto_delete(def.auto_delete);
+    options.durable = def.durable;
+    options
+}
+
+#[async_trait]
+impl Driver for ConsumeDriver {
+    async fn setup(&mut self, ctx: &ContainerContext) -> Result<(), ContainerError> {
+        let topology = Topology {
+            exchange: self
+                .config
+                .exchange
+                .as_ref()
+                .map(|e| (e.name.clone(), e.kind, exchange_options(e))),
+            queue: self.config.queue.clone(),
+            queue_options: self.config.queue_options.clone(),
+            routing_key: self.config.routing_key.clone(),
+        };
+        let settling = Settling {
+            requeue_on_error: self.config.requeue_on_error,
+            requeue_delay: ctx.config().requeue_delay()?,
+        };
+        let mut inner = QueueDriver::new(self.name, "consumer", topology, self.config.prefetch, settling);
+        inner.setup(ctx).await?;
+        self.inner = Some(inner);
+        Ok(())
+    }
+
+    async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
+        match &self.inner {
+            Some(inner) => inner.start(spawner).await,
+            None => Err(ContainerError::Definition(format!("consumer `{}` started before setup", self.name))),
+        }
+    }
+
+    async fn stop(&self) {
+        if let Some(inner) = &self.inner {
+            inner.stop().await;
+        }
+    }
+
+    async fn close(&self) {
+        if let Some(inner) = &self.inner {
+            inner.close().await;
+        }
+    }
+
+    async fn kill(&self) {
+        if let Some(inner) = &self.inner {
+            inner.kill().await;
+        }
+    }
+}
+
+/// Publishes messages to one exchange (or the default exchange): nameko's `Publisher`.
+///
+/// Messages are JSON, persistent and confirmed; they carry the worker's context data and
+/// call id stack as headers, which win over extra headers of the same name.
+///
+/// ```no_run
+/// # async fn f(publisher: nameko_core::messaging::Publisher) -> Result<(), nameko_core::events::EventError> {
+/// use nameko_core::transport::FieldTable;
+///
+/// publisher.publish("audit", serde_json::json!({"action": "login"})).await?;
+/// publisher.publish_with_headers("audit", serde_json::json!(1), FieldTable::new().with("kind", "x")).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Publisher {
+    transport: Arc<dyn Transport>,
+    exchange: Arc<str>,
+    retry: RetryPolicy,
+    headers: Arc<FieldTable>,
+}
+
+impl fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher").field("exchange", &self.exchange).finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// The exchange messages go to (`""` is the default exchange).
+    #[must_use]
+    pub fn exchange(&self) -> &str {
+        &self.exchange
+    }
+
+    /// Publishes `payload` with `routing_key`.
+    ///
+    /// # Errors
+    ///
+    /// See [`EventError`].
+    pub async fn publish(&self, routing_key: &str, payload: impl Serialize) -> Result<(), EventError> {
+        self.publish_with_headers(routing_key, payload, FieldTable::new()).await
+    }
+
+    /// Publishes `payload` with `routing_key` and extra headers.
+    ///
+    /// # Errors
+    ///
+    /// See [`EventError`].
+    pub async fn publish_with_headers(&self, routing_key: &str, payload: impl Serialize, headers: FieldTable) -> Result<(), EventError> {
+        let body = wire::json::to_vec(&payload).map_err(|e| EventError::Payload(e.to_string()))?;
+        let mut all: FieldTable = headers;
+        all.extend(self.headers.iter().map(|(k, v): (&str, &FieldValue)| (k.to_owned(), v.clone())));
+        let message = Message::new(body, Properties::json().with_headers(all));
+        let outcome = publish_with_retry(
+            self.transport.as_ref(),
+            &self.exchange,
+            routing_key,
+            message,
+            PublishOptions::default(),
+            &self.retry,
+            None,
+        )
+        .await?;
+        match outcome {
+            PublishOutcome::Nacked => Err(EventError::Refused),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Provides a [`Publisher`] to one exchange, declaring it when the container starts.
+#[derive(Debug)]
+pub struct PublisherProvider {
+    exchange: Option<ExchangeDef>,
+    state: Option<(Arc<dyn Transport>, RetryPolicy)>,
+}
+
+impl PublisherProvider {
+    /// Publishes to `exchange`, declared at start.
+    #[must_use]
+    pub fn new(exchange: ExchangeDef) -> Self {
+        Self {
+            exchange: Some(exchange),
+            state: None,
+        }
+    }
+
+    /// Publishes to the default exchange (routing key = queue name).
+    #[must_use]
+    pub fn default_exchange() -> Self {
+        Self {
+            exchange: None,
+            state: None,
+        }
+    }
+}
+
+#[async_trait]
+impl DependencyProvider for PublisherProvider {
+    type Output = Publisher;
+
+    async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError> {
+        let transport = container.transport().clone();
+        if let Some(exchange) = &self.exchange {
+            transport
+                .declare_exchange(&exchange.name, exchange.kind, exchange_options(exchange))
+                .await
+                .map_err(|e| ProviderError::new(format!("cannot declare exchange `{}`: {e}", exchange.name)))?;
+        }
+        let retry = container.config().rpc_retry_policy().map_err(|e| ProviderError::new(e.to_string()))?;
+        self.state = Some((transport, retry));
+        Ok(())
+    }
+
+    async fn get_dependency(&self, worker: &WorkerContext) -> Result<Publisher, ProviderError> {
+        let Some((transport, retry)) = &self.state else {
+            return Err(ProviderError::new("publisher used before its container started"));
+        };
+        Ok(Publisher {
+            transport: transport.clone(),
+            exchange: Arc::from(self.exchange.as_ref().map_or("", |e| e.name.as_str())),
+            retry: *retry,
+            headers: worker.outgoing_headers().clone(),
+        })
+    }
+}

@@ -1,0 +1,393 @@
+//! RPC proxies: calling a service's methods.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::reply::{PendingReply, ReplyListener};
+use crate::config::RetryPolicy;
+use crate::container::ContainerContext;
+use crate::dependency::{Dependency, DependencyProvider, ProviderError};
+use crate::errors::RpcError;
+use crate::publish::publish_with_retry;
+use crate::transport::{FieldTable, Message, Properties, PublishOptions, PublishOutcome, Transport};
+use crate::wire::CallArgs;
+use crate::worker::WorkerContext;
+
+/// Arguments of a call: `()`, a tuple of positional arguments, or [`CallArgs`] for
+/// keyword arguments.
+///
+/// ```
+/// use nameko_core::rpc::IntoArgs;
+/// use nameko_core::wire::CallArgs;
+///
+/// assert_eq!((1, "two").into_args().unwrap(), CallArgs::new().arg(1).arg("two"));
+/// assert_eq!(().into_args().unwrap(), CallArgs::new());
+/// ```
+pub trait IntoArgs {
+    /// The arguments as nameko sends them.
+    ///
+    /// # Errors
+    ///
+    /// If an argument cannot be converted to JSON.
+    fn into_args(self) -> Result<CallArgs, serde_json::Error>;
+}
+
+impl IntoArgs for CallArgs {
+    fn into_args(self) -> Result<CallArgs, serde_json::Error> {
+        Ok(self)
+    }
+}
+
+impl IntoArgs for () {
+    fn into_args(self) -> Result<CallArgs, serde_json::Error> {
+        Ok(CallArgs::new())
+    }
+}
+
+macro_rules! tuple_args {
+    ($($name:ident)+) => {
+        impl<$($name: Serialize),+> IntoArgs for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn into_args(self) -> Result<CallArgs, serde_json::Error> {
+                let ($($name,)+) = self;
+                Ok(CallArgs::positional(vec![$(serde_json::to_value($name)?),+]))
+            }
+        }
+    };
+}
+
+tuple_args!(A);
+tuple_args!(A B);
+tuple_args!(A B C);
+tuple_args!(A B C D);
+tuple_args!(A B C D E);
+tuple_args!(A B C D E F);
+tuple_args!(A B C D E F G);
+tuple_args!(A B C D E F G H);
+tuple_args!(A B C D E F G H I);
+tuple_args!(A B C D E F G H I J);
+tuple_args!(A B C D E F G H I J K);
+tuple_args!(A B C D E F G H I J K L);
+
+/// One call, as a proxy hands it to its backend.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RpcRequest {
+    /// The target service.
+    pub service: Arc<str>,
+    /// The method.
+    pub method: String,
+    /// The arguments.
+    pub args: CallArgs,
+    /// The headers carrying the caller's context and call id stack.
+    pub headers: Arc<FieldTable>,
+    /// How long the caller waits for the reply.
+    pub timeout: Duration,
+}
+
+/// Where a proxy's calls go: the broker, or a test double.
+#[async_trait]
+pub trait RpcBackend: Send + Sync + fmt::Debug + 'static {
+    /// Sends a request; resolves once the broker took it (or refused it).
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::UnknownService`] when no queue is bound for the service, transport
+    /// errors, and whatever a test double scripts.
+    async fn send(&self, request: RpcRequest) -> Result<PendingReply, RpcError>;
+}
+
+/// Sends requests over a transport and waits for replies on a [`ReplyListener`].
+#[derive(Debug)]
+pub(crate) struct LiveBackend {
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) exchange: String,
+    pub(crate) listener: Arc<ReplyListener>,
+    pub(crate) retry: RetryPolicy,
+}
+
+#[async_trait]
+impl RpcBackend for LiveBackend {
+    async fn send(&self, request: RpcRequest) -> Result<PendingReply, RpcError> {
+        let deadline = Instant::now() + request.timeout;
+        let body = request
+            .args
+            .to_body()
+            .map_err(|e| RpcError::InvalidArguments(e.to_string()))?;
+        let correlation_id = uuid::Uuid::new_v4().to_string();
+        let mut properties = Properties::json()
+            .with_correlation_id(correlation_id.clone())
+            .with_reply_to(self.listener.reply_to());
+        properties.headers = (*request.headers).clone();
+        let routing_key = format!("{}.{}", request.service, request.method);
+        let rx = self.listener.register(correlation_id.clone());
+        let pending = PendingReply::waiting(self.listener.clone(), correlation_id, rx, deadline, request.timeout);
+        let publish = publish_with_retry(
+            self.transport.as_ref(),
+            &self.exchange,
+            &routing_key,
+            Message::new(body, properties),
+            PublishOptions::default().with_mandatory(true),
+            &self.retry,
+            Some(deadline),
+        );
+        match tokio::time::timeout_at(deadline, publish).await {
+            Err(_) => Err(RpcError::Timeout(request.timeout)),
+            Ok(Err(error)) => Err(RpcError::Transport(error)),
+            Ok(Ok(PublishOutcome::Returned { .. })) => Err(RpcError::UnknownService(request.service.to_string())),
+            Ok(Ok(PublishOutcome::Nacked)) => Err(RpcError::Refused),
+            Ok(Ok(_)) => Ok(pending),
+        }
+    }
+}
+
+/// A call in flight; [`RpcReply::result`] waits for its result.
+#[derive(Debug)]
+#[must_use = "the reply is lost unless its result is awaited"]
+pub struct RpcReply<R = Value> {
+    pending: PendingReply,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R: DeserializeOwned> RpcReply<R> {
+    /// Waits for the reply (until the call's timeout) and converts its result.
+    ///
+    /// # Errors
+    ///
+    /// The remote error ([`RpcError::Remote`], a typed nameko error, or a registered
+    /// user error), [`RpcError::Timeout`], or [`RpcError::InvalidReply`] if the result
+    /// does not convert to `R`.
+    pub async fn result(self) -> Result<R, RpcError> {
+        let value = self.pending.wait().await?;
+        R::deserialize(&value).map_err(|e| RpcError::InvalidReply(format!("the result does not fit {}: {e}", std::any::type_name::<R>())))
+    }
+
+    /// The request's correlation id (none for test doubles).
+    #[must_use]
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.pending.correlation_id()
+    }
+}
+
+/// A proxy to one service: nameko's `RpcProxy` (inside services) and
+/// `ServiceRpcProxy` (outside them).
+///
+/// Inside a worker it carries the worker's context data and call id stack to the callee.
+/// Every call has a timeout: `RPC_TIMEOUT` from the config (30 s by default), or what
+/// [`RpcProxy::with_timeout`] sets.
+///
+/// ```no_run
+/// # async fn f(calculator: nameko_core::rpc::RpcProxy) -> Result<(), nameko_core::errors::RpcError> {
+/// let product: f64 = calculator.call("multiply", (6.0, 7.0)).await?;
+/// let pending = calculator.call_async::<f64>("add", (product, 1.0)).await?;
+/// let sum = pending.result().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RpcProxy {
+    backend: Arc<dyn RpcBackend>,
+    service: Arc<str>,
+    headers: Arc<FieldTable>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RpcProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpcProxy")
+            .field("service", &self.service)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcProxy {
+    /// A proxy to `service` through `backend`, sending `headers` with every call.
+    #[must_use]
+    pub fn new(backend: Arc<dyn RpcBackend>, service: impl Into<Arc<str>>, headers: Arc<FieldTable>, timeout: Duration) -> Self {
+        Self {
+            backend,
+            service: service.into(),
+            headers,
+            timeout,
+        }
+    }
+
+    /// The target service's name.
+    #[must_use]
+    pub fn service_name(&self) -> &str {
+        &self.service
+    }
+
+    /// The timeout of this proxy's calls.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The same proxy with another timeout, e.g. for one call:
+    /// `proxy.with_timeout(Duration::from_secs(1)).call("slow", ()).await`.
+    #[must_use]
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            timeout,
+            ..self.clone()
+        }
+    }
+
+    /// The same backend and context, to another service.
+    #[must_use]
+    pub fn to_service(&self, service: impl Into<Arc<str>>) -> Self {
+        Self {
+            service: service.into(),
+            ..self.clone()
+        }
+    }
+
+    /// The headers sent with every call.
+    #[must_use]
+    pub fn headers(&self) -> &Arc<FieldTable> {
+        &self.headers
+    }
+
+    /// Calls `method` and waits for its result.
+    ///
+    /// # Errors
+    ///
+    /// See [`RpcReply::result`] and [`RpcProxy::call_async`].
+    pub async fn call<R: DeserializeOwned>(&self, method: &str, args: impl IntoArgs) -> Result<R, RpcError> {
+        self.call_async::<R>(method, args).await?.result().await
+    }
+
+    /// Sends a call and returns at once with a handle to its result; many calls can be in
+    /// flight together.
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::UnknownService`] if no queue is bound for the service,
+    /// [`RpcError::InvalidArguments`], and transport errors.
+    pub async fn call_async<R: DeserializeOwned>(&self, method: &str, args: impl IntoArgs) -> Result<RpcReply<R>, RpcError> {
+        let args = args.into_args().map_err(|e| RpcError::InvalidArguments(e.to_string()))?;
+        let pending = self
+            .backend
+            .send(RpcRequest {
+                service: self.service.clone(),
+                method: method.to_owned(),
+                args,
+                headers: self.headers.clone(),
+                timeout: self.timeout,
+            })
+            .await?;
+        Ok(RpcReply {
+            pending,
+            _result: PhantomData,
+        })
+    }
+}
+
+/// Provides an [`RpcProxy`] to one service, using the container's shared reply queue.
+#[derive(Debug)]
+pub struct RpcProxyProvider {
+    service: Arc<str>,
+    backend: Option<Arc<LiveBackend>>,
+    timeout: Option<Duration>,
+    config_timeout: Duration,
+}
+
+impl RpcProxyProvider {
+    /// A provider of proxies to `service`.
+    #[must_use]
+    pub fn new(service: impl Into<Arc<str>>) -> Self {
+        Self {
+            service: service.into(),
+            backend: None,
+            timeout: None,
+            config_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets a timeout for this dependency's calls, overriding `RPC_TIMEOUT`.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// The container's shared RPC backend and reply queue.
+pub(crate) fn shared_backend(ctx: &ContainerContext) -> Result<Arc<LiveBackend>, ProviderError> {
+    let config = ctx.config();
+    let exchange = config.rpc_exchange().map_err(|e| ProviderError::new(e.to_string()))?.to_owned();
+    let retry = config.rpc_retry_policy().map_err(|e| ProviderError::new(e.to_string()))?;
+    let max_size = config.max_message_size().map_err(|e| ProviderError::new(e.to_string()))?;
+    let transport = ctx.transport().clone();
+    let service = ctx.service_name();
+    Ok(ctx.shared(|| {
+        let listener = Arc::new(ReplyListener::new(transport.clone(), exchange.clone(), service, max_size));
+        LiveBackend {
+            transport,
+            exchange,
+            listener,
+            retry,
+        }
+    }))
+}
+
+#[async_trait]
+impl DependencyProvider for RpcProxyProvider {
+    type Output = RpcProxy;
+
+    async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError> {
+        self.config_timeout = container.config().rpc_timeout().map_err(|e| ProviderError::new(e.to_string()))?;
+        self.backend = Some(shared_backend(container)?);
+        Ok(())
+    }
+
+    async fn start(&self) -> Result<(), ProviderError> {
+        if let Some(backend) = &self.backend {
+            backend
+                .listener
+                .start()
+                .await
+                .map_err(|e| ProviderError::new(format!("cannot start the reply queue: {e}")))?;
+        }
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        if let Some(backend) = &self.backend {
+            backend.listener.stop().await;
+        }
+    }
+
+    async fn kill(&self) {
+        if let Some(backend) = &self.backend {
+            backend.listener.stop().await;
+        }
+    }
+
+    async fn get_dependency(&self, worker: &WorkerContext) -> Result<RpcProxy, ProviderError> {
+        let backend = self
+            .backend
+            .clone()
+            .ok_or_else(|| ProviderError::new("RPC proxy used before its container started"))?;
+        let timeout = self.timeout.unwrap_or(self.config_timeout);
+        Ok(RpcProxy::new(backend, self.service.clone(), worker.outgoing_headers().clone(), timeout))
+    }
+}
+
+impl Dependency for RpcProxy {
+    type Provider = RpcProxyProvider;
+
+    /// A proxy to the service named like the field.
+    fn provider(field: &'static str) -> RpcProxyProvider {
+        RpcProxyProvider::new(field)
+    }
+}

@@ -1,0 +1,271 @@
+//! The reply queue: one per container (shared by all its proxies) and one per standalone
+//! proxy, with replies matched to calls by correlation id.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::sync::{OnceCell, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::errors::RpcError;
+use crate::transport::{ConsumeOptions, ExchangeKind, ExchangeOptions, Message, QueueOptions, Transport, TransportError};
+use crate::wire;
+
+/// A reply queue and the calls waiting on it.
+///
+/// The queue is `rpc.reply-<owner>-<uuid>`, durable, not exclusive, removed by the broker
+/// 5 minutes after its last consumer leaves (`x-expires` 300000, as nameko declares it),
+/// and bound to the RPC exchange with the bare uuid, which requests carry as `reply_to`.
+pub struct ReplyListener {
+    transport: Arc<dyn Transport>,
+    exchange: String,
+    queue: String,
+    routing_key: String,
+    max_size: usize,
+    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Message>>>>,
+    started: OnceCell<()>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for ReplyListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplyListener")
+            .field("queue", &self.queue)
+            .field("pending", &lock(&self.pending).len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReplyListener {
+    /// A listener for replies to calls made by `owner` (a service name, or
+    /// `standalone_rpc_proxy`), with a fresh uuid.
+    #[must_use]
+    pub fn new(transport: Arc<dyn Transport>, exchange: impl Into<String>, owner: &str, max_size: usize) -> Self {
+        let routing_key = uuid::Uuid::new_v4().to_string();
+        Self {
+            transport,
+            exchange: exchange.into(),
+            queue: wire::reply_queue(owner, &routing_key),
+            routing_key,
+            max_size,
+            pending: Arc::default(),
+            started: OnceCell::new(),
+            task: Mutex::new(None),
+        }
+    }
+
+    /// The reply queue's name.
+    #[must_use]
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// The routing key requests carry as `reply_to`.
+    #[must_use]
+    pub fn reply_to(&self) -> &str {
+        &self.routing_key
+    }
+
+    /// Declares and binds the reply queue and starts consuming it. Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// If the broker refuses a declaration or the consumer.
+    pub async fn start(&self) -> Result<(), TransportError> {
+        self.started
+            .get_or_try_init(|| async {
+                let t = &self.transport;
+                t.declare_exchange(&self.exchange, ExchangeKind::Topic, ExchangeOptions::durable()).await?;
+                t.declare_queue(&self.queue, QueueOptions::durable().with_expires(wire::RPC_REPLY_QUEUE_TTL))
+                    .await?;
+                t.bind_queue(&self.queue, &self.exchange, &self.routing_key).await?;
+                let consumer = t.consume(&self.queue, ConsumeOptions::default()).await?;
+                let pending = self.pending.clone();
+                let queue = self.queue.clone();
+                let max_size = self.max_size;
+                let task = tokio::spawn(async move {
+                    let mut consumer = consumer;
+                    while let Some(next) = consumer.next().await {
+                        let delivery = match next {
+                            Ok(delivery) => delivery,
+                            Err(error) => {
+                                tracing::error!(%error, queue, "reply consumer failed");
+                                break;
+                            }
+                        };
+                        let (message, _, acker) = delivery.into_parts();
+                        if let Err(error) = acker.ack().await {
+                            tracing::debug!(%error, "acking a reply");
+                        }
+                        let Some(cid) = message.properties.correlation_id.as_deref() else {
+                            tracing::warn!(queue, "dropping a reply without correlation id");
+                            continue;
+                        };
+                        let waiter = lock(&pending).remove(cid);
+                        match waiter {
+                            Some(tx) if message.body.len() > max_size => {
+                                tracing::warn!(queue, correlation_id = cid, size = message.body.len(), "dropping an oversized reply");
+                                drop(tx);
+                            }
+                            Some(tx) => {
+                                let _ = tx.send(message);
+                            }
+                            None => tracing::debug!(correlation_id = cid, "dropping a reply nobody waits for"),
+                        }
+                    }
+                    // The consumer is gone: fail every call still waiting.
+                    lock(&pending).clear();
+                });
+                *lock(&self.task) = Some(task);
+                Ok(())
+            })
+            .await
+            .copied()
+    }
+
+    /// Registers a call; its reply will arrive on the returned receiver.
+    pub fn register(&self, correlation_id: String) -> oneshot::Receiver<Message> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(correlation_id, tx);
+        rx
+    }
+
+    /// Forgets a call (timed out, or abandoned); a late reply is dropped.
+    pub fn forget(&self, correlation_id: &str) {
+        lock(&self.pending).remove(correlation_id);
+    }
+
+    /// Number of calls waiting for a reply.
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        lock(&self.pending).len()
+    }
+
+    /// Correlation ids of the calls waiting for a reply.
+    #[must_use]
+    pub fn pending_ids(&self) -> Vec<String> {
+        lock(&self.pending).keys().cloned().collect()
+    }
+
+    /// Stops consuming; calls still waiting fail with [`RpcError::Stopped`]. The queue is
+    /// left for the broker to expire, as nameko does.
+    pub async fn stop(&self) {
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        lock(&self.pending).clear();
+    }
+}
+
+impl Drop for ReplyListener {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.task).take() {
+            task.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A call waiting for its reply.
+#[derive(Debug)]
+pub struct PendingReply {
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Waiting {
+        listener: Arc<ReplyListener>,
+        correlation_id: String,
+        rx: oneshot::Receiver<Message>,
+        deadline: Instant,
+        timeout: std::time::Duration,
+    },
+    Ready(Option<Result<Value, RpcError>>),
+}
+
+impl PendingReply {
+    /// A call whose reply will arrive through `listener`.
+    #[must_use]
+    pub fn waiting(
+        listener: Arc<ReplyListener>,
+        correlation_id: String,
+        rx: oneshot::Receiver<Message>,
+        deadline: Instant,
+        timeout: std::time::Duration,
+    ) -> Self {
+        Self {
+            state: State::Waiting {
+                listener,
+                correlation_id,
+                rx,
+                deadline,
+                timeout,
+            },
+        }
+    }
+
+    /// A call whose outcome is already known (used by test doubles).
+    #[must_use]
+    pub fn ready(outcome: Result<Value, RpcError>) -> Self {
+        Self {
+            state: State::Ready(Some(outcome)),
+        }
+    }
+
+    /// The correlation id of the request, when it went over a transport.
+    #[must_use]
+    pub fn correlation_id(&self) -> Option<&str> {
+        match &self.state {
+            State::Waiting { correlation_id, .. } => Some(correlation_id),
+            State::Ready(_) => None,
+        }
+    }
+
+    /// Waits for the reply, until the call's deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::Timeout`], the remote error, or an invalid reply.
+    pub async fn wait(mut self) -> Result<Value, RpcError> {
+        match &mut self.state {
+            State::Ready(outcome) => outcome.take().unwrap_or(Err(RpcError::Stopped)),
+            State::Waiting {
+                rx, deadline, timeout, ..
+            } => {
+                let message = match tokio::time::timeout_at(*deadline, rx).await {
+                    Ok(Ok(message)) => message,
+                    Ok(Err(_)) => return Err(RpcError::Stopped),
+                    Err(_) => return Err(RpcError::Timeout(*timeout)),
+                };
+                match wire::decode_reply(&message.body) {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(remote)) => Err(RpcError::from_remote(remote)),
+                    Err(problem) => Err(RpcError::InvalidReply(problem)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PendingReply {
+    fn drop(&mut self) {
+        if let State::Waiting {
+            listener,
+            correlation_id,
+            ..
+        } = &self.state
+        {
+            listener.forget(correlation_id);
+        }
+    }
+}
