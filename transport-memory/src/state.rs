@@ -311,6 +311,18 @@ impl State {
         name: &str,
         options: &QueueOptions,
     ) -> Result<QueueDeclared, TransportError> {
+        self.declare_queue_as(conn, name, options, false)
+    }
+
+    /// Declares a queue; `replay` allows the reserved `amq.` prefix, for redeclaring a
+    /// server-named queue on reconnection.
+    fn declare_queue_as(
+        &mut self,
+        conn: ConnectionId,
+        name: &str,
+        options: &QueueOptions,
+        replay: bool,
+    ) -> Result<QueueDeclared, TransportError> {
         check_name("queue name", name)?;
         let now = Instant::now();
         if let Some(&id) = self.queue_names.get(name) {
@@ -336,7 +348,7 @@ impl State {
         if options.passive {
             return Err(not_found_queue(name));
         }
-        if name.starts_with("amq.") {
+        if name.starts_with("amq.") && !replay {
             return Err(TransportError::AccessRefused(format!(
                 "queue name '{name}' contains reserved prefix 'amq.*'"
             )));
@@ -960,7 +972,7 @@ impl State {
                     options,
                 } => self.declare_exchange(name, *kind, *options),
                 Declared::Queue { name, options } => {
-                    self.declare_queue(conn, name, options).map(drop)
+                    self.declare_queue_as(conn, name, options, true).map(drop)
                 }
                 Declared::Binding {
                     queue,
