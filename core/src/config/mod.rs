@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+mod load;
+pub use load::{ConfigLoadError, Env, Location, ProcessEnv, parse_define, redact_uri};
+
 /// `AMQP_URI`: the broker to connect to.
 pub const AMQP_URI: &str = "AMQP_URI";
 /// `rpc_exchange` (lowercase, as in nameko): name of the RPC exchange.
