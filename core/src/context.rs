@@ -54,7 +54,9 @@ impl ContextData {
     /// Context from a JSON object's entries.
     #[must_use]
     pub fn from_map(map: Map<String, Value>) -> Self {
-        Self { data: Arc::new(map) }
+        Self {
+            data: Arc::new(map),
+        }
     }
 
     /// Adds a key; `null` removes it (nameko never sends null context values).
@@ -177,12 +179,20 @@ impl ContextData {
             if key == CALL_ID_STACK || value.is_null() {
                 continue;
             }
-            headers.insert(format!("{HEADER_PREFIX}{key}"), FieldValue::from_json(value));
+            headers.insert(
+                format!("{HEADER_PREFIX}{key}"),
+                FieldValue::from_json(value),
+            );
         }
         if !call_id_stack.is_empty() {
             headers.insert(
                 format!("{HEADER_PREFIX}{CALL_ID_STACK}"),
-                FieldValue::Array(call_id_stack.iter().map(|id| FieldValue::String(id.clone())).collect()),
+                FieldValue::Array(
+                    call_id_stack
+                        .iter()
+                        .map(|id| FieldValue::String(id.clone()))
+                        .collect(),
+                ),
             );
         }
         headers
@@ -227,7 +237,11 @@ impl FromIterator<(String, Value)> for ContextData {
 /// assert_eq!(extend_call_id_stack(&parent, "baz.long.0".to_owned(), 1), ["99", "baz.long.0"]);
 /// ```
 #[must_use]
-pub fn extend_call_id_stack(parent: &[String], call_id: String, parent_calls_tracked: usize) -> Vec<String> {
+pub fn extend_call_id_stack(
+    parent: &[String],
+    call_id: String,
+    parent_calls_tracked: usize,
+) -> Vec<String> {
     let keep_parents = parent.len().min(parent_calls_tracked);
     let mut stack = Vec::with_capacity(keep_parents + 1);
     stack.extend_from_slice(&parent[parent.len() - keep_parents..]);
@@ -253,17 +267,30 @@ mod tests {
         );
         let (ctx, stack) = ContextData::from_headers(&headers);
         assert_eq!(stack, ["a.b.1", "c.d.2"]);
-        assert_eq!(ctx.to_map(), json!({"language": "de", "user_id": 42, "big": 1_099_511_627_776_i64}).as_object().unwrap().clone());
+        assert_eq!(
+            ctx.to_map(),
+            json!({"language": "de", "user_id": 42, "big": 1_099_511_627_776_i64})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
         let out = ctx.to_headers(&["a.b.1".to_owned(), "c.d.2".to_owned(), "e.f.3".to_owned()]);
         assert_eq!(out.get("nameko.user_id"), Some(&FieldValue::I32(42)));
         assert_eq!(out.get("nameko.big"), Some(&FieldValue::I64(1 << 40)));
         assert!(!out.contains_key("nameko.x-foreign"));
-        assert_eq!(out.get("nameko.call_id_stack").and_then(FieldValue::as_array).map(<[_]>::len), Some(3));
+        assert_eq!(
+            out.get("nameko.call_id_stack")
+                .and_then(FieldValue::as_array)
+                .map(<[_]>::len),
+            Some(3)
+        );
     }
 
     #[test]
     fn auth_token_is_redacted_in_debug() {
-        let ctx = ContextData::new().with("auth_token", "s3cret").with("language", "en");
+        let ctx = ContextData::new()
+            .with("auth_token", "s3cret")
+            .with("language", "en");
         let printed = format!("{ctx:?}");
         assert!(!printed.contains("s3cret"));
         assert!(printed.contains("language"));
@@ -273,7 +300,10 @@ mod tests {
     fn stack_keeps_parent_calls_tracked_plus_one() {
         let parent: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
         assert_eq!(extend_call_id_stack(&parent, "me".into(), 10).len(), 6);
-        assert_eq!(extend_call_id_stack(&parent, "me".into(), 2), ["p3", "p4", "me"]);
+        assert_eq!(
+            extend_call_id_stack(&parent, "me".into(), 2),
+            ["p3", "p4", "me"]
+        );
         assert_eq!(extend_call_id_stack(&parent, "me".into(), 0), ["me"]);
     }
 }

@@ -155,7 +155,10 @@ pub trait ErasedProvider: Send + Sync + 'static {
     /// See [`DependencyProvider::kill`].
     async fn kill(&self);
     /// See [`DependencyProvider::get_dependency`].
-    async fn get_dependency(&self, worker: &WorkerContext) -> Result<Box<dyn Any + Send>, ProviderError>;
+    async fn get_dependency(
+        &self,
+        worker: &WorkerContext,
+    ) -> Result<Box<dyn Any + Send>, ProviderError>;
     /// See [`DependencyProvider::worker_setup`].
     async fn worker_setup(&self, worker: &WorkerContext) -> Result<(), ProviderError>;
     /// See [`DependencyProvider::worker_result`].
@@ -178,8 +181,13 @@ impl<P: DependencyProvider> ErasedProvider for P {
     async fn kill(&self) {
         DependencyProvider::kill(self).await;
     }
-    async fn get_dependency(&self, worker: &WorkerContext) -> Result<Box<dyn Any + Send>, ProviderError> {
-        Ok(Box::new(DependencyProvider::get_dependency(self, worker).await?))
+    async fn get_dependency(
+        &self,
+        worker: &WorkerContext,
+    ) -> Result<Box<dyn Any + Send>, ProviderError> {
+        Ok(Box::new(
+            DependencyProvider::get_dependency(self, worker).await?,
+        ))
     }
     async fn worker_setup(&self, worker: &WorkerContext) -> Result<(), ProviderError> {
         DependencyProvider::worker_setup(self, worker).await
@@ -280,7 +288,10 @@ pub struct WorkerContextProvider;
 impl DependencyProvider for WorkerContextProvider {
     type Output = Arc<WorkerContext>;
 
-    async fn get_dependency(&self, worker: &WorkerContext) -> Result<Arc<WorkerContext>, ProviderError> {
+    async fn get_dependency(
+        &self,
+        worker: &WorkerContext,
+    ) -> Result<Arc<WorkerContext>, ProviderError> {
         Ok(Arc::new(worker.clone()))
     }
 }

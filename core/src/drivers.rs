@@ -14,7 +14,10 @@ use crate::wire::CallArgs;
 
 /// One driver for all RPC methods (they share `rpc-<service>`), one per other
 /// entrypoint; `dummy` entrypoints have none (only hooks fire them).
-pub(crate) fn build(entrypoints: &[EntrypointDef], _ctx: &ContainerContext) -> Result<Vec<Box<dyn Driver>>, ContainerError> {
+pub(crate) fn build(
+    entrypoints: &[EntrypointDef],
+    _ctx: &ContainerContext,
+) -> Result<Vec<Box<dyn Driver>>, ContainerError> {
     let mut drivers: Vec<Box<dyn Driver>> = Vec::new();
     let rpc: Vec<&'static str> = entrypoints
         .iter()
@@ -27,13 +30,23 @@ pub(crate) fn build(entrypoints: &[EntrypointDef], _ctx: &ContainerContext) -> R
     for ep in entrypoints {
         match &ep.kind {
             EntrypointKind::Rpc | EntrypointKind::Dummy => {}
-            EntrypointKind::Once(args) => drivers.push(Box::new(OnceDriver::new(ep.name, args.clone()))),
-            EntrypointKind::EventHandler(config) => {
-                drivers.push(Box::new(crate::events::EventHandlerDriver::new(ep.name, config.clone())));
+            EntrypointKind::Once(args) => {
+                drivers.push(Box::new(OnceDriver::new(ep.name, args.clone())))
             }
-            EntrypointKind::Timer(config) => drivers.push(Box::new(crate::timer::TimerDriver::new(ep.name, *config))),
+            EntrypointKind::EventHandler(config) => {
+                drivers.push(Box::new(crate::events::EventHandlerDriver::new(
+                    ep.name,
+                    config.clone(),
+                )));
+            }
+            EntrypointKind::Timer(config) => {
+                drivers.push(Box::new(crate::timer::TimerDriver::new(ep.name, *config)))
+            }
             EntrypointKind::Consume(config) => {
-                drivers.push(Box::new(crate::messaging::ConsumeDriver::new(ep.name, config.clone())));
+                drivers.push(Box::new(crate::messaging::ConsumeDriver::new(
+                    ep.name,
+                    config.clone(),
+                )));
             }
         }
     }
@@ -65,19 +78,29 @@ impl Driver for OnceDriver {
 
     async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
         let call = spawner.bind(self.name, self.args.clone()).map_err(|e| {
-            ContainerError::Definition(format!("`once` entrypoint `{}` has arguments that do not fit: {e}", self.name))
+            ContainerError::Definition(format!(
+                "`once` entrypoint `{}` has arguments that do not fit: {e}",
+                self.name
+            ))
         })?;
         let task = tokio::spawn(async move {
             if let Ok(slot) = spawner.worker_slot().await {
                 spawner.spawn(slot, call, ContextData::new(), &[], None);
             }
         });
-        *self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+        *self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
         Ok(())
     }
 
     async fn stop(&self) {
-        let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(task) = task {
             let _ = task.await;
         }
@@ -86,7 +109,11 @@ impl Driver for OnceDriver {
     async fn close(&self) {}
 
     async fn kill(&self) {
-        let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(task) = task {
             task.abort();
         }

@@ -129,7 +129,10 @@ impl TimerConfig {
     /// A timer firing every `interval`, first after one interval.
     #[must_use]
     pub fn new(interval: Duration) -> Self {
-        Self { interval, eager: false }
+        Self {
+            interval,
+            eager: false,
+        }
     }
 
     /// Sets `eager`.

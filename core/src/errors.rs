@@ -90,14 +90,22 @@ impl RemoteError {
         Self {
             exc_type: exc_type.into(),
             exc_path: exc_path.into(),
-            exc_args: exc_args.into_iter().map(|a| safe_for_serialization(a.into())).collect(),
+            exc_args: exc_args
+                .into_iter()
+                .map(|a| safe_for_serialization(a.into()))
+                .collect(),
             value: value.into(),
         }
     }
 
     fn nameko(class: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::new(class, format!("nameko.exceptions.{class}"), [message.clone()], message)
+        Self::new(
+            class,
+            format!("nameko.exceptions.{class}"),
+            [message.clone()],
+            message,
+        )
     }
 
     /// `MethodNotFound(method)`, as nameko answers a call to a method the service lacks.
@@ -134,14 +142,22 @@ impl RemoteError {
     #[must_use]
     pub fn type_error(message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::new("TypeError", "builtins.TypeError", [message.clone()], message)
+        Self::new(
+            "TypeError",
+            "builtins.TypeError",
+            [message.clone()],
+            message,
+        )
     }
 
     /// The first of `exc_args` when it is a string, else `value`: the message a typed
     /// error is rebuilt from.
     #[must_use]
     pub fn message(&self) -> &str {
-        self.exc_args.first().and_then(Value::as_str).unwrap_or(&self.value)
+        self.exc_args
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or(&self.value)
     }
 
     /// Rebuilds a user error type from this error dict, if its `exc_path` is the type's.
@@ -149,7 +165,9 @@ impl RemoteError {
     /// Works whether or not the type was registered with [`register_error`].
     #[must_use]
     pub fn decode<E: FromRemoteError>(&self) -> Option<E> {
-        (self.exc_path == E::exc_path()).then(|| E::from_remote(self)).flatten()
+        (self.exc_path == E::exc_path())
+            .then(|| E::from_remote(self))
+            .flatten()
     }
 }
 
@@ -179,8 +197,14 @@ impl std::error::Error for RemoteError {}
 pub fn safe_for_serialization(value: Value) -> Value {
     match value {
         Value::String(_) => value,
-        Value::Array(items) => Value::Array(items.into_iter().map(safe_for_serialization).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, safe_for_serialization(v))).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(safe_for_serialization).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, safe_for_serialization(v)))
+                .collect(),
+        ),
         Value::Null => Value::String("None".to_owned()),
         Value::Bool(true) => Value::String("True".to_owned()),
         Value::Bool(false) => Value::String("False".to_owned()),
@@ -256,7 +280,11 @@ impl<E: NamekoError> IntoRemoteError for E {
         RemoteError {
             exc_type: E::exc_type().to_owned(),
             exc_path: E::exc_path().to_owned(),
-            exc_args: self.exc_args().into_iter().map(safe_for_serialization).collect(),
+            exc_args: self
+                .exc_args()
+                .into_iter()
+                .map(safe_for_serialization)
+                .collect(),
             value: self.to_string(),
         }
     }
@@ -315,7 +343,12 @@ impl IntoRemoteError for RpcError {
             }
             Self::RepliesLost(ids) => {
                 let message = format!("Lost replies for correlation ids:\n{}", ids.join("\n"));
-                RemoteError::new("ReplyQueueExpiredWithPendingReplies", REPLY_QUEUE_EXPIRED, [message.clone()], message)
+                RemoteError::new(
+                    "ReplyQueueExpiredWithPendingReplies",
+                    REPLY_QUEUE_EXPIRED,
+                    [message.clone()],
+                    message,
+                )
             }
             other => {
                 let message = other.to_string();
@@ -365,9 +398,18 @@ impl ServiceError {
     /// An error with this class and message, e.g. `ServiceError::new("ValueError",
     /// "builtins.ValueError", "bad value")`.
     #[must_use]
-    pub fn new(exc_type: impl Into<String>, exc_path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        exc_type: impl Into<String>,
+        exc_path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         let message = message.into();
-        Self::from_remote(RemoteError::new(exc_type, exc_path, [message.clone()], message))
+        Self::from_remote(RemoteError::new(
+            exc_type,
+            exc_path,
+            [message.clone()],
+            message,
+        ))
     }
 
     /// The error dict this error will be sent as.
@@ -392,13 +434,29 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for ServiceError {
         if let Some(remote) = any.downcast_ref::<RemoteError>() {
             return Self::from_remote(remote.clone());
         }
-        if let Some(encode) = registry().encoders.read().ok().and_then(|r| r.get(&TypeId::of::<E>()).copied()) {
+        if let Some(encode) = registry()
+            .encoders
+            .read()
+            .ok()
+            .and_then(|r| r.get(&TypeId::of::<E>()).copied())
+        {
             return Self::from_remote(encode(&error));
         }
         let full = std::any::type_name::<E>();
-        let short = full.split('<').next().unwrap_or(full).rsplit("::").next().unwrap_or(full);
+        let short = full
+            .split('<')
+            .next()
+            .unwrap_or(full)
+            .rsplit("::")
+            .next()
+            .unwrap_or(full);
         let message = error.to_string();
-        Self::from_remote(RemoteError::new(short, format!("rust.{full}"), [message.clone()], message))
+        Self::from_remote(RemoteError::new(
+            short,
+            format!("rust.{full}"),
+            [message.clone()],
+            message,
+        ))
     }
 }
 
@@ -519,7 +577,11 @@ impl RpcError {
             INCORRECT_SIGNATURE => Self::IncorrectSignature(remote.message().to_owned()),
             MALFORMED_REQUEST => Self::MalformedRequest(remote.message().to_owned()),
             path => {
-                let decoder = registry().decoders.read().ok().and_then(|r| r.get(path).copied());
+                let decoder = registry()
+                    .decoders
+                    .read()
+                    .ok()
+                    .and_then(|r| r.get(path).copied());
                 match decoder.and_then(|decode| decode(&remote)) {
                     Some(error) => Self::Registered(RegisteredError { remote, error }),
                     None => Self::Remote(remote),
@@ -551,7 +613,11 @@ pub fn register_nameko_error<E: NamekoError>() {
             Some(e) => RemoteError {
                 exc_type: E::exc_type().to_owned(),
                 exc_path: E::exc_path().to_owned(),
-                exc_args: e.exc_args().into_iter().map(safe_for_serialization).collect(),
+                exc_args: e
+                    .exc_args()
+                    .into_iter()
+                    .map(safe_for_serialization)
+                    .collect(),
                 value: e.to_string(),
             },
             None => RemoteError::new("Exception", "builtins.Exception", Vec::<Value>::new(), ""),
@@ -567,7 +633,9 @@ pub fn register_nameko_error<E: NamekoError>() {
 /// [`RpcError::Registered`] holding the rebuilt error, and services converting it to a
 /// [`ServiceError`] keep its `exc_type`/`exc_path`. Idempotent.
 pub fn register_error<E: FromRemoteError>() {
-    fn decode<E: FromRemoteError>(remote: &RemoteError) -> Option<Arc<dyn std::error::Error + Send + Sync>> {
+    fn decode<E: FromRemoteError>(
+        remote: &RemoteError,
+    ) -> Option<Arc<dyn std::error::Error + Send + Sync>> {
         E::from_remote(remote).map(|e| Arc::new(e) as Arc<dyn std::error::Error + Send + Sync>)
     }
     register_nameko_error::<E>();

@@ -21,8 +21,8 @@ use crate::entrypoint::{EventHandlerConfig, HandlerType};
 use crate::publish::publish_with_retry;
 use crate::queue_driver::{QueueDriver, Settling, Topology};
 use crate::transport::{
-    ExchangeKind, ExchangeOptions, FieldTable, Message, Properties, PublishOptions, PublishOutcome, QueueOptions,
-    Transport, TransportError,
+    ExchangeKind, ExchangeOptions, FieldTable, Message, Properties, PublishOptions, PublishOutcome,
+    QueueOptions, Transport, TransportError,
 };
 use crate::wire;
 use crate::worker::WorkerContext;
@@ -57,12 +57,20 @@ pub enum EventError {
 ///            "evt-order_service-order_placed--notification_service.on_order");
 /// ```
 #[must_use]
-pub fn handler_queue_name(config: &EventHandlerConfig, service: &str, method: &str, identifier: Option<&str>) -> String {
+pub fn handler_queue_name(
+    config: &EventHandlerConfig,
+    service: &str,
+    method: &str,
+    identifier: Option<&str>,
+) -> String {
     let base = format!("evt-{}-{}", config.source_service, config.event_type);
     match config.handler_type {
         HandlerType::ServicePool => format!("{base}--{service}.{method}"),
         HandlerType::Singleton => base,
-        HandlerType::Broadcast => format!("{base}--{service}.{method}-{}", identifier.unwrap_or_default()),
+        HandlerType::Broadcast => format!(
+            "{base}--{service}.{method}-{}",
+            identifier.unwrap_or_default()
+        ),
     }
 }
 
@@ -73,7 +81,9 @@ pub fn handler_queue_name(config: &EventHandlerConfig, service: &str, method: &s
 pub fn handler_queue_options(config: &EventHandlerConfig) -> QueueOptions {
     let exclusive = config.handler_type == HandlerType::Broadcast && !config.reliable_delivery;
     if exclusive {
-        QueueOptions::default().with_exclusive(true).with_auto_delete(true)
+        QueueOptions::default()
+            .with_exclusive(true)
+            .with_auto_delete(true)
     } else {
         QueueOptions::durable().with_auto_delete(!config.reliable_delivery)
     }
@@ -98,7 +108,11 @@ pub(crate) struct EventHandlerDriver {
 
 impl EventHandlerDriver {
     pub(crate) fn new(name: &'static str, config: EventHandlerConfig) -> Self {
-        Self { name, config, inner: None }
+        Self {
+            name,
+            config,
+            inner: None,
+        }
     }
 }
 
@@ -117,8 +131,17 @@ impl Driver for EventHandlerDriver {
             .then(|| event_exchange_options(config))
             .transpose()?;
         let topology = Topology {
-            exchange: Some((exchange.clone(), ExchangeKind::Topic, exchange_declaration.unwrap_or_else(ExchangeOptions::passive))),
-            queue: handler_queue_name(&self.config, ctx.service_name(), self.name, identifier.as_deref()),
+            exchange: Some((
+                exchange.clone(),
+                ExchangeKind::Topic,
+                exchange_declaration.unwrap_or_else(ExchangeOptions::passive),
+            )),
+            queue: handler_queue_name(
+                &self.config,
+                ctx.service_name(),
+                self.name,
+                identifier.as_deref(),
+            ),
             queue_options: handler_queue_options(&self.config),
             routing_key: self.config.event_type.clone(),
         };
@@ -135,7 +158,10 @@ impl Driver for EventHandlerDriver {
     async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
         match &self.inner {
             Some(inner) => inner.start(spawner).await,
-            None => Err(ContainerError::Definition(format!("event handler `{}` started before setup", self.name))),
+            None => Err(ContainerError::Definition(format!(
+                "event handler `{}` started before setup",
+                self.name
+            ))),
         }
     }
 
@@ -166,7 +192,13 @@ pub trait EventBackend: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     ///
     /// See [`EventError`].
-    async fn dispatch(&self, source: &str, event_type: &str, payload: Value, headers: &FieldTable) -> Result<(), EventError>;
+    async fn dispatch(
+        &self,
+        source: &str,
+        event_type: &str,
+        payload: Value,
+        headers: &FieldTable,
+    ) -> Result<(), EventError>;
 }
 
 /// Publishes events to `<source>.events` on a transport.
@@ -183,7 +215,10 @@ impl LiveEvents {
         Ok(Self {
             transport,
             retry: config.rpc_retry_policy()?,
-            declare: config.declare_event_exchanges().then(|| event_exchange_options(config)).transpose()?,
+            declare: config
+                .declare_event_exchanges()
+                .then(|| event_exchange_options(config))
+                .transpose()?,
             declared: Mutex::default(),
         })
     }
@@ -192,10 +227,17 @@ impl LiveEvents {
         let Some(options) = self.declare else {
             return Ok(());
         };
-        if self.declared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(exchange) {
+        if self
+            .declared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(exchange)
+        {
             return Ok(());
         }
-        self.transport.declare_exchange(exchange, ExchangeKind::Topic, options).await?;
+        self.transport
+            .declare_exchange(exchange, ExchangeKind::Topic, options)
+            .await?;
         self.declared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -206,7 +248,13 @@ impl LiveEvents {
 
 #[async_trait]
 impl EventBackend for LiveEvents {
-    async fn dispatch(&self, source: &str, event_type: &str, payload: Value, headers: &FieldTable) -> Result<(), EventError> {
+    async fn dispatch(
+        &self,
+        source: &str,
+        event_type: &str,
+        payload: Value,
+        headers: &FieldTable,
+    ) -> Result<(), EventError> {
         let exchange = wire::event_exchange(source);
         self.ensure_exchange(&exchange).await?;
         let body = wire::json::to_vec(&payload).map_err(|e| EventError::Payload(e.to_string()))?;
@@ -247,7 +295,9 @@ pub struct EventDispatcher {
 
 impl fmt::Debug for EventDispatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventDispatcher").field("source", &self.source).finish_non_exhaustive()
+        f.debug_struct("EventDispatcher")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }
 
@@ -255,7 +305,11 @@ impl EventDispatcher {
     /// A dispatcher publishing as `source` through `backend`, with `headers` on every
     /// event.
     #[must_use]
-    pub fn new(backend: Arc<dyn EventBackend>, source: impl Into<Arc<str>>, headers: Arc<FieldTable>) -> Self {
+    pub fn new(
+        backend: Arc<dyn EventBackend>,
+        source: impl Into<Arc<str>>,
+        headers: Arc<FieldTable>,
+    ) -> Self {
         Self {
             backend,
             source: source.into(),
@@ -276,9 +330,16 @@ impl EventDispatcher {
     ///
     /// See [`EventError`]. An event nobody listens to is not an error (it is dropped,
     /// as in nameko).
-    pub async fn dispatch(&self, event_type: &str, payload: impl Serialize) -> Result<(), EventError> {
-        let payload = serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
-        self.backend.dispatch(&self.source, event_type, payload, &self.headers).await
+    pub async fn dispatch(
+        &self,
+        event_type: &str,
+        payload: impl Serialize,
+    ) -> Result<(), EventError> {
+        let payload =
+            serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
+        self.backend
+            .dispatch(&self.source, event_type, payload, &self.headers)
+            .await
     }
 }
 
@@ -295,7 +356,10 @@ impl DependencyProvider for EventDispatcherProvider {
 
     async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError> {
         let config = container.config();
-        let backend = Arc::new(LiveEvents::new(container.transport().clone(), config).map_err(|e| ProviderError::new(e.to_string()))?);
+        let backend = Arc::new(
+            LiveEvents::new(container.transport().clone(), config)
+                .map_err(|e| ProviderError::new(e.to_string()))?,
+        );
         let exchange = wire::event_exchange(container.service_name());
         backend
             .ensure_exchange(&exchange)
@@ -306,10 +370,19 @@ impl DependencyProvider for EventDispatcherProvider {
         Ok(())
     }
 
-    async fn get_dependency(&self, worker: &WorkerContext) -> Result<EventDispatcher, ProviderError> {
+    async fn get_dependency(
+        &self,
+        worker: &WorkerContext,
+    ) -> Result<EventDispatcher, ProviderError> {
         match (&self.backend, &self.source) {
-            (Some(backend), Some(source)) => Ok(EventDispatcher::new(backend.clone(), source.clone(), worker.outgoing_headers().clone())),
-            _ => Err(ProviderError::new("event dispatcher used before its container started")),
+            (Some(backend), Some(source)) => Ok(EventDispatcher::new(
+                backend.clone(),
+                source.clone(),
+                worker.outgoing_headers().clone(),
+            )),
+            _ => Err(ProviderError::new(
+                "event dispatcher used before its container started",
+            )),
         }
     }
 }
@@ -359,9 +432,17 @@ impl StandaloneDispatcher {
     /// # Errors
     ///
     /// See [`EventError`].
-    pub async fn dispatch(&self, source: &str, event_type: &str, payload: impl Serialize) -> Result<(), EventError> {
-        let payload = serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
-        self.backend.dispatch(source, event_type, payload, &self.headers).await
+    pub async fn dispatch(
+        &self,
+        source: &str,
+        event_type: &str,
+        payload: impl Serialize,
+    ) -> Result<(), EventError> {
+        let payload =
+            serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
+        self.backend
+            .dispatch(source, event_type, payload, &self.headers)
+            .await
     }
 
     /// A dispatcher bound to one source service, as an [`EventDispatcher`].

@@ -16,7 +16,8 @@ use crate::events::EventError;
 use crate::publish::publish_with_retry;
 use crate::queue_driver::{QueueDriver, Settling, Topology};
 use crate::transport::{
-    ExchangeOptions, FieldTable, FieldValue, Message, Properties, PublishOptions, PublishOutcome, Transport,
+    ExchangeOptions, FieldTable, FieldValue, Message, Properties, PublishOptions, PublishOutcome,
+    Transport,
 };
 use crate::wire;
 use crate::worker::WorkerContext;
@@ -30,7 +31,11 @@ pub(crate) struct ConsumeDriver {
 
 impl ConsumeDriver {
     pub(crate) fn new(name: &'static str, config: ConsumeConfig) -> Self {
-        Self { name, config, inner: None }
+        Self {
+            name,
+            config,
+            inner: None,
+        }
     }
 }
 
@@ -57,7 +62,13 @@ impl Driver for ConsumeDriver {
             requeue_on_error: self.config.requeue_on_error,
             requeue_delay: ctx.config().requeue_delay()?,
         };
-        let mut inner = QueueDriver::new(self.name, "consumer", topology, self.config.prefetch, settling);
+        let mut inner = QueueDriver::new(
+            self.name,
+            "consumer",
+            topology,
+            self.config.prefetch,
+            settling,
+        );
         inner.setup(ctx).await?;
         self.inner = Some(inner);
         Ok(())
@@ -66,7 +77,10 @@ impl Driver for ConsumeDriver {
     async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
         match &self.inner {
             Some(inner) => inner.start(spawner).await,
-            None => Err(ContainerError::Definition(format!("consumer `{}` started before setup", self.name))),
+            None => Err(ContainerError::Definition(format!(
+                "consumer `{}` started before setup",
+                self.name
+            ))),
         }
     }
 
@@ -112,7 +126,9 @@ pub struct Publisher {
 
 impl fmt::Debug for Publisher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Publisher").field("exchange", &self.exchange).finish_non_exhaustive()
+        f.debug_struct("Publisher")
+            .field("exchange", &self.exchange)
+            .finish_non_exhaustive()
     }
 }
 
@@ -128,8 +144,13 @@ impl Publisher {
     /// # Errors
     ///
     /// See [`EventError`].
-    pub async fn publish(&self, routing_key: &str, payload: impl Serialize) -> Result<(), EventError> {
-        self.publish_with_headers(routing_key, payload, FieldTable::new()).await
+    pub async fn publish(
+        &self,
+        routing_key: &str,
+        payload: impl Serialize,
+    ) -> Result<(), EventError> {
+        self.publish_with_headers(routing_key, payload, FieldTable::new())
+            .await
     }
 
     /// Publishes `payload` with `routing_key` and extra headers.
@@ -137,10 +158,19 @@ impl Publisher {
     /// # Errors
     ///
     /// See [`EventError`].
-    pub async fn publish_with_headers(&self, routing_key: &str, payload: impl Serialize, headers: FieldTable) -> Result<(), EventError> {
+    pub async fn publish_with_headers(
+        &self,
+        routing_key: &str,
+        payload: impl Serialize,
+        headers: FieldTable,
+    ) -> Result<(), EventError> {
         let body = wire::json::to_vec(&payload).map_err(|e| EventError::Payload(e.to_string()))?;
         let mut all: FieldTable = headers;
-        all.extend(self.headers.iter().map(|(k, v): (&str, &FieldValue)| (k.to_owned(), v.clone())));
+        all.extend(
+            self.headers
+                .iter()
+                .map(|(k, v): (&str, &FieldValue)| (k.to_owned(), v.clone())),
+        );
         let message = Message::new(body, Properties::json().with_headers(all));
         let outcome = publish_with_retry(
             self.transport.as_ref(),
@@ -196,16 +226,23 @@ impl DependencyProvider for PublisherProvider {
             transport
                 .declare_exchange(&exchange.name, exchange.kind, exchange_options(exchange))
                 .await
-                .map_err(|e| ProviderError::new(format!("cannot declare exchange `{}`: {e}", exchange.name)))?;
+                .map_err(|e| {
+                    ProviderError::new(format!("cannot declare exchange `{}`: {e}", exchange.name))
+                })?;
         }
-        let retry = container.config().rpc_retry_policy().map_err(|e| ProviderError::new(e.to_string()))?;
+        let retry = container
+            .config()
+            .rpc_retry_policy()
+            .map_err(|e| ProviderError::new(e.to_string()))?;
         self.state = Some((transport, retry));
         Ok(())
     }
 
     async fn get_dependency(&self, worker: &WorkerContext) -> Result<Publisher, ProviderError> {
         let Some((transport, retry)) = &self.state else {
-            return Err(ProviderError::new("publisher used before its container started"));
+            return Err(ProviderError::new(
+                "publisher used before its container started",
+            ));
         };
         Ok(Publisher {
             transport: transport.clone(),

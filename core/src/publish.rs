@@ -27,9 +27,14 @@ pub async fn publish_with_retry(
         let attempt = if retry < policy.max_retries {
             message.clone()
         } else {
-            return transport.publish(exchange, routing_key, message, options).await;
+            return transport
+                .publish(exchange, routing_key, message, options)
+                .await;
         };
-        match transport.publish(exchange, routing_key, attempt, options).await {
+        match transport
+            .publish(exchange, routing_key, attempt, options)
+            .await
+        {
             Err(error) if error.is_connection_error() => {
                 let delay = policy.delay(retry);
                 if deadline.is_some_and(|d| Instant::now() + delay >= d) {

@@ -13,7 +13,8 @@ use crate::container::{ContainerContext, ContainerError, Driver, ResultHandler, 
 use crate::context::ContextData;
 use crate::rpc::give_back_unstarted;
 use crate::transport::{
-    Acker, ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeOptions, Message, QueueOptions, TransportError,
+    Acker, ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeOptions, Message,
+    QueueOptions, TransportError,
 };
 use crate::wire::{self, CallArgs};
 
@@ -85,7 +86,9 @@ impl Driver for QueueDriver {
             transport
                 .declare_exchange(name, *kind, *options)
                 .await
-                .map_err(|e| ContainerError::transport(format!("declaring exchange `{name}`"), e))?;
+                .map_err(|e| {
+                    ContainerError::transport(format!("declaring exchange `{name}`"), e)
+                })?;
         }
         transport
             .declare_queue(&t.queue, t.queue_options.clone())
@@ -95,7 +98,9 @@ impl Driver for QueueDriver {
             transport
                 .bind_queue(&t.queue, exchange, &t.routing_key)
                 .await
-                .map_err(|e| ContainerError::transport(format!("binding queue `{}`", t.queue), e))?;
+                .map_err(|e| {
+                    ContainerError::transport(format!("binding queue `{}`", t.queue), e)
+                })?;
         }
         self.ctx = Some(ctx.clone());
         Ok(())
@@ -103,7 +108,10 @@ impl Driver for QueueDriver {
 
     async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
         let Some(ctx) = self.ctx.clone() else {
-            return Err(ContainerError::Definition(format!("`{}` started before setup", self.entrypoint)));
+            return Err(ContainerError::Definition(format!(
+                "`{}` started before setup",
+                self.entrypoint
+            )));
         };
         let prefetch = match self.prefetch {
             Some(p) => p,
@@ -112,9 +120,14 @@ impl Driver for QueueDriver {
         let max_size = ctx.config().max_message_size()?;
         let consumer = ctx
             .transport()
-            .consume(&self.topology.queue, ConsumeOptions::with_prefetch(prefetch))
+            .consume(
+                &self.topology.queue,
+                ConsumeOptions::with_prefetch(prefetch),
+            )
             .await
-            .map_err(|e| ContainerError::transport(format!("consuming `{}`", self.topology.queue), e))?;
+            .map_err(|e| {
+                ContainerError::transport(format!("consuming `{}`", self.topology.queue), e)
+            })?;
         let state = Arc::new(Loop {
             ctx,
             entrypoint: self.entrypoint,
@@ -124,12 +137,19 @@ impl Driver for QueueDriver {
             settling: self.settling,
         });
         let task = tokio::spawn(run(state, spawner, consumer));
-        *self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+        *self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
         Ok(())
     }
 
     async fn stop(&self) {
-        let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(task) = task
             && let Ok(consumer) = task.await
         {
@@ -147,7 +167,11 @@ impl Driver for QueueDriver {
     }
 
     async fn kill(&self) {
-        let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(task) = task {
             task.abort();
             let _ = task.await;
@@ -156,7 +180,11 @@ impl Driver for QueueDriver {
     }
 }
 
-async fn run(state: Arc<Loop>, spawner: Arc<dyn Spawner>, mut consumer: Consumer) -> Option<Consumer> {
+async fn run(
+    state: Arc<Loop>,
+    spawner: Arc<dyn Spawner>,
+    mut consumer: Consumer,
+) -> Option<Consumer> {
     let ctx = state.ctx.clone();
     loop {
         let next = tokio::select! {
@@ -172,7 +200,10 @@ async fn run(state: Arc<Loop>, spawner: Arc<dyn Spawner>, mut consumer: Consumer
             }
             Some(Err(error)) => {
                 if !ctx.stopping().is_cancelled() {
-                    ctx.crash(format!("the {} `{}` lost its consumer of `{}`: {error}", state.what, state.entrypoint, state.queue));
+                    ctx.crash(format!(
+                        "the {} `{}` lost its consumer of `{}`: {error}",
+                        state.what, state.entrypoint, state.queue
+                    ));
                 }
                 return Some(consumer);
             }
@@ -203,7 +234,13 @@ pub(crate) fn decode_body(message: &Message, max_size: usize) -> Result<Value, S
         ));
     }
     match message.properties.content_type.as_deref() {
-        Some(ct) if ct.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case(wire::CONTENT_TYPE_JSON) => {}
+        Some(ct)
+            if ct
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case(wire::CONTENT_TYPE_JSON) => {}
         Some(ct) => return Err(format!("unsupported content type `{ct}`")),
         None => return Err("message has no content type".to_owned()),
     }
@@ -254,9 +291,17 @@ async fn handle(state: &Arc<Loop>, spawner: &dyn Spawner, delivery: Delivery) ->
     true
 }
 
-async fn requeue(acker: Acker, redelivered: bool, delay: Duration, stopping: tokio_util::sync::CancellationToken) {
+async fn requeue(
+    acker: Acker,
+    redelivered: bool,
+    delay: Duration,
+    stopping: tokio_util::sync::CancellationToken,
+) {
     if redelivered && !delay.is_zero() {
-        tracing::warn!(?delay, "message failed again after a redelivery; requeueing after a delay");
+        tracing::warn!(
+            ?delay,
+            "message failed again after a redelivery; requeueing after a delay"
+        );
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = stopping.cancelled() => {}

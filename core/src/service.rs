@@ -76,9 +76,9 @@ impl DependencyValues {
             .values
             .get_mut(index)
             .ok_or_else(|| BuildError(format!("no value for dependency #{index}")))?;
-        let value = slot
-            .take()
-            .ok_or_else(|| BuildError(format!("the value of dependency `{name}` was taken twice")))?;
+        let value = slot.take().ok_or_else(|| {
+            BuildError(format!("the value of dependency `{name}` was taken twice"))
+        })?;
         value.downcast::<T>().map(|b| *b).map_err(|_| {
             BuildError(format!(
                 "dependency `{name}` got a value of the wrong type (expected {})",
@@ -225,13 +225,19 @@ impl Param {
     /// A required parameter.
     #[must_use]
     pub const fn required(name: &'static str) -> Self {
-        Self { name, required: true }
+        Self {
+            name,
+            required: true,
+        }
     }
 
     /// A parameter that may be left out.
     #[must_use]
     pub const fn optional(name: &'static str) -> Self {
-        Self { name, required: false }
+        Self {
+            name,
+            required: false,
+        }
     }
 }
 
@@ -268,11 +274,17 @@ impl<'a> Binder<'a> {
     /// # Errors
     ///
     /// [`BindError::IncorrectSignature`] with Python's message.
-    pub fn bind(method: &'static str, params: &'static [Param], args: &'a CallArgs) -> Result<Self, BindError> {
+    pub fn bind(
+        method: &'static str,
+        params: &'static [Param],
+        args: &'a CallArgs,
+    ) -> Result<Self, BindError> {
         let mut slots: Vec<Option<&'a Value>> = vec![None; params.len()];
         let given = args.args.len();
         if given > params.len() {
-            return Err(BindError::IncorrectSignature(too_many(method, params, given)));
+            return Err(BindError::IncorrectSignature(too_many(
+                method, params, given,
+            )));
         }
         for (slot, value) in slots.iter_mut().zip(&args.args) {
             *slot = Some(value);
@@ -299,9 +311,15 @@ impl<'a> Binder<'a> {
             .map(|(p, _)| format!("'{}'", p.name))
             .collect();
         if !missing.is_empty() {
-            return Err(BindError::IncorrectSignature(missing_arguments(method, &missing)));
+            return Err(BindError::IncorrectSignature(missing_arguments(
+                method, &missing,
+            )));
         }
-        Ok(Self { method, params, slots })
+        Ok(Self {
+            method,
+            params,
+            slots,
+        })
     }
 
     /// Converts the argument of parameter `index` to its type. A parameter left out
@@ -312,7 +330,11 @@ impl<'a> Binder<'a> {
     /// [`BindError::InvalidArgument`] naming the parameter and what was wrong.
     pub fn take<T: DeserializeOwned>(&mut self, index: usize) -> Result<T, BindError> {
         let name = self.params.get(index).map_or("?", |p| p.name);
-        let value = self.slots.get_mut(index).and_then(Option::take).unwrap_or(&Value::Null);
+        let value = self
+            .slots
+            .get_mut(index)
+            .and_then(Option::take)
+            .unwrap_or(&Value::Null);
         T::deserialize(value).map_err(|e| {
             BindError::InvalidArgument(format!(
                 "{}() argument '{name}' got {}: {e}",
@@ -347,7 +369,10 @@ fn missing_arguments(method: &str, names: &[String]) -> String {
         [] => String::new(),
     };
     let plural = if names.len() == 1 { "" } else { "s" };
-    format!("{method}() missing {} required positional argument{plural}: {list}", names.len())
+    format!(
+        "{method}() missing {} required positional argument{plural}: {list}",
+        names.len()
+    )
 }
 
 #[cfg(test)]
@@ -356,7 +381,11 @@ mod tests {
     use serde_json::json;
 
     const AB: &[Param] = &[Param::required("a"), Param::required("b")];
-    const AB_C: &[Param] = &[Param::required("a"), Param::required("b"), Param::optional("c")];
+    const AB_C: &[Param] = &[
+        Param::required("a"),
+        Param::required("b"),
+        Param::optional("c"),
+    ];
 
     fn sig_err(params: &'static [Param], args: CallArgs) -> String {
         match Binder::bind("m", params, &args) {
@@ -367,14 +396,39 @@ mod tests {
 
     #[test]
     fn messages_match_python_getcallargs() {
-        assert_eq!(sig_err(AB, CallArgs::new().arg(1).arg(2).arg(3)), "m() takes 3 positional arguments but 4 were given");
-        assert_eq!(sig_err(AB_C, CallArgs::new().arg(1).arg(2).arg(3).arg(4)), "m() takes from 3 to 4 positional arguments but 5 were given");
-        assert_eq!(sig_err(&[], CallArgs::new().arg(1)), "m() takes 1 positional argument but 2 were given");
-        assert_eq!(sig_err(AB, CallArgs::new()), "m() missing 2 required positional arguments: 'a' and 'b'");
-        const ABC: &[Param] = &[Param::required("a"), Param::required("b"), Param::required("c")];
-        assert_eq!(sig_err(ABC, CallArgs::new()), "m() missing 3 required positional arguments: 'a', 'b' and 'c'");
-        assert_eq!(sig_err(AB, CallArgs::new().arg(1).kwarg("d", 1)), "m() got an unexpected keyword argument 'd'");
-        assert_eq!(sig_err(AB, CallArgs::new().arg(1).kwarg("a", 1)), "m() got multiple values for argument 'a'");
+        assert_eq!(
+            sig_err(AB, CallArgs::new().arg(1).arg(2).arg(3)),
+            "m() takes 3 positional arguments but 4 were given"
+        );
+        assert_eq!(
+            sig_err(AB_C, CallArgs::new().arg(1).arg(2).arg(3).arg(4)),
+            "m() takes from 3 to 4 positional arguments but 5 were given"
+        );
+        assert_eq!(
+            sig_err(&[], CallArgs::new().arg(1)),
+            "m() takes 1 positional argument but 2 were given"
+        );
+        assert_eq!(
+            sig_err(AB, CallArgs::new()),
+            "m() missing 2 required positional arguments: 'a' and 'b'"
+        );
+        const ABC: &[Param] = &[
+            Param::required("a"),
+            Param::required("b"),
+            Param::required("c"),
+        ];
+        assert_eq!(
+            sig_err(ABC, CallArgs::new()),
+            "m() missing 3 required positional arguments: 'a', 'b' and 'c'"
+        );
+        assert_eq!(
+            sig_err(AB, CallArgs::new().arg(1).kwarg("d", 1)),
+            "m() got an unexpected keyword argument 'd'"
+        );
+        assert_eq!(
+            sig_err(AB, CallArgs::new().arg(1).kwarg("a", 1)),
+            "m() got multiple values for argument 'a'"
+        );
     }
 
     #[test]
@@ -391,7 +445,10 @@ mod tests {
         let args = CallArgs::new().arg("x").arg(json!(2));
         let mut bound = Binder::bind("add", AB, &args).unwrap();
         let err = bound.take::<f64>(0).unwrap_err();
-        assert!(matches!(&err, BindError::InvalidArgument(m) if m.starts_with("add() argument 'a' got a string")), "{err}");
+        assert!(
+            matches!(&err, BindError::InvalidArgument(m) if m.starts_with("add() argument 'a' got a string")),
+            "{err}"
+        );
         assert_eq!(err.to_remote_error().exc_type, "TypeError");
     }
 }

@@ -43,11 +43,14 @@ impl Driver for TimerDriver {
 
     async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
         let Some(ctx) = self.ctx.clone() else {
-            return Err(ContainerError::Definition(format!("timer `{}` started before setup", self.name)));
+            return Err(ContainerError::Definition(format!(
+                "timer `{}` started before setup",
+                self.name
+            )));
         };
-        spawner
-            .bind(self.name, CallArgs::new())
-            .map_err(|e| ContainerError::Definition(format!("timer `{}` must take no arguments: {e}", self.name)))?;
+        spawner.bind(self.name, CallArgs::new()).map_err(|e| {
+            ContainerError::Definition(format!("timer `{}` must take no arguments: {e}", self.name))
+        })?;
         let name = self.name;
         let config = self.config;
         let task = tokio::spawn(async move {
@@ -60,20 +63,31 @@ impl Driver for TimerDriver {
                     () = ctx.stopping().cancelled() => return,
                     () = tokio::time::sleep_until(due) => {}
                 }
-                let Ok(call) = spawner.bind(name, CallArgs::new()) else { return };
-                let Ok(slot) = spawner.worker_slot().await else { return };
+                let Ok(call) = spawner.bind(name, CallArgs::new()) else {
+                    return;
+                };
+                let Ok(slot) = spawner.worker_slot().await else {
+                    return;
+                };
                 let worker = spawner.spawn(slot, call, ContextData::new(), &[], None);
                 // One worker at a time: the next tick waits for this one.
                 let _ = worker.result().await;
                 count = count.saturating_add(1);
             }
         });
-        *self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+        *self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
         Ok(())
     }
 
     async fn stop(&self) {
-        let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(task) = task {
             let _ = task.await;
         }
@@ -82,7 +96,11 @@ impl Driver for TimerDriver {
     async fn close(&self) {}
 
     async fn kill(&self) {
-        let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(task) = task {
             task.abort();
             let _ = task.await;

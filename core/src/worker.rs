@@ -49,7 +49,8 @@ impl WorkerContext {
         parent_calls_tracked: usize,
     ) -> Self {
         let call_id = format!("{service_name}.{entrypoint}.{call_uuid}");
-        let call_id_stack = extend_call_id_stack(parent_stack, call_id.clone(), parent_calls_tracked);
+        let call_id_stack =
+            extend_call_id_stack(parent_stack, call_id.clone(), parent_calls_tracked);
         Self {
             service_name,
             entrypoint,

@@ -2,8 +2,11 @@
 //!
 //! A [`Config`] is a map of keys to JSON-like values, as nameko's config dict is. The
 //! framework's own keys have typed accessors that apply nameko's defaults and report a
-//! value of the wrong type as a [`ConfigError`] naming the key. Loading YAML files with
-//! environment substitution lives in the `nameko` facade crate.
+//! value of the wrong type as a [`ConfigError`] naming the key.
+//!
+//! [`Config::from_yaml_file`] loads a YAML file with nameko's environment substitution
+//! (`${VAR}`, `${VAR:default}`, `!env_var`, `!raw_env_var`), and [`Config::apply_define`]
+//! applies `-d KEY=VALUE` overrides.
 
 use std::time::Duration;
 
@@ -42,6 +45,9 @@ pub const LOGGING: &str = "LOGGING";
 pub const MAX_MESSAGE_SIZE: &str = "MAX_MESSAGE_SIZE";
 /// `SHUTDOWN_TIMEOUT` (a nameko-rs extra): seconds a graceful stop waits for workers.
 pub const SHUTDOWN_TIMEOUT: &str = "SHUTDOWN_TIMEOUT";
+/// `REQUEUE_DELAY` (a nameko-rs extra): seconds an event or message handled with
+/// `requeue_on_error` waits before it is requeued again after a redelivery failed too.
+pub const REQUEUE_DELAY: &str = "REQUEUE_DELAY";
 
 /// The broker nameko uses when none is configured.
 pub const DEFAULT_AMQP_URI: &str = "amqp://guest:guest@localhost:5672/";
@@ -142,7 +148,7 @@ impl RetryPolicy {
 /// let config = Config::from_value(json!({"max_workers": 4, "RPC_TIMEOUT": 2.5})).unwrap();
 /// assert_eq!(config.max_workers().unwrap(), 4);
 /// assert_eq!(config.rpc_exchange().unwrap(), "nameko-rpc");
-/// assert_eq!(config.rpc_timeout().unwrap(), Some(std::time::Duration::from_millis(2500)));
+/// assert_eq!(config.rpc_timeout().unwrap(), std::time::Duration::from_millis(2500));
 ///
 /// let bad = Config::from_value(json!({"max_workers": "many"})).unwrap();
 /// assert_eq!(
@@ -382,13 +388,21 @@ impl Config {
         )
     }
 
-    /// `RPC_TIMEOUT` in seconds; `None` (wait for ever) when unset or null.
+    /// `RPC_TIMEOUT` in seconds, default 30: how long every RPC call waits for its
+    /// reply unless a proxy or a call says otherwise.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::WrongType`] if it is not a non-negative number.
-    pub fn rpc_timeout(&self) -> Result<Option<Duration>, ConfigError> {
-        self.get_seconds(RPC_TIMEOUT)
+    /// [`ConfigError::WrongType`] if it is not a positive number.
+    pub fn rpc_timeout(&self) -> Result<Duration, ConfigError> {
+        match self.get_seconds(RPC_TIMEOUT)? {
+            None => Ok(Duration::from_secs(30)),
+            Some(d) if d.is_zero() => Err(ConfigError::Invalid {
+                key: RPC_TIMEOUT.to_owned(),
+                reason: "must be a positive number of seconds".to_owned(),
+            }),
+            Some(d) => Ok(d),
+        }
     }
 
     /// `SHUTDOWN_TIMEOUT` in seconds, default 30: how long a graceful stop waits for
@@ -401,6 +415,18 @@ impl Config {
         Ok(self
             .get_seconds(SHUTDOWN_TIMEOUT)?
             .unwrap_or(Duration::from_secs(30)))
+    }
+
+    /// `REQUEUE_DELAY` in seconds, default 1: how long a message that failed again after
+    /// a redelivery waits before it is requeued (0 requeues at once, as nameko does).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::WrongType`] if it is not a non-negative number.
+    pub fn requeue_delay(&self) -> Result<Duration, ConfigError> {
+        Ok(self
+            .get_seconds(REQUEUE_DELAY)?
+            .unwrap_or(Duration::from_secs(1)))
     }
 
     /// `MAX_MESSAGE_SIZE` in bytes, default 128 MiB (RabbitMQ's own limit).
@@ -501,7 +527,7 @@ mod tests {
         assert_eq!(c.serializer().unwrap(), "json");
         assert!(c.declare_event_exchanges());
         assert!(!c.auto_delete_event_exchanges().unwrap());
-        assert_eq!(c.rpc_timeout().unwrap(), None);
+        assert_eq!(c.rpc_timeout().unwrap(), Duration::from_secs(30));
         assert_eq!(c.rpc_retry_policy().unwrap(), RetryPolicy::default());
     }
 

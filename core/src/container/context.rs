@@ -128,7 +128,11 @@ impl ContainerContext {
     /// The container's one instance of a shared extension (nameko's
     /// `SharedExtension`), made by `init` on first use.
     pub fn shared<T: Send + Sync + 'static>(&self, init: impl FnOnce() -> T) -> Arc<T> {
-        let mut map = self.inner.extensions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .inner
+            .extensions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = map
             .entry(TypeId::of::<T>())
             .or_insert_with(|| Arc::new(init()) as Arc<dyn Any + Send + Sync>)
@@ -142,8 +146,14 @@ impl ContainerContext {
     /// The shared extension of type `T`, if one was made.
     #[must_use]
     pub fn get_shared<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        let map = self.inner.extensions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(&TypeId::of::<T>()).cloned().and_then(|e| e.downcast::<T>().ok())
+        let map = self
+            .inner
+            .extensions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&TypeId::of::<T>())
+            .cloned()
+            .and_then(|e| e.downcast::<T>().ok())
     }
 
     /// Cancelled when the container begins a graceful stop: entrypoints stop taking work.
@@ -162,7 +172,11 @@ impl ContainerContext {
     /// good, a background task that failed): the container is killed and its `wait`
     /// returns the reason. Only the first reason is kept.
     pub fn crash(&self, reason: impl Into<String>) {
-        let mut slot = self.inner.crash.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = self
+            .inner
+            .crash
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if slot.is_none() {
             let reason = reason.into();
             tracing::error!(service = self.inner.service_name, %reason, "container crashed");
@@ -177,7 +191,11 @@ impl ContainerContext {
     }
 
     pub(crate) fn crash_reason(&self) -> Option<String> {
-        self.inner.crash.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.inner
+            .crash
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

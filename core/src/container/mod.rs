@@ -251,7 +251,11 @@ impl<S: Service> ServiceContainer<S> {
     /// # Errors
     ///
     /// As [`ServiceContainer::new`].
-    pub fn with_ids(transport: Arc<dyn Transport>, config: Config, ids: IdGenerator) -> Result<Self, ContainerError> {
+    pub fn with_ids(
+        transport: Arc<dyn Transport>,
+        config: Config,
+        ids: IdGenerator,
+    ) -> Result<Self, ContainerError> {
         let max_workers = config.max_workers()?;
         config.prefetch_count()?;
         config.rpc_exchange()?;
@@ -278,7 +282,10 @@ impl<S: Service> ServiceContainer<S> {
             inner: Arc::new(Inner {
                 ctx,
                 state: watch::Sender::new(ContainerState::Created),
-                pending: Mutex::new(Some(Pending { providers, entrypoints })),
+                pending: Mutex::new(Some(Pending {
+                    providers,
+                    entrypoints,
+                })),
                 providers: OnceLock::new(),
                 entrypoints: OnceLock::new(),
                 started: tokio::sync::Mutex::new(None),
@@ -324,12 +331,36 @@ impl<S: Service> ServiceContainer<S> {
         self.inner.events.subscribe()
     }
 
+    /// Workers running now.
+    #[must_use]
+    pub fn running_workers(&self) -> usize {
+        self.inner.workers.len()
+    }
+
+    /// The service's dependencies: names and type names, in field order.
+    #[must_use]
+    pub fn dependency_types(&self) -> Vec<(&'static str, &'static str, std::any::TypeId)> {
+        match &*lock(&self.inner.pending) {
+            Some(p) => p
+                .providers
+                .iter()
+                .map(|p| (p.name, p.type_name, p.type_id))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Names of the service's dependencies.
     #[must_use]
     pub fn dependency_names(&self) -> Vec<&'static str> {
         match &*lock(&self.inner.pending) {
             Some(p) => p.providers.iter().map(|p| p.name).collect(),
-            None => self.inner.providers.get().map(|p| p.iter().map(|(n, _)| *n).collect()).unwrap_or_default(),
+            None => self
+                .inner
+                .providers
+                .get()
+                .map(|p| p.iter().map(|(n, _)| *n).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -338,7 +369,12 @@ impl<S: Service> ServiceContainer<S> {
     pub fn entrypoint_names(&self) -> Vec<&'static str> {
         match &*lock(&self.inner.pending) {
             Some(p) => p.entrypoints.iter().map(|e| e.name).collect(),
-            None => self.inner.entrypoints.get().map(|e| e.iter().map(|e| e.def.name).collect()).unwrap_or_default(),
+            None => self
+                .inner
+                .entrypoints
+                .get()
+                .map(|e| e.iter().map(|e| e.def.name).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -350,7 +386,32 @@ impl<S: Service> ServiceContainer<S> {
     /// [`ContainerError::AlreadyStarted`] once started;
     /// [`ContainerError::UnknownDependency`] naming the dependencies that exist;
     /// [`ContainerError::Definition`] if the provider's output is not the field's type.
-    pub fn replace_dependency<P: crate::dependency::DependencyProvider>(&self, name: &str, provider: P) -> Result<(), ContainerError> {
+    pub fn replace_dependency<P: crate::dependency::DependencyProvider>(
+        &self,
+        name: &str,
+        provider: P,
+    ) -> Result<(), ContainerError> {
+        self.replace_dependency_boxed(
+            name,
+            std::any::TypeId::of::<P::Output>(),
+            std::any::type_name::<P::Output>(),
+            Box::new(provider),
+        )
+    }
+
+    /// [`ServiceContainer::replace_dependency`] with the provider's type erased: `output`
+    /// and `output_name` describe what it provides.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceContainer::replace_dependency`].
+    pub fn replace_dependency_boxed(
+        &self,
+        name: &str,
+        output: std::any::TypeId,
+        output_name: &str,
+        provider: Box<dyn ErasedProvider>,
+    ) -> Result<(), ContainerError> {
         let mut pending = lock(&self.inner.pending);
         let pending = pending.as_mut().ok_or(ContainerError::AlreadyStarted)?;
         let known = join(pending.providers.iter().map(|p| p.name));
@@ -362,14 +423,13 @@ impl<S: Service> ServiceContainer<S> {
                 name: name.to_owned(),
                 known,
             })?;
-        if slot.type_id != std::any::TypeId::of::<P::Output>() {
+        if slot.type_id != output {
             return Err(ContainerError::Definition(format!(
-                "dependency `{name}` is a {}, not a {}",
-                slot.type_name,
-                std::any::type_name::<P::Output>()
+                "dependency `{name}` is a {}, not a {output_name}",
+                slot.type_name
             )));
         }
-        slot.provider = Box::new(provider);
+        slot.provider = provider;
         Ok(())
     }
 
@@ -404,7 +464,9 @@ impl<S: Service> ServiceContainer<S> {
     /// (after which the container is killed and reports the failure).
     pub async fn start(&self) -> Result<(), ContainerError> {
         let _guard = self.inner.lifecycle.lock().await;
-        let pending = lock(&self.inner.pending).take().ok_or(ContainerError::AlreadyStarted)?;
+        let pending = lock(&self.inner.pending)
+            .take()
+            .ok_or(ContainerError::AlreadyStarted)?;
         self.inner.state.send_replace(ContainerState::Starting);
         match self.inner.clone().start_extensions(pending).await {
             Ok(()) => {
@@ -425,7 +487,9 @@ impl<S: Service> ServiceContainer<S> {
             }
             Err(error) => {
                 self.inner.ctx.crash(error.to_string());
-                self.inner.kill(ContainerState::Crashed(error.to_string())).await;
+                self.inner
+                    .kill(ContainerState::Crashed(error.to_string()))
+                    .await;
                 Err(error)
             }
         }
@@ -474,7 +538,12 @@ impl<S: Service> ServiceContainer<S> {
     ///
     /// [`SpawnError::Bind`] for an unknown entrypoint or arguments that do not fit;
     /// [`SpawnError::NotRunning`] unless the container is running.
-    pub async fn spawn_worker(&self, entrypoint: &str, args: CallArgs, context: ContextData) -> Result<WorkerHandle, SpawnError> {
+    pub async fn spawn_worker(
+        &self,
+        entrypoint: &str,
+        args: CallArgs,
+        context: ContextData,
+    ) -> Result<WorkerHandle, SpawnError> {
         let state = self.state();
         if state != ContainerState::Running {
             return Err(SpawnError::NotRunning(state));
@@ -521,10 +590,13 @@ impl<S: Service> Inner<S> {
             drivers,
         });
         for (name, provider) in providers.iter() {
-            provider.start().await.map_err(|error| ContainerError::Provider {
-                name: (*name).to_owned(),
-                error,
-            })?;
+            provider
+                .start()
+                .await
+                .map_err(|error| ContainerError::Provider {
+                    name: (*name).to_owned(),
+                    error,
+                })?;
         }
         let spawner: Arc<dyn Spawner> = self.clone();
         let started = self.started.lock().await;
@@ -558,7 +630,10 @@ impl<S: Service> Inner<S> {
             }
         }
         self.workers.close();
-        if tokio::time::timeout(self.shutdown_timeout, self.workers.wait()).await.is_err() {
+        if tokio::time::timeout(self.shutdown_timeout, self.workers.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 service = S::name(),
                 running = self.workers.len(),
@@ -578,7 +653,8 @@ impl<S: Service> Inner<S> {
         }
         self.ctx.killed().cancel();
         if let Some(reason) = self.ctx.crash_reason() {
-            self.state.send_replace(ContainerState::Crashed(reason.clone()));
+            self.state
+                .send_replace(ContainerState::Crashed(reason.clone()));
             return Err(ContainerError::Crashed(reason));
         }
         self.state.send_replace(ContainerState::Stopped);
@@ -648,7 +724,12 @@ impl<S: Service> ErasedContainer for ServiceContainer<S> {
         ServiceContainer::subscribe_workers(self)
     }
 
-    async fn spawn_worker(&self, entrypoint: &str, args: CallArgs, context: ContextData) -> Result<WorkerHandle, SpawnError> {
+    async fn spawn_worker(
+        &self,
+        entrypoint: &str,
+        args: CallArgs,
+        context: ContextData,
+    ) -> Result<WorkerHandle, SpawnError> {
         ServiceContainer::spawn_worker(self, entrypoint, args, context).await
     }
 
@@ -658,6 +739,10 @@ impl<S: Service> ErasedContainer for ServiceContainer<S> {
 
     fn context(&self) -> &ContainerContext {
         ServiceContainer::context(self)
+    }
+
+    fn running_workers(&self) -> usize {
+        ServiceContainer::running_workers(self)
     }
 }
 
@@ -681,11 +766,18 @@ pub trait ErasedContainer: Send + Sync + fmt::Debug {
     /// See [`ServiceContainer::subscribe_workers`].
     fn subscribe_workers(&self) -> broadcast::Receiver<WorkerEvent>;
     /// See [`ServiceContainer::spawn_worker`].
-    async fn spawn_worker(&self, entrypoint: &str, args: CallArgs, context: ContextData) -> Result<WorkerHandle, SpawnError>;
+    async fn spawn_worker(
+        &self,
+        entrypoint: &str,
+        args: CallArgs,
+        context: ContextData,
+    ) -> Result<WorkerHandle, SpawnError>;
     /// See [`ServiceContainer::entrypoint_names`].
     fn entrypoint_names(&self) -> Vec<&'static str>;
     /// See [`ServiceContainer::context`].
     fn context(&self) -> &ContainerContext;
+    /// See [`ServiceContainer::running_workers`].
+    fn running_workers(&self) -> usize;
 }
 
 fn validate_entrypoints(entrypoints: &[EntrypointDef]) -> Result<(), ContainerError> {
@@ -702,7 +794,10 @@ fn validate_entrypoints(entrypoints: &[EntrypointDef]) -> Result<(), ContainerEr
                 )));
             }
             EntrypointKind::Timer(cfg) if cfg.interval.is_zero() => {
-                return Err(ContainerError::Definition(format!("timer `{}` has a zero interval", ep.name)));
+                return Err(ContainerError::Definition(format!(
+                    "timer `{}` has a zero interval",
+                    ep.name
+                )));
             }
             _ => {}
         }
@@ -712,7 +807,11 @@ fn validate_entrypoints(entrypoints: &[EntrypointDef]) -> Result<(), ContainerEr
 
 fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let names: Vec<&str> = names.collect();
-    if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
+    if names.is_empty() {
+        "(none)".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -727,5 +826,10 @@ pub(crate) fn panic_error(payload: &(dyn std::any::Any + Send)) -> RemoteError {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".to_owned());
     let message = format!("worker panicked: {message}");
-    RemoteError::new("WorkerPanic", "nameko_rs.WorkerPanic", [message.clone()], message)
+    RemoteError::new(
+        "WorkerPanic",
+        "nameko_rs.WorkerPanic",
+        [message.clone()],
+        message,
+    )
 }

@@ -31,7 +31,8 @@ pub(crate) struct WorkerSlot {
 
 /// What an entrypoint does with a worker's result (for RPC: reply, then ack), before the
 /// dependencies see it.
-pub(crate) type ResultHandler = Box<dyn FnOnce(Arc<WorkerContext>, WorkerResult) -> BoxFuture<'static, WorkerResult> + Send>;
+pub(crate) type ResultHandler =
+    Box<dyn FnOnce(Arc<WorkerContext>, WorkerResult) -> BoxFuture<'static, WorkerResult> + Send>;
 
 /// The container as its entrypoint drivers use it.
 #[async_trait]
@@ -122,7 +123,11 @@ impl<S: Service> Spawner for Inner<S> {
         ));
         let call_id = worker.call_id().to_owned();
         let (tx, rx) = oneshot::channel();
-        let providers = self.providers.get().cloned().unwrap_or_else(|| Arc::from(Vec::new()));
+        let providers = self
+            .providers
+            .get()
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new()));
         let expected = self
             .entrypoint(worker.entrypoint())
             .map(|e| e.def.expected_exceptions.clone())
@@ -154,7 +159,10 @@ impl<S: Service> Spawner for Inner<S> {
                 () = work => {}
             }
         });
-        WorkerHandle { call_id, result: rx }
+        WorkerHandle {
+            call_id,
+            result: rx,
+        }
     }
 }
 
@@ -165,7 +173,9 @@ async fn run_worker<S: Service>(
     expected: &[&'static str],
     on_result: Option<ResultHandler>,
 ) -> WorkerResult {
-    let prepared = AssertUnwindSafe(prepare::<S>(worker, providers)).catch_unwind().await;
+    let prepared = AssertUnwindSafe(prepare::<S>(worker, providers))
+        .catch_unwind()
+        .await;
     let mut result = match prepared {
         Ok(Ok(service)) => match call.downcast::<S::Call>() {
             Ok(call) => match AssertUnwindSafe(service.invoke(*call)).catch_unwind().await {
@@ -187,18 +197,28 @@ async fn run_worker<S: Service>(
         Err(e) if expected.contains(&e.exc_path.as_str()) => {
             tracing::warn!(exc_type = %e.exc_type, value = %e.value, "worker raised an expected exception");
         }
-        Err(e) => tracing::error!(exc_type = %e.exc_type, exc_path = %e.exc_path, value = %e.value, "worker failed"),
+        Err(e) => {
+            tracing::error!(exc_type = %e.exc_type, exc_path = %e.exc_path, value = %e.value, "worker failed")
+        }
     }
     if let Some(handle) = on_result {
         result = handle(worker.clone(), result).await;
     }
     for (_, provider) in providers {
-        if AssertUnwindSafe(provider.worker_result(worker, &result)).catch_unwind().await.is_err() {
+        if AssertUnwindSafe(provider.worker_result(worker, &result))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
             tracing::error!("a dependency panicked in worker_result");
         }
     }
     for (_, provider) in providers {
-        if AssertUnwindSafe(provider.worker_teardown(worker)).catch_unwind().await.is_err() {
+        if AssertUnwindSafe(provider.worker_teardown(worker))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
             tracing::error!("a dependency panicked in worker_teardown");
         }
     }
@@ -223,6 +243,12 @@ async fn prepare<S: Service>(
             e.remote().clone()
         })?;
     }
-    S::build(DependencyValues::new(values))
-        .map_err(|e| RemoteError::new("Exception", "builtins.Exception", [e.to_string()], e.to_string()))
+    S::build(DependencyValues::new(values)).map_err(|e| {
+        RemoteError::new(
+            "Exception",
+            "builtins.Exception",
+            [e.to_string()],
+            e.to_string(),
+        )
+    })
 }

@@ -13,8 +13,8 @@ use crate::context::ContextData;
 use crate::errors::RemoteError;
 use crate::publish::publish_with_retry;
 use crate::transport::{
-    Acker, ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeOptions, Message, Properties, PublishOptions,
-    PublishOutcome, QueueOptions, Transport,
+    Acker, ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeOptions, Message, Properties,
+    PublishOptions, PublishOutcome, QueueOptions, Transport,
 };
 use crate::wire::{self, CallArgs};
 use crate::worker::WorkerResult;
@@ -69,38 +69,64 @@ impl Driver for RpcDriver {
         };
         let transport = ctx.transport();
         transport
-            .declare_exchange(&settings.exchange, ExchangeKind::Topic, ExchangeOptions::durable())
+            .declare_exchange(
+                &settings.exchange,
+                ExchangeKind::Topic,
+                ExchangeOptions::durable(),
+            )
             .await
-            .map_err(|e| ContainerError::transport(format!("declaring exchange `{}`", settings.exchange), e))?;
+            .map_err(|e| {
+                ContainerError::transport(format!("declaring exchange `{}`", settings.exchange), e)
+            })?;
         transport
             .declare_queue(&settings.queue, QueueOptions::durable())
             .await
-            .map_err(|e| ContainerError::transport(format!("declaring queue `{}`", settings.queue), e))?;
+            .map_err(|e| {
+                ContainerError::transport(format!("declaring queue `{}`", settings.queue), e)
+            })?;
         transport
-            .bind_queue(&settings.queue, &settings.exchange, &wire::rpc_binding(service))
+            .bind_queue(
+                &settings.queue,
+                &settings.exchange,
+                &wire::rpc_binding(service),
+            )
             .await
-            .map_err(|e| ContainerError::transport(format!("binding queue `{}`", settings.queue), e))?;
+            .map_err(|e| {
+                ContainerError::transport(format!("binding queue `{}`", settings.queue), e)
+            })?;
         self.settings = Some(Arc::new(settings));
         Ok(())
     }
 
     async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
         let Some(settings) = self.settings.clone() else {
-            return Err(ContainerError::Definition("RPC entrypoint started before setup".to_owned()));
+            return Err(ContainerError::Definition(
+                "RPC entrypoint started before setup".to_owned(),
+            ));
         };
         let consumer = settings
             .ctx
             .transport()
-            .consume(&settings.queue, ConsumeOptions::with_prefetch(settings.prefetch))
+            .consume(
+                &settings.queue,
+                ConsumeOptions::with_prefetch(settings.prefetch),
+            )
             .await
             .map_err(|e| ContainerError::transport(format!("consuming `{}`", settings.queue), e))?;
         let task = tokio::spawn(consume(settings, spawner, consumer));
-        *self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+        *self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
         Ok(())
     }
 
     async fn stop(&self) {
-        let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(task) = task
             && let Ok(consumer) = task.await
         {
@@ -118,7 +144,11 @@ impl Driver for RpcDriver {
     }
 
     async fn kill(&self) {
-        let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(task) = task {
             task.abort();
             let _ = task.await;
@@ -127,7 +157,11 @@ impl Driver for RpcDriver {
     }
 }
 
-async fn consume(settings: Arc<Settings>, spawner: Arc<dyn Spawner>, mut consumer: Consumer) -> Option<Consumer> {
+async fn consume(
+    settings: Arc<Settings>,
+    spawner: Arc<dyn Spawner>,
+    mut consumer: Consumer,
+) -> Option<Consumer> {
     let ctx = settings.ctx.clone();
     loop {
         let next = tokio::select! {
@@ -143,7 +177,10 @@ async fn consume(settings: Arc<Settings>, spawner: Arc<dyn Spawner>, mut consume
             }
             Some(Err(error)) => {
                 if !ctx.stopping().is_cancelled() {
-                    ctx.crash(format!("the RPC consumer of `{}` failed: {error}", settings.queue));
+                    ctx.crash(format!(
+                        "the RPC consumer of `{}` failed: {error}",
+                        settings.queue
+                    ));
                 }
                 return Some(consumer);
             }
@@ -176,7 +213,10 @@ pub(crate) async fn give_back_unstarted(consumer: &mut Consumer, queue: &str) {
     match tokio::time::timeout(DRAIN_TIMEOUT, drain).await {
         Ok(0) => {}
         Ok(requeued) => tracing::info!(queue, requeued, "requeued messages that had not started"),
-        Err(_) => tracing::warn!(queue, "consumer did not end after cancel; closing it requeues the rest"),
+        Err(_) => tracing::warn!(
+            queue,
+            "consumer did not end after cancel; closing it requeues the rest"
+        ),
     }
 }
 
@@ -205,14 +245,22 @@ async fn handle(settings: &Arc<Settings>, spawner: &dyn Spawner, delivery: Deliv
             body.len(),
             settings.max_size
         );
-        return reply.refuse(RemoteError::malformed_request(message), acker).await;
+        return reply
+            .refuse(RemoteError::malformed_request(message), acker)
+            .await;
     }
     if let Err(message) = check_content_type(&properties) {
-        return reply.refuse(RemoteError::malformed_request(message), acker).await;
+        return reply
+            .refuse(RemoteError::malformed_request(message), acker)
+            .await;
     }
     let args = match CallArgs::from_body(&body) {
         Ok(args) => args,
-        Err(message) => return reply.refuse(RemoteError::malformed_request(message), acker).await,
+        Err(message) => {
+            return reply
+                .refuse(RemoteError::malformed_request(message), acker)
+                .await;
+        }
     };
     let method = info
         .routing_key
@@ -221,7 +269,9 @@ async fn handle(settings: &Arc<Settings>, spawner: &dyn Spawner, delivery: Deliv
         .filter(|m| settings.methods.contains(m));
     let Some(method) = method else {
         let name = info.routing_key.rsplit('.').next().unwrap_or_default();
-        return reply.refuse(RemoteError::method_not_found(name), acker).await;
+        return reply
+            .refuse(RemoteError::method_not_found(name), acker)
+            .await;
     };
     let call = match spawner.bind(method, args) {
         Ok(call) => call,
@@ -304,11 +354,16 @@ impl Replier {
         )
         .await;
         match outcome {
-            Ok(PublishOutcome::Confirmed | PublishOutcome::Sent | PublishOutcome::Returned { .. }) => {
+            Ok(
+                PublishOutcome::Confirmed | PublishOutcome::Sent | PublishOutcome::Returned { .. },
+            ) => {
                 settle(acker.ack().await);
             }
             Ok(outcome) => {
-                tracing::error!(?outcome, "the broker refused the reply; requeueing the request");
+                tracing::error!(
+                    ?outcome,
+                    "the broker refused the reply; requeueing the request"
+                );
                 settle(acker.nack(true).await);
             }
             Err(error) => {

@@ -17,7 +17,9 @@ use crate::container::ContainerContext;
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::RpcError;
 use crate::publish::publish_with_retry;
-use crate::transport::{FieldTable, Message, Properties, PublishOptions, PublishOutcome, Transport};
+use crate::transport::{
+    FieldTable, Message, Properties, PublishOptions, PublishOutcome, Transport,
+};
 use crate::wire::CallArgs;
 use crate::worker::WorkerContext;
 
@@ -129,7 +131,13 @@ impl RpcBackend for LiveBackend {
         properties.headers = (*request.headers).clone();
         let routing_key = format!("{}.{}", request.service, request.method);
         let rx = self.listener.register(correlation_id.clone());
-        let pending = PendingReply::waiting(self.listener.clone(), correlation_id, rx, deadline, request.timeout);
+        let pending = PendingReply::waiting(
+            self.listener.clone(),
+            correlation_id,
+            rx,
+            deadline,
+            request.timeout,
+        );
         let publish = publish_with_retry(
             self.transport.as_ref(),
             &self.exchange,
@@ -142,7 +150,9 @@ impl RpcBackend for LiveBackend {
         match tokio::time::timeout_at(deadline, publish).await {
             Err(_) => Err(RpcError::Timeout(request.timeout)),
             Ok(Err(error)) => Err(RpcError::Transport(error)),
-            Ok(Ok(PublishOutcome::Returned { .. })) => Err(RpcError::UnknownService(request.service.to_string())),
+            Ok(Ok(PublishOutcome::Returned { .. })) => {
+                Err(RpcError::UnknownService(request.service.to_string()))
+            }
             Ok(Ok(PublishOutcome::Nacked)) => Err(RpcError::Refused),
             Ok(Ok(_)) => Ok(pending),
         }
@@ -167,7 +177,12 @@ impl<R: DeserializeOwned> RpcReply<R> {
     /// does not convert to `R`.
     pub async fn result(self) -> Result<R, RpcError> {
         let value = self.pending.wait().await?;
-        R::deserialize(&value).map_err(|e| RpcError::InvalidReply(format!("the result does not fit {}: {e}", std::any::type_name::<R>())))
+        R::deserialize(&value).map_err(|e| {
+            RpcError::InvalidReply(format!(
+                "the result does not fit {}: {e}",
+                std::any::type_name::<R>()
+            ))
+        })
     }
 
     /// The request's correlation id (none for test doubles).
@@ -211,7 +226,12 @@ impl fmt::Debug for RpcProxy {
 impl RpcProxy {
     /// A proxy to `service` through `backend`, sending `headers` with every call.
     #[must_use]
-    pub fn new(backend: Arc<dyn RpcBackend>, service: impl Into<Arc<str>>, headers: Arc<FieldTable>, timeout: Duration) -> Self {
+    pub fn new(
+        backend: Arc<dyn RpcBackend>,
+        service: impl Into<Arc<str>>,
+        headers: Arc<FieldTable>,
+        timeout: Duration,
+    ) -> Self {
         Self {
             backend,
             service: service.into(),
@@ -262,7 +282,11 @@ impl RpcProxy {
     /// # Errors
     ///
     /// See [`RpcReply::result`] and [`RpcProxy::call_async`].
-    pub async fn call<R: DeserializeOwned>(&self, method: &str, args: impl IntoArgs) -> Result<R, RpcError> {
+    pub async fn call<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: impl IntoArgs,
+    ) -> Result<R, RpcError> {
         self.call_async::<R>(method, args).await?.result().await
     }
 
@@ -273,8 +297,14 @@ impl RpcProxy {
     ///
     /// [`RpcError::UnknownService`] if no queue is bound for the service,
     /// [`RpcError::InvalidArguments`], and transport errors.
-    pub async fn call_async<R: DeserializeOwned>(&self, method: &str, args: impl IntoArgs) -> Result<RpcReply<R>, RpcError> {
-        let args = args.into_args().map_err(|e| RpcError::InvalidArguments(e.to_string()))?;
+    pub async fn call_async<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: impl IntoArgs,
+    ) -> Result<RpcReply<R>, RpcError> {
+        let args = args
+            .into_args()
+            .map_err(|e| RpcError::InvalidArguments(e.to_string()))?;
         let pending = self
             .backend
             .send(RpcRequest {
@@ -324,13 +354,25 @@ impl RpcProxyProvider {
 /// The container's shared RPC backend and reply queue.
 pub(crate) fn shared_backend(ctx: &ContainerContext) -> Result<Arc<LiveBackend>, ProviderError> {
     let config = ctx.config();
-    let exchange = config.rpc_exchange().map_err(|e| ProviderError::new(e.to_string()))?.to_owned();
-    let retry = config.rpc_retry_policy().map_err(|e| ProviderError::new(e.to_string()))?;
-    let max_size = config.max_message_size().map_err(|e| ProviderError::new(e.to_string()))?;
+    let exchange = config
+        .rpc_exchange()
+        .map_err(|e| ProviderError::new(e.to_string()))?
+        .to_owned();
+    let retry = config
+        .rpc_retry_policy()
+        .map_err(|e| ProviderError::new(e.to_string()))?;
+    let max_size = config
+        .max_message_size()
+        .map_err(|e| ProviderError::new(e.to_string()))?;
     let transport = ctx.transport().clone();
     let service = ctx.service_name();
     Ok(ctx.shared(|| {
-        let listener = Arc::new(ReplyListener::new(transport.clone(), exchange.clone(), service, max_size));
+        let listener = Arc::new(ReplyListener::new(
+            transport.clone(),
+            exchange.clone(),
+            service,
+            max_size,
+        ));
         LiveBackend {
             transport,
             exchange,
@@ -345,7 +387,10 @@ impl DependencyProvider for RpcProxyProvider {
     type Output = RpcProxy;
 
     async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError> {
-        self.config_timeout = container.config().rpc_timeout().map_err(|e| ProviderError::new(e.to_string()))?;
+        self.config_timeout = container
+            .config()
+            .rpc_timeout()
+            .map_err(|e| ProviderError::new(e.to_string()))?;
         self.backend = Some(shared_backend(container)?);
         Ok(())
     }
@@ -379,7 +424,12 @@ impl DependencyProvider for RpcProxyProvider {
             .clone()
             .ok_or_else(|| ProviderError::new("RPC proxy used before its container started"))?;
         let timeout = self.timeout.unwrap_or(self.config_timeout);
-        Ok(RpcProxy::new(backend, self.service.clone(), worker.outgoing_headers().clone(), timeout))
+        Ok(RpcProxy::new(
+            backend,
+            self.service.clone(),
+            worker.outgoing_headers().clone(),
+            timeout,
+        ))
     }
 }
 

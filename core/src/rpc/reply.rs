@@ -12,7 +12,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::errors::RpcError;
-use crate::transport::{ConsumeOptions, ExchangeKind, ExchangeOptions, Message, QueueOptions, Transport, TransportError};
+use crate::transport::{
+    ConsumeOptions, ExchangeKind, ExchangeOptions, Message, QueueOptions, Transport, TransportError,
+};
 use crate::wire;
 
 /// A reply queue and the calls waiting on it.
@@ -44,7 +46,12 @@ impl ReplyListener {
     /// A listener for replies to calls made by `owner` (a service name, or
     /// `standalone_rpc_proxy`), with a fresh uuid.
     #[must_use]
-    pub fn new(transport: Arc<dyn Transport>, exchange: impl Into<String>, owner: &str, max_size: usize) -> Self {
+    pub fn new(
+        transport: Arc<dyn Transport>,
+        exchange: impl Into<String>,
+        owner: &str,
+        max_size: usize,
+    ) -> Self {
         let routing_key = uuid::Uuid::new_v4().to_string();
         Self {
             transport,
@@ -79,10 +86,19 @@ impl ReplyListener {
         self.started
             .get_or_try_init(|| async {
                 let t = &self.transport;
-                t.declare_exchange(&self.exchange, ExchangeKind::Topic, ExchangeOptions::durable()).await?;
-                t.declare_queue(&self.queue, QueueOptions::durable().with_expires(wire::RPC_REPLY_QUEUE_TTL))
+                t.declare_exchange(
+                    &self.exchange,
+                    ExchangeKind::Topic,
+                    ExchangeOptions::durable(),
+                )
+                .await?;
+                t.declare_queue(
+                    &self.queue,
+                    QueueOptions::durable().with_expires(wire::RPC_REPLY_QUEUE_TTL),
+                )
+                .await?;
+                t.bind_queue(&self.queue, &self.exchange, &self.routing_key)
                     .await?;
-                t.bind_queue(&self.queue, &self.exchange, &self.routing_key).await?;
                 let consumer = t.consume(&self.queue, ConsumeOptions::default()).await?;
                 let pending = self.pending.clone();
                 let queue = self.queue.clone();
@@ -108,13 +124,21 @@ impl ReplyListener {
                         let waiter = lock(&pending).remove(cid);
                         match waiter {
                             Some(tx) if message.body.len() > max_size => {
-                                tracing::warn!(queue, correlation_id = cid, size = message.body.len(), "dropping an oversized reply");
+                                tracing::warn!(
+                                    queue,
+                                    correlation_id = cid,
+                                    size = message.body.len(),
+                                    "dropping an oversized reply"
+                                );
                                 drop(tx);
                             }
                             Some(tx) => {
                                 let _ = tx.send(message);
                             }
-                            None => tracing::debug!(correlation_id = cid, "dropping a reply nobody waits for"),
+                            None => tracing::debug!(
+                                correlation_id = cid,
+                                "dropping a reply nobody waits for"
+                            ),
                         }
                     }
                     // The consumer is gone: fail every call still waiting.
@@ -240,7 +264,10 @@ impl PendingReply {
         match &mut self.state {
             State::Ready(outcome) => outcome.take().unwrap_or(Err(RpcError::Stopped)),
             State::Waiting {
-                rx, deadline, timeout, ..
+                rx,
+                deadline,
+                timeout,
+                ..
             } => {
                 let message = match tokio::time::timeout_at(*deadline, rx).await {
                     Ok(Ok(message)) => message,

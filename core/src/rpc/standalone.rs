@@ -56,13 +56,22 @@ impl ClusterRpcProxy {
     /// # Errors
     ///
     /// As [`ClusterRpcProxy::start`].
-    pub async fn start_with_context(transport: Arc<dyn Transport>, config: &Config, context: ContextData) -> Result<Self, RpcError> {
+    pub async fn start_with_context(
+        transport: Arc<dyn Transport>,
+        config: &Config,
+        context: ContextData,
+    ) -> Result<Self, RpcError> {
         let bad_config = |e: crate::config::ConfigError| RpcError::InvalidArguments(e.to_string());
         let exchange = config.rpc_exchange().map_err(bad_config)?.to_owned();
         let timeout = config.rpc_timeout().map_err(bad_config)?;
         let retry = config.rpc_retry_policy().map_err(bad_config)?;
         let max_size = config.max_message_size().map_err(bad_config)?;
-        let listener = Arc::new(ReplyListener::new(transport.clone(), exchange.clone(), STANDALONE_OWNER, max_size));
+        let listener = Arc::new(ReplyListener::new(
+            transport.clone(),
+            exchange.clone(),
+            STANDALONE_OWNER,
+            max_size,
+        ));
         listener.start().await?;
         let root_call_id = format!("{STANDALONE_OWNER}.call.{}", uuid::Uuid::new_v4());
         let headers = Arc::new(context.to_headers(std::slice::from_ref(&root_call_id)));
@@ -83,7 +92,12 @@ impl ClusterRpcProxy {
     /// A proxy to one service (nameko's `proxy.service_name` / `proxy["name"]`).
     #[must_use]
     pub fn service(&self, name: &str) -> RpcProxy {
-        RpcProxy::new(self.backend.clone(), name, self.headers.clone(), self.timeout)
+        RpcProxy::new(
+            self.backend.clone(),
+            name,
+            self.headers.clone(),
+            self.timeout,
+        )
     }
 
     /// The same proxy with another default timeout for its calls.

@@ -124,14 +124,20 @@ fn unwrap_tagged(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(unwrap_tagged),
         Value::Object(map) => {
             if map.len() == 2 && map.contains_key("__type__") && map.contains_key("__value__") {
-                let kind = map.get("__type__").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let kind = map
+                    .get("__type__")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 let mut inner = map.remove("__value__").unwrap_or(Value::Null);
                 unwrap_tagged(&mut inner);
                 *value = match (kind.as_str(), inner) {
-                    ("uuid", Value::Object(fields)) => match fields.get("hex").and_then(Value::as_str) {
-                        Some(hex) => Value::String(hyphenate_uuid(hex)),
-                        None => Value::Object(fields),
-                    },
+                    ("uuid", Value::Object(fields)) => {
+                        match fields.get("hex").and_then(Value::as_str) {
+                            Some(hex) => Value::String(hyphenate_uuid(hex)),
+                            None => Value::Object(fields),
+                        }
+                    }
                     (_, other) => other,
                 };
             } else {
@@ -144,7 +150,14 @@ fn unwrap_tagged(value: &mut Value) {
 
 fn hyphenate_uuid(hex: &str) -> String {
     if hex.len() == 32 && hex.is_ascii() {
-        format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        )
     } else {
         hex.to_owned()
     }
@@ -155,12 +168,28 @@ fn hyphenate_uuid(hex: &str) -> String {
 pub struct PythonFormatter;
 
 impl Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
-        if first { Ok(()) } else { writer.write_all(b", ") }
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
     }
 
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
-        if first { Ok(()) } else { writer.write_all(b", ") }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
     }
 
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
@@ -175,7 +204,11 @@ impl Formatter for PythonFormatter {
         self.write_f64(writer, f64::from(value))
     }
 
-    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         if fragment.is_ascii() {
             return writer.write_all(fragment.as_bytes());
         }
@@ -194,7 +227,11 @@ impl Formatter for PythonFormatter {
         writer.write_all(&fragment.as_bytes()[start..])
     }
 
-    fn write_char_escape<W: ?Sized + io::Write>(&mut self, writer: &mut W, escape: CharEscape) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
         let s: &[u8] = match escape {
             CharEscape::Quote => b"\\\"",
             CharEscape::ReverseSolidus => b"\\\\",
@@ -223,13 +260,20 @@ pub fn python_float_repr(value: f64) -> String {
         return if value > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
     }
     if value == 0.0 {
-        return if value.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
+        return if value.is_sign_negative() {
+            "-0.0"
+        } else {
+            "0.0"
+        }
+        .to_owned();
     }
     // Rust's `{:e}` gives the shortest round-trip digits as `d.ddde<exp>`.
     let sci = format!("{value:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let (sign, mantissa) = mantissa
+        .strip_prefix('-')
+        .map_or(("", mantissa), |m| ("-", m));
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     if (-4..16).contains(&exp) {
         let n = digits.len() as i32;
@@ -246,7 +290,11 @@ pub fn python_float_repr(value: f64) -> String {
     } else {
         let (first, rest) = digits.split_at(1);
         let exp_sign = if exp < 0 { '-' } else { '+' };
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         format!("{sign}{first}{frac}e{exp_sign}{:02}", exp.abs())
     }
 }
@@ -282,8 +330,12 @@ mod tests {
 
     #[test]
     fn bodies_match_python_json_dumps() {
-        let body = to_vec(&json!({"args": [1, "two", [3]], "kwargs": {"three": {"a": 1}}})).unwrap();
-        assert_eq!(body, br#"{"args": [1, "two", [3]], "kwargs": {"three": {"a": 1}}}"#);
+        let body =
+            to_vec(&json!({"args": [1, "two", [3]], "kwargs": {"three": {"a": 1}}})).unwrap();
+        assert_eq!(
+            body,
+            br#"{"args": [1, "two", [3]], "kwargs": {"three": {"a": 1}}}"#
+        );
         let body = to_vec(&json!(["\u{1F600} \"q\" \\ \n \u{1}", null, true, 2.5])).unwrap();
         assert_eq!(
             String::from_utf8(body).unwrap(),

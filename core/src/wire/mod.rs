@@ -91,7 +91,8 @@ impl CallArgs {
     /// [`CallArgs::try_arg`] to get the error instead.
     #[must_use]
     pub fn arg(self, value: impl Serialize) -> Self {
-        self.try_arg(value).expect("argument is not representable as JSON")
+        self.try_arg(value)
+            .expect("argument is not representable as JSON")
     }
 
     /// Adds a positional argument.
@@ -112,7 +113,8 @@ impl CallArgs {
     /// error instead.
     #[must_use]
     pub fn kwarg(self, name: impl Into<String>, value: impl Serialize) -> Self {
-        self.try_kwarg(name, value).expect("argument is not representable as JSON")
+        self.try_kwarg(name, value)
+            .expect("argument is not representable as JSON")
     }
 
     /// Adds a keyword argument.
@@ -120,8 +122,13 @@ impl CallArgs {
     /// # Errors
     ///
     /// If `value` cannot be converted to JSON.
-    pub fn try_kwarg(mut self, name: impl Into<String>, value: impl Serialize) -> Result<Self, serde_json::Error> {
-        self.kwargs.insert(name.into(), serde_json::to_value(value)?);
+    pub fn try_kwarg(
+        mut self,
+        name: impl Into<String>,
+        value: impl Serialize,
+    ) -> Result<Self, serde_json::Error> {
+        self.kwargs
+            .insert(name.into(), serde_json::to_value(value)?);
         Ok(self)
     }
 
@@ -141,7 +148,8 @@ impl CallArgs {
     ///
     /// The message of the `MalformedRequest` to answer with.
     pub fn from_body(body: &[u8]) -> Result<Self, String> {
-        let value = json::parse_value(body).map_err(|e| format!("Invalid JSON in request body: {e}"))?;
+        let value =
+            json::parse_value(body).map_err(|e| format!("Invalid JSON in request body: {e}"))?;
         let Value::Object(mut map) = value else {
             return Err("Message missing `args` or `kwargs`".to_owned());
         };
@@ -154,7 +162,12 @@ impl CallArgs {
         };
         let kwargs = match kwargs {
             Value::Object(kwargs) => kwargs,
-            other => return Err(format!("`kwargs` must be an object, not {}", json_kind(&other))),
+            other => {
+                return Err(format!(
+                    "`kwargs` must be an object, not {}",
+                    json_kind(&other)
+                ));
+            }
         };
         Ok(Self { args, kwargs })
     }
@@ -214,7 +227,10 @@ struct ReplyIn {
 #[must_use]
 pub fn encode_reply(outcome: &Result<Value, RemoteError>) -> Vec<u8> {
     let reply = match outcome {
-        Ok(result) => ReplyOut { result, error: None },
+        Ok(result) => ReplyOut {
+            result,
+            error: None,
+        },
         Err(error) => ReplyOut {
             result: &Value::Null,
             error: Some(error),
@@ -232,10 +248,12 @@ pub fn encode_reply(outcome: &Result<Value, RemoteError>) -> Vec<u8> {
 /// A description of what is wrong with a body that is not a reply.
 pub fn decode_reply(body: &[u8]) -> Result<Result<Value, RemoteError>, String> {
     let value = json::parse_value(body).map_err(|e| format!("reply is not JSON: {e}"))?;
-    let reply: ReplyIn = serde_json::from_value(value).map_err(|e| format!("reply is not a nameko reply: {e}"))?;
+    let reply: ReplyIn =
+        serde_json::from_value(value).map_err(|e| format!("reply is not a nameko reply: {e}"))?;
     match reply.error {
         Some(error) if is_truthy(&error) => {
-            let error = serde_json::from_value::<RemoteError>(error).map_err(|e| format!("reply error is not a nameko error dict: {e}"))?;
+            let error = serde_json::from_value::<RemoteError>(error)
+                .map_err(|e| format!("reply error is not a nameko error dict: {e}"))?;
             Ok(Err(error))
         }
         _ => reply
@@ -263,9 +281,19 @@ mod tests {
 
     #[test]
     fn requests_need_args_and_kwargs() {
-        assert_eq!(CallArgs::from_body(br#"{"args": []}"#).unwrap_err(), "Message missing `args` or `kwargs`");
-        assert_eq!(CallArgs::from_body(b"[1]").unwrap_err(), "Message missing `args` or `kwargs`");
-        assert!(CallArgs::from_body(b"{nope").unwrap_err().starts_with("Invalid JSON"));
+        assert_eq!(
+            CallArgs::from_body(br#"{"args": []}"#).unwrap_err(),
+            "Message missing `args` or `kwargs`"
+        );
+        assert_eq!(
+            CallArgs::from_body(b"[1]").unwrap_err(),
+            "Message missing `args` or `kwargs`"
+        );
+        assert!(
+            CallArgs::from_body(b"{nope")
+                .unwrap_err()
+                .starts_with("Invalid JSON")
+        );
         assert_eq!(
             CallArgs::from_body(br#"{"args": {}, "kwargs": {}}"#).unwrap_err(),
             "`args` must be a list, not an object"
@@ -281,16 +309,29 @@ mod tests {
             std::str::from_utf8(&body).unwrap(),
             r#"{"result": null, "error": {"exc_type": "MethodNotFound", "exc_path": "nameko.exceptions.MethodNotFound", "exc_args": ["does_not_exist"], "value": "does_not_exist"}}"#
         );
-        assert_eq!(decode_reply(&body).unwrap(), Err(RemoteError::method_not_found("does_not_exist")));
+        assert_eq!(
+            decode_reply(&body).unwrap(),
+            Err(RemoteError::method_not_found("does_not_exist"))
+        );
     }
 
     #[test]
     fn replies_from_old_and_new_nameko_decode() {
-        assert_eq!(decode_reply(br#"{"result": 3, "error": null}"#).unwrap(), Ok(json!(3)));
+        assert_eq!(
+            decode_reply(br#"{"result": 3, "error": null}"#).unwrap(),
+            Ok(json!(3))
+        );
         let old = decode_reply(br#"{"result": null, "error": {"exc_type": "ValueError", "value": "x", "traceback": "..."}}"#)
             .unwrap()
             .unwrap_err();
-        assert_eq!((old.exc_type.as_str(), old.exc_path.as_str(), old.value.as_str()), ("ValueError", "", "x"));
+        assert_eq!(
+            (
+                old.exc_type.as_str(),
+                old.exc_path.as_str(),
+                old.value.as_str()
+            ),
+            ("ValueError", "", "x")
+        );
         assert!(decode_reply(br#"{"error": null}"#).is_err());
         assert!(decode_reply(b"nope").is_err());
     }
