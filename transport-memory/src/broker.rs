@@ -8,7 +8,6 @@ use std::time::Duration;
 use nameko_core::transport::TransportStatus;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
-use tokio::time::Instant;
 
 use crate::connection::{ConnectOptions, Connection, MemoryTransport, Phase};
 use crate::ids::ConnectionId;
@@ -40,7 +39,7 @@ impl Shared {
     pub(crate) fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut State) -> R) -> R {
         let (result, recoveries, idle) = {
             let mut state = self.state.lock();
-            state.expire_due(Instant::now());
+            state.expire_due();
             let result = f(&mut state);
             let recoveries = std::mem::take(&mut state.pending_recoveries);
             let idle = self.idle_waiters.load(Ordering::Acquire) > 0 && state.is_idle();

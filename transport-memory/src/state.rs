@@ -24,6 +24,13 @@ use crate::queue::{Queue, QueueShape, QueuedMessage, parse_expires};
 /// Longest name or routing key AMQP can carry (a short string).
 const MAX_NAME_LEN: usize = 255;
 
+/// Where a publish went.
+struct Routed {
+    exchange: Arc<str>,
+    outcome: PublishOutcome,
+    queues: usize,
+}
+
 /// Everything the broker knows.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -117,6 +124,12 @@ impl State {
         id
     }
 
+    /// The queue with this name.
+    fn queue_named(&self, name: &str) -> Option<(QueueId, &Queue)> {
+        let id = *self.queue_names.get(name)?;
+        self.queues.get(&id).map(|q| (id, q))
+    }
+
     pub(crate) fn connection_mut(&mut self, id: ConnectionId) -> Option<&mut Connection> {
         self.connections.get_mut(&id)
     }
@@ -181,8 +194,12 @@ impl State {
     // ----- expiry -----------------------------------------------------------------------
 
     /// Deletes every queue whose `x-expires` ran out by `now`.
-    pub(crate) fn expire_due(&mut self, now: Instant) {
-        if self.next_expiry.is_none_or(|at| at > now) {
+    pub(crate) fn expire_due(&mut self) {
+        let Some(next) = self.next_expiry else {
+            return;
+        };
+        let now = Instant::now();
+        if next > now {
             return;
         }
         let due: Vec<QueueId> = self
@@ -325,8 +342,7 @@ impl State {
     ) -> Result<QueueDeclared, TransportError> {
         check_name("queue name", name)?;
         let now = Instant::now();
-        if let Some(&id) = self.queue_names.get(name) {
-            let q = &self.queues[&id];
+        if let Some((id, q)) = self.queue_named(name) {
             q.check_access(conn)?;
             if !options.passive {
                 q.check_equivalent(&QueueShape {
@@ -390,10 +406,9 @@ impl State {
         if exchange.is_empty() {
             return Err(default_exchange_refused("bind"));
         }
-        let Some(&qid) = self.queue_names.get(queue) else {
+        let Some((qid, q)) = self.queue_named(queue) else {
             return Err(not_found_queue(queue));
         };
-        let q = &self.queues[&qid];
         q.check_access(conn)?;
         let queue_name = Arc::clone(&q.name);
         let Some(x) = self.exchanges.get_mut(exchange) else {
@@ -415,10 +430,10 @@ impl State {
         conn: ConnectionId,
         name: &str,
     ) -> Result<u32, TransportError> {
-        let Some(&id) = self.queue_names.get(name) else {
+        let Some((id, q)) = self.queue_named(name) else {
             return Ok(0);
         };
-        self.queues[&id].check_access(conn)?;
+        q.check_access(conn)?;
         Ok(self.remove_queue(id))
     }
 
@@ -466,21 +481,40 @@ impl State {
     ) -> Result<PublishOutcome, TransportError> {
         self.check_usable(conn)?;
         let message = Arc::new(message);
-        let result = self.route_and_enqueue(conn, exchange, routing_key, &message, options);
-        if !matches!(self.log, PublishLog::Off) {
-            self.log_publish(conn, exchange, routing_key, message, &result);
+        let routing_key: Arc<str> = routing_key.into();
+        let result = self.route_and_enqueue(conn, exchange, &routing_key, &message, options);
+        if self.log == PublishLog::Off {
+            return result.map(|routed| routed.outcome);
         }
-        result.map(|(outcome, _)| outcome)
+        let (exchange, outcome, queues) = match result {
+            Ok(Routed {
+                exchange,
+                outcome,
+                queues,
+            }) => (exchange, Ok(outcome), queues),
+            Err(error) => (Arc::from(exchange), Err(error), 0),
+        };
+        self.publish_seq += 1;
+        self.log_publish(Published {
+            sequence: self.publish_seq,
+            connection: conn,
+            exchange,
+            routing_key,
+            message,
+            outcome: outcome.clone(),
+            queues,
+        });
+        outcome
     }
 
     fn route_and_enqueue(
         &mut self,
         conn: ConnectionId,
         exchange: &str,
-        routing_key: &str,
+        routing_key: &Arc<str>,
         message: &Arc<Message>,
         options: PublishOptions,
-    ) -> Result<(PublishOutcome, usize), TransportError> {
+    ) -> Result<Routed, TransportError> {
         if let Some(c) = self.connections.get_mut(&conn)
             && c.fail_publishes > 0
         {
@@ -499,7 +533,7 @@ impl State {
         let (exchange_name, targets): (Arc<str>, Arc<[QueueId]>) = if exchange.is_empty() {
             let targets = self
                 .queue_names
-                .get(routing_key)
+                .get(&**routing_key)
                 .map_or_else(|| Arc::from([]), |id| Arc::from([*id]));
             (Arc::clone(&self.default_exchange), targets)
         } else {
@@ -511,7 +545,7 @@ impl State {
         let outcome = if targets.is_empty() && options.mandatory {
             tracing::debug!(
                 exchange,
-                routing_key,
+                routing_key = &**routing_key,
                 "mandatory message returned: no route"
             );
             PublishOutcome::Returned {
@@ -526,8 +560,8 @@ impl State {
         if !targets.is_empty() {
             let queued = QueuedMessage {
                 message: Arc::clone(message),
-                exchange: exchange_name,
-                routing_key: routing_key.into(),
+                exchange: Arc::clone(&exchange_name),
+                routing_key: Arc::clone(routing_key),
                 redelivered: false,
             };
             for &id in targets.iter() {
@@ -537,30 +571,14 @@ impl State {
                 }
             }
         }
-        Ok((outcome, targets.len()))
+        Ok(Routed {
+            exchange: exchange_name,
+            outcome,
+            queues: targets.len(),
+        })
     }
 
-    fn log_publish(
-        &mut self,
-        conn: ConnectionId,
-        exchange: &str,
-        routing_key: &str,
-        message: Arc<Message>,
-        result: &Result<(PublishOutcome, usize), TransportError>,
-    ) {
-        self.publish_seq += 1;
-        let record = Published {
-            sequence: self.publish_seq,
-            connection: conn,
-            exchange: exchange.into(),
-            routing_key: routing_key.into(),
-            message,
-            outcome: result
-                .as_ref()
-                .map(|(o, _)| o.clone())
-                .map_err(Clone::clone),
-            queues: result.as_ref().map_or(0, |(_, n)| *n),
-        };
+    fn log_publish(&mut self, record: Published) {
         if let PublishLog::Capped(cap) = self.log {
             if cap == 0 {
                 return;
@@ -581,9 +599,10 @@ impl State {
         queue: &str,
         options: ConsumeOptions,
     ) -> Result<MemoryConsumer, TransportError> {
-        let Some(&qid) = self.queue_names.get(queue) else {
+        let Some((qid, q)) = self.queue_named(queue) else {
             return Err(not_found_queue(queue));
         };
+        let queue_name = Arc::clone(&q.name);
         self.check_can_attach(conn, qid, options.exclusive)?;
         let Some(connection) = self.connections.get_mut(&conn) else {
             return Err(TransportError::Closed);
@@ -610,7 +629,6 @@ impl State {
         let id = ConsumerId(self.next_id());
         let (tx, rx) = mpsc::unbounded_channel();
         let epoch = Arc::new(AtomicU64::new(0));
-        let queue_name = Arc::clone(&self.queues[&qid].name);
         tracing::debug!(queue, tag = %tag, prefetch = options.prefetch, "consumer started");
         self.consumers.insert(
             id,
@@ -648,7 +666,11 @@ impl State {
         qid: QueueId,
         exclusive: bool,
     ) -> Result<(), TransportError> {
-        let q = &self.queues[&qid];
+        let Some(q) = self.queues.get(&qid) else {
+            return Err(TransportError::NotFound(format!(
+                "queue {qid:?} no longer exists"
+            )));
+        };
         q.check_access(conn)?;
         if q.exclusive_consumer || (exclusive && !q.consumers.is_empty()) {
             return Err(TransportError::ResourceLocked(format!(
