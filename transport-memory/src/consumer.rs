@@ -97,7 +97,7 @@ impl Settle for MemoryAcker {
 /// The stream of deliveries of one in-memory consumer.
 ///
 /// Dropping it closes the consumer: unsettled deliveries go back to the queue.
-pub struct MemoryConsumer {
+pub(crate) struct MemoryConsumer {
     pub(crate) shared: Arc<Shared>,
     pub(crate) id: ConsumerId,
     pub(crate) tag: String,

@@ -108,7 +108,6 @@ use nameko_core::transport::Capabilities;
 
 pub use broker::{MemoryBroker, MemoryBrokerBuilder};
 pub use connection::{ConnectOptions, MemoryTransport};
-pub use consumer::MemoryConsumer;
 pub use idle::NotIdle;
 pub use ids::ConnectionId;
 pub use inspect::{BindingInfo, ConnectionInfo, ExchangeInfo, PublishLog, Published, QueueInfo};
