@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -104,7 +104,7 @@ pub(crate) struct ConsumerEntry {
 #[derive(Debug, Default)]
 pub(crate) struct Consumers {
     entries: Mutex<HashMap<u64, ConsumerEntry>>,
-    next_id: Mutex<u64>,
+    next_id: AtomicU64,
     closed: AtomicBool,
 }
 
@@ -112,11 +112,7 @@ impl Consumers {
     /// Registers a consumer; returns its id and where its re-attachments arrive.
     pub(crate) fn register(&self, spec: ConsumerSpec) -> (u64, mpsc::UnboundedReceiver<Reattach>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let id = {
-            let mut next = self.next_id.lock();
-            *next += 1;
-            *next
-        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.entries
             .lock()
             .insert(id, ConsumerEntry { spec, reattach: tx });

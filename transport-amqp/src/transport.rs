@@ -54,6 +54,10 @@ use crate::uri::AmqpUri;
 /// redelivers them). Queues the broker named itself (declared with an empty name) are not
 /// declared again.
 ///
+/// A consumer whose own channel the broker closes while the connection stays up (its
+/// queue deleted, a delivery settled twice) ends with the broker's error; it is not
+/// re-created.
+///
 /// ```no_run
 /// use nameko_amqp::AmqpTransport;
 /// use nameko_core::transport::{Message, Properties, PublishOptions, Transport};
