@@ -555,10 +555,7 @@ impl RpcError {
 
     /// Rebuilds a user error type from the remote error dict, registered or not.
     #[must_use]
-    pub fn decode<E: FromRemoteError + Clone>(&self) -> Option<E> {
-        if let Some(e) = self.downcast_ref::<E>() {
-            return Some(e.clone());
-        }
+    pub fn decode<E: FromRemoteError>(&self) -> Option<E> {
         self.remote().and_then(RemoteError::decode)
     }
 

@@ -1,7 +1,59 @@
-//! nameko-testing: the testing toolkit of nameko-rs.
-//!
-//! - [`conformance`]: the transport conformance suite every backend runs, with the
-//!   [`Harness`](conformance::Harness) a backend's tests implement and a reference topic
-//!   matcher.
+#![doc = include_str!("../README.md")]
 
+mod cluster;
 pub mod conformance;
+mod factory;
+mod hooks;
+mod mocks;
+mod replace;
+mod vhost;
+
+pub use cluster::{NotIdle, TRANSPORT_VAR, TestCluster};
+pub use factory::{FactoryError, WorkerFactory, worker_factory};
+pub use hooks::{
+    DEFAULT_TIMEOUT, EntrypointHook, EntrypointWaiter, HookError, WaiterError, entrypoint_hook,
+    entrypoint_waiter,
+};
+pub use mocks::{EventDispatcherMock, Mock, Mocks, RecordedCall, RecordedEvent, RpcProxyMock};
+pub use replace::{replace_dependencies, replace_dependency, restrict_entrypoints};
+
+/// Runs each test function twice: on the in-memory broker (`memory`) and on RabbitMQ
+/// (`rabbitmq`, which skips with a message when no broker is reachable, unless
+/// `NAMEKO_REQUIRE_AMQP=1`).
+///
+/// Each function takes a fresh [`TestCluster`].
+///
+/// ```ignore
+/// nameko_testing::cluster_tests! {
+///     async fn echo_round_trip(mut cluster: TestCluster) {
+///         cluster.start::<Echo>().await;
+///         // ...
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! cluster_tests {
+    ($(
+        $(#[$meta:meta])*
+        async fn $name:ident($cluster:ident : $ty:ty) $body:block
+    )*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn case($cluster: $ty) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                case($crate::TestCluster::memory()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn rabbitmq() {
+                let Some(cluster) = $crate::TestCluster::rabbitmq().await else { return };
+                case(cluster).await;
+            }
+        }
+    )*};
+}

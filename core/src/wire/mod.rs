@@ -204,13 +204,6 @@ struct ReplyOut<'a> {
     error: Option<&'a RemoteError>,
 }
 
-#[derive(Deserialize)]
-struct ReplyIn {
-    result: Option<Value>,
-    #[serde(default)]
-    error: Option<Value>,
-}
-
 /// Writes an RPC reply body: `{"result": <value>, "error": null}` or
 /// `{"result": null, "error": {...}}`.
 ///
@@ -248,16 +241,20 @@ pub fn encode_reply(outcome: &Result<Value, RemoteError>) -> Vec<u8> {
 /// A description of what is wrong with a body that is not a reply.
 pub fn decode_reply(body: &[u8]) -> Result<Result<Value, RemoteError>, String> {
     let value = json::parse_value(body).map_err(|e| format!("reply is not JSON: {e}"))?;
-    let reply: ReplyIn =
-        serde_json::from_value(value).map_err(|e| format!("reply is not a nameko reply: {e}"))?;
-    match reply.error {
+    let Value::Object(mut reply) = value else {
+        return Err(format!(
+            "reply is {}, not a nameko reply object",
+            json_kind(&value)
+        ));
+    };
+    match reply.remove("error") {
         Some(error) if is_truthy(&error) => {
             let error = serde_json::from_value::<RemoteError>(error)
                 .map_err(|e| format!("reply error is not a nameko error dict: {e}"))?;
             Ok(Err(error))
         }
         _ => reply
-            .result
+            .remove("result")
             .map(Ok)
             .ok_or_else(|| "reply has no `result`".to_owned()),
     }
@@ -333,6 +330,11 @@ mod tests {
             ("ValueError", "", "x")
         );
         assert!(decode_reply(br#"{"error": null}"#).is_err());
+        assert_eq!(
+            decode_reply(br#"{"result": null, "error": null}"#).unwrap(),
+            Ok(Value::Null)
+        );
+        assert!(decode_reply(b"[1]").is_err());
         assert!(decode_reply(b"nope").is_err());
     }
 }

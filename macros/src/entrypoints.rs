@@ -1,0 +1,446 @@
+//! Parsing of the entrypoint attributes: `#[rpc]`, `#[event_handler]`, `#[timer]`,
+//! `#[consume]`, `#[once]` and `#[dummy]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitStr, Path, Token};
+
+/// Names of the entrypoint attributes.
+pub(crate) const NAMES: &[&str] = &["rpc", "event_handler", "timer", "consume", "once", "dummy"];
+
+/// One argument of an entrypoint attribute: positional, or `name = value`.
+enum Arg {
+    Positional(Expr),
+    Named(Ident, Expr),
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+            let name: Ident = input.parse()?;
+            let _: Token![=] = input.parse()?;
+            Ok(Self::Named(name, input.parse()?))
+        } else {
+            Ok(Self::Positional(input.parse()?))
+        }
+    }
+}
+
+/// What an entrypoint attribute says, checked.
+pub(crate) struct Entrypoint {
+    /// The attribute's name.
+    pub(crate) attr: &'static str,
+    /// The span of the attribute, for errors.
+    pub(crate) span: Span,
+    /// An expression building the entrypoint's `EntrypointKind`.
+    pub(crate) kind: TokenStream,
+    /// Types of the expected exceptions.
+    pub(crate) expected: Vec<Path>,
+    /// How many parameters the method must take, if fixed.
+    pub(crate) arity: Option<usize>,
+}
+
+struct Args {
+    positional: Vec<Expr>,
+    named: Vec<(Ident, Expr)>,
+}
+
+impl Args {
+    fn parse(attr: &syn::Attribute) -> syn::Result<Self> {
+        let list: Punctuated<Arg, Token![,]> = match &attr.meta {
+            syn::Meta::Path(_) => Punctuated::new(),
+            syn::Meta::List(_) => attr.parse_args_with(Punctuated::parse_terminated)?,
+            syn::Meta::NameValue(nv) => {
+                return Err(syn::Error::new(
+                    nv.span(),
+                    "use parentheses: `#[name(arg, key = value)]`",
+                ));
+            }
+        };
+        let mut positional = Vec::new();
+        let mut named: Vec<(Ident, Expr)> = Vec::new();
+        for arg in list {
+            match arg {
+                Arg::Positional(e) => {
+                    if !named.is_empty() {
+                        return Err(syn::Error::new(
+                            e.span(),
+                            "positional arguments must come before `key = value` ones",
+                        ));
+                    }
+                    positional.push(e);
+                }
+                Arg::Named(k, v) => {
+                    if named.iter().any(|(n, _)| *n == k) {
+                        return Err(syn::Error::new(k.span(), format!("`{k}` is given twice")));
+                    }
+                    named.push((k, v));
+                }
+            }
+        }
+        Ok(Self { positional, named })
+    }
+
+    fn take(&mut self, key: &str) -> Option<Expr> {
+        let i = self.named.iter().position(|(k, _)| k == key)?;
+        Some(self.named.remove(i).1)
+    }
+
+    /// The argument at `position`, or the named one.
+    fn take_either(&mut self, position: usize, key: &str) -> syn::Result<Option<Expr>> {
+        let named = self.take(key);
+        let positional = self.positional.get(position).cloned();
+        match (positional, named) {
+            (Some(p), Some(_)) => Err(syn::Error::new(p.span(), format!("`{key}` is given twice"))),
+            (p, n) => Ok(p.or(n)),
+        }
+    }
+
+    fn finish(self, attr: &str, allowed_positional: usize, keys: &[&str]) -> syn::Result<()> {
+        if let Some(extra) = self.positional.get(allowed_positional) {
+            return Err(syn::Error::new(
+                extra.span(),
+                format!("`#[{attr}]` takes at most {allowed_positional} positional argument(s)"),
+            ));
+        }
+        if let Some((k, _)) = self.named.first() {
+            return Err(syn::Error::new(
+                k.span(),
+                format!(
+                    "unknown argument `{k}` for `#[{attr}]`; expected one of: {}",
+                    keys.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn lit_str(expr: &Expr, what: &str) -> syn::Result<LitStr> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s.clone()),
+        other => Err(syn::Error::new(
+            other.span(),
+            format!("`{what}` must be a string literal"),
+        )),
+    }
+}
+
+fn lit_bool(expr: &Expr, what: &str) -> syn::Result<LitBool> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(b.clone()),
+        other => Err(syn::Error::new(
+            other.span(),
+            format!("`{what}` must be `true` or `false`"),
+        )),
+    }
+}
+
+fn seconds(expr: &Expr) -> syn::Result<TokenStream> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => {
+            let v: u64 = i.base10_parse()?;
+            if v == 0 {
+                return Err(syn::Error::new(
+                    i.span(),
+                    "`interval` must be more than 0 seconds",
+                ));
+            }
+            Ok(quote!(::core::time::Duration::from_secs(#v)))
+        }
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(f), ..
+        }) => {
+            let v: f64 = f.base10_parse()?;
+            if v.is_nan() || v <= 0.0 {
+                return Err(syn::Error::new(
+                    f.span(),
+                    "`interval` must be more than 0 seconds",
+                ));
+            }
+            Ok(quote!(::core::time::Duration::from_secs_f64(#v)))
+        }
+        other => Err(syn::Error::new(
+            other.span(),
+            "`interval` must be a number of seconds, e.g. `interval = 5` or `interval = 0.5`",
+        )),
+    }
+}
+
+fn expected(args: &mut Args) -> syn::Result<Vec<Path>> {
+    let Some(expr) = args.take("expected_exceptions") else {
+        return Ok(Vec::new());
+    };
+    let items: Vec<Expr> = match expr {
+        Expr::Array(a) => a.elems.into_iter().collect(),
+        Expr::Tuple(t) => t.elems.into_iter().collect(),
+        Expr::Paren(p) => vec![*p.expr],
+        other => vec![other],
+    };
+    items
+        .into_iter()
+        .map(|e| match e {
+            Expr::Path(p) => Ok(p.path),
+            other => Err(syn::Error::new(
+                other.span(),
+                "`expected_exceptions` lists error types: `[MyError, OtherError]`",
+            )),
+        })
+        .collect()
+}
+
+fn handler_type(expr: &Expr) -> syn::Result<TokenStream> {
+    let name = match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => s.value(),
+        Expr::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default(),
+        other => {
+            return Err(syn::Error::new(
+                other.span(),
+                "`handler_type` must be `service_pool`, `singleton` or `broadcast`",
+            ));
+        }
+    };
+    let normalized: String = name
+        .chars()
+        .filter(|c| *c != '_')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match normalized.as_str() {
+        "servicepool" => Ok(quote!(::nameko::__private::HandlerType::ServicePool)),
+        "singleton" => Ok(quote!(::nameko::__private::HandlerType::Singleton)),
+        "broadcast" => Ok(quote!(::nameko::__private::HandlerType::Broadcast)),
+        _ => Err(syn::Error::new(
+            expr.span(),
+            format!(
+                "unknown handler type `{name}`; expected `service_pool`, `singleton` or `broadcast`"
+            ),
+        )),
+    }
+}
+
+fn exchange_kind(expr: &Expr) -> syn::Result<TokenStream> {
+    let name = match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => s.value(),
+        Expr::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default(),
+        other => {
+            return Err(syn::Error::new(
+                other.span(),
+                "`exchange_type` must be `direct`, `fanout` or `topic`",
+            ));
+        }
+    };
+    match name.to_ascii_lowercase().as_str() {
+        "direct" => Ok(quote!(::nameko::__private::ExchangeKind::Direct)),
+        "fanout" => Ok(quote!(::nameko::__private::ExchangeKind::Fanout)),
+        "topic" => Ok(quote!(::nameko::__private::ExchangeKind::Topic)),
+        _ => Err(syn::Error::new(
+            expr.span(),
+            format!("unknown exchange type `{name}`; expected `direct`, `fanout` or `topic`"),
+        )),
+    }
+}
+
+impl Entrypoint {
+    /// Parses an entrypoint attribute; `None` if it is not one.
+    pub(crate) fn parse(attr: &syn::Attribute) -> syn::Result<Option<Self>> {
+        let Some(name) = NAMES.iter().find(|n| attr.path().is_ident(n)).copied() else {
+            return Ok(None);
+        };
+        let span = attr.span();
+        let mut args = Args::parse(attr)?;
+        let entrypoint = match name {
+            "rpc" => {
+                let expected = expected(&mut args)?;
+                args.finish(name, 0, &["expected_exceptions"])?;
+                Self {
+                    attr: name,
+                    span,
+                    kind: quote!(::nameko::__private::EntrypointKind::Rpc),
+                    expected,
+                    arity: None,
+                }
+            }
+            "event_handler" => {
+                let source = args
+                    .take_either(0, "source")?
+                    .ok_or_else(|| syn::Error::new(span, "`#[event_handler]` needs the source service and the event type: `#[event_handler(\"order_service\", \"order_placed\")]`"))?;
+                let event_type = args
+                    .take_either(1, "event_type")?
+                    .ok_or_else(|| syn::Error::new(span, "`#[event_handler]` needs the event type: `#[event_handler(\"order_service\", \"order_placed\")]`"))?;
+                let source = lit_str(&source, "source")?;
+                let event_type = lit_str(&event_type, "event_type")?;
+                let mut config =
+                    quote!(::nameko::__private::EventHandlerConfig::new(#source, #event_type));
+                if let Some(t) = args.take("handler_type") {
+                    let t = handler_type(&t)?;
+                    config = quote!(#config.handler_type(#t));
+                }
+                if let Some(b) = args.take("reliable_delivery") {
+                    let b = lit_bool(&b, "reliable_delivery")?;
+                    config = quote!(#config.reliable_delivery(#b));
+                }
+                if let Some(b) = args.take("requeue_on_error") {
+                    let b = lit_bool(&b, "requeue_on_error")?;
+                    config = quote!(#config.requeue_on_error(#b));
+                }
+                if let Some(id) = args.take("broadcast_identifier") {
+                    config = quote!(#config.broadcast_identifier(#id));
+                }
+                let expected = expected(&mut args)?;
+                args.finish(
+                    name,
+                    2,
+                    &[
+                        "source",
+                        "event_type",
+                        "handler_type",
+                        "reliable_delivery",
+                        "requeue_on_error",
+                        "broadcast_identifier",
+                        "expected_exceptions",
+                    ],
+                )?;
+                Self {
+                    attr: name,
+                    span,
+                    kind: quote!(::nameko::__private::EntrypointKind::EventHandler(#config)),
+                    expected,
+                    arity: Some(1),
+                }
+            }
+            "timer" => {
+                let interval = args.take_either(0, "interval")?.ok_or_else(|| {
+                    syn::Error::new(
+                        span,
+                        "`#[timer]` needs an interval in seconds: `#[timer(interval = 5)]`",
+                    )
+                })?;
+                let interval = seconds(&interval)?;
+                let eager = match args.take("eager") {
+                    Some(e) => lit_bool(&e, "eager")?,
+                    None => LitBool::new(false, span),
+                };
+                let expected = expected(&mut args)?;
+                args.finish(name, 1, &["interval", "eager", "expected_exceptions"])?;
+                Self {
+                    attr: name,
+                    span,
+                    kind: quote!(::nameko::__private::EntrypointKind::Timer(
+                        ::nameko::__private::TimerConfig::new(#interval).eager(#eager)
+                    )),
+                    expected,
+                    arity: Some(0),
+                }
+            }
+            "consume" => {
+                let queue = args.take_either(0, "queue")?.ok_or_else(|| {
+                    syn::Error::new(
+                        span,
+                        "`#[consume]` needs a queue: `#[consume(queue = \"my_queue\")]`",
+                    )
+                })?;
+                let queue = lit_str(&queue, "queue")?;
+                let mut config = quote!(::nameko::__private::ConsumeConfig::new(#queue));
+                let exchange = args.take("exchange");
+                let routing_key = args.take("routing_key");
+                let kind = match args.take("exchange_type") {
+                    Some(k) => exchange_kind(&k)?,
+                    None => quote!(::nameko::__private::ExchangeKind::Topic),
+                };
+                match (exchange, routing_key) {
+                    (Some(exchange), routing_key) => {
+                        let exchange = lit_str(&exchange, "exchange")?;
+                        let routing_key = match routing_key {
+                            Some(rk) => lit_str(&rk, "routing_key")?,
+                            None => queue.clone(),
+                        };
+                        config = quote!(#config.bind(::nameko::__private::ExchangeDef::new(#exchange, #kind), #routing_key));
+                    }
+                    (None, Some(rk)) => {
+                        return Err(syn::Error::new(
+                            rk.span(),
+                            "`routing_key` needs an `exchange`",
+                        ));
+                    }
+                    (None, None) => {}
+                }
+                if let Some(b) = args.take("requeue_on_error") {
+                    let b = lit_bool(&b, "requeue_on_error")?;
+                    config = quote!(#config.requeue_on_error(#b));
+                }
+                if let Some(p) = args.take("prefetch") {
+                    config = quote!(#config.prefetch(#p));
+                }
+                let expected = expected(&mut args)?;
+                args.finish(
+                    name,
+                    1,
+                    &[
+                        "queue",
+                        "exchange",
+                        "exchange_type",
+                        "routing_key",
+                        "requeue_on_error",
+                        "prefetch",
+                        "expected_exceptions",
+                    ],
+                )?;
+                Self {
+                    attr: name,
+                    span,
+                    kind: quote!(::nameko::__private::EntrypointKind::Consume(#config)),
+                    expected,
+                    arity: Some(1),
+                }
+            }
+            "once" => {
+                let values = std::mem::take(&mut args.positional);
+                args.finish(name, 0, &[])?;
+                Self {
+                    attr: name,
+                    span,
+                    kind: quote!(::nameko::__private::EntrypointKind::Once(
+                        ::nameko::__private::CallArgs::new()#(.arg(#values))*
+                    )),
+                    expected: Vec::new(),
+                    arity: None,
+                }
+            }
+            _ => {
+                let expected = expected(&mut args)?;
+                args.finish(name, 0, &["expected_exceptions"])?;
+                Self {
+                    attr: name,
+                    span,
+                    kind: quote!(::nameko::__private::EntrypointKind::Dummy),
+                    expected,
+                    arity: None,
+                }
+            }
+        };
+        Ok(Some(entrypoint))
+    }
+}

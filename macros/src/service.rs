@@ -1,0 +1,327 @@
+//! `#[service(name = "...")]` on an `impl` block.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ImplItem, ItemImpl, LitStr, Pat, ReturnType, Type};
+
+use crate::entrypoints::Entrypoint;
+
+struct Method {
+    ident: syn::Ident,
+    entrypoint: Entrypoint,
+    params: Vec<(syn::Ident, Type)>,
+    returns: Returns,
+}
+
+enum Returns {
+    Unit,
+    Value,
+    Result(Type),
+}
+
+fn parse_name(attr: TokenStream) -> syn::Result<LitStr> {
+    let span = attr.span();
+    if attr.is_empty() {
+        return Err(syn::Error::new(
+            span,
+            "a service needs a name: `#[service(name = \"calculator\")]`",
+        ));
+    }
+    let mut name = syn::parse2::<LitStr>(attr.clone()).ok();
+    if name.is_none() {
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("name") {
+                name = Some(meta.value()?.parse::<LitStr>()?);
+                Ok(())
+            } else {
+                Err(meta.error("expected `name = \"...\"`"))
+            }
+        });
+        syn::parse::Parser::parse2(parser, attr)?;
+    }
+    let name = name.ok_or_else(|| {
+        syn::Error::new(
+            span,
+            "a service needs a name: `#[service(name = \"calculator\")]`",
+        )
+    })?;
+    let value = name.value();
+    if value.is_empty() || value.contains('.') || value.chars().any(char::is_whitespace) {
+        return Err(syn::Error::new(
+            name.span(),
+            "a service name must be non-empty, without dots or spaces (it makes the routing key `<name>.<method>`)",
+        ));
+    }
+    Ok(name)
+}
+
+fn returns(output: &ReturnType) -> Returns {
+    match output {
+        ReturnType::Default => Returns::Unit,
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::Tuple(t) if t.elems.is_empty() => Returns::Unit,
+            Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Result") => {
+                Returns::Result((**ty).clone())
+            }
+            _ => Returns::Value,
+        },
+    }
+}
+
+/// The error type of a `Result<T, E>` return, for registration.
+fn error_type(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let mut types = args.args.iter().filter_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    });
+    let _ok = types.next()?;
+    types.next()
+}
+
+fn method(item: &mut syn::ImplItemFn) -> syn::Result<Option<Method>> {
+    let mut found: Option<Entrypoint> = None;
+    let mut keep = Vec::with_capacity(item.attrs.len());
+    for attr in item.attrs.drain(..) {
+        match Entrypoint::parse(&attr)? {
+            Some(ep) => {
+                if let Some(first) = &found {
+                    return Err(syn::Error::new(
+                        ep.span,
+                        format!(
+                            "`{}` is already a `#[{}]` entrypoint; a method is one entrypoint",
+                            item.sig.ident, first.attr
+                        ),
+                    ));
+                }
+                found = Some(ep);
+            }
+            None => keep.push(attr),
+        }
+    }
+    item.attrs = keep;
+    let Some(entrypoint) = found else {
+        return Ok(None);
+    };
+    let sig = &item.sig;
+    if sig.asyncness.is_none() {
+        return Err(syn::Error::new(
+            sig.fn_token.span(),
+            format!("entrypoint `{}` must be an `async fn`", sig.ident),
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "entrypoint methods cannot be generic",
+        ));
+    }
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
+        Some(FnArg::Receiver(r)) => {
+            return Err(syn::Error::new(
+                r.span(),
+                "entrypoint methods take `&self` (a fresh instance serves each worker)",
+            ));
+        }
+        _ => {
+            return Err(syn::Error::new(
+                sig.ident.span(),
+                format!("entrypoint `{}` must take `&self` first", sig.ident),
+            ));
+        }
+    }
+    let mut params = Vec::new();
+    for input in inputs {
+        let FnArg::Typed(pat) = input else { continue };
+        let Pat::Ident(ident) = &*pat.pat else {
+            return Err(syn::Error::new(
+                pat.pat.span(),
+                "entrypoint parameters must be plain names: callers pass them by name",
+            ));
+        };
+        if let Type::Reference(r) = &*pat.ty {
+            return Err(syn::Error::new(
+                r.span(),
+                "entrypoint parameters must be owned types (e.g. `String`, not `&str`): they are deserialized from the request",
+            ));
+        }
+        params.push((ident.ident.clone(), (*pat.ty).clone()));
+    }
+    if let Some(arity) = entrypoint.arity {
+        if params.len() != arity {
+            let what = match entrypoint.attr {
+                "timer" => "a `#[timer]` method takes no arguments besides `&self`".to_owned(),
+                other => format!(
+                    "a `#[{other}]` method takes exactly one argument besides `&self`: the message payload"
+                ),
+            };
+            return Err(syn::Error::new(sig.inputs.span(), what));
+        }
+    }
+    Ok(Some(Method {
+        ident: sig.ident.clone(),
+        entrypoint,
+        params,
+        returns: returns(&sig.output),
+    }))
+}
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let name = parse_name(attr)?;
+    let mut block: ItemImpl = syn::parse2(item)?;
+    if let Some((_, path, _)) = &block.trait_ {
+        return Err(syn::Error::new(
+            path.span(),
+            "`#[service]` goes on the service's own `impl` block, not a trait impl",
+        ));
+    }
+    if !block.generics.params.is_empty() {
+        return Err(syn::Error::new(
+            block.generics.span(),
+            "a service cannot be generic",
+        ));
+    }
+    let mut methods = Vec::new();
+    for item in &mut block.items {
+        if let ImplItem::Fn(f) = item {
+            if let Some(m) = method(f)? {
+                methods.push(m);
+            }
+        }
+    }
+    if methods.is_empty() {
+        return Err(syn::Error::new(
+            block.self_ty.span(),
+            "a service needs at least one entrypoint: mark a method `#[rpc]`, `#[event_handler(...)]`, `#[timer(...)]`, `#[consume(...)]`, `#[once]` or `#[dummy]`",
+        ));
+    }
+    let self_ty = &block.self_ty;
+    let type_ident = match &**self_ty {
+        Type::Path(p) => p.path.segments.last().map(|s| s.ident.clone()),
+        _ => None,
+    }
+    .ok_or_else(|| syn::Error::new(self_ty.span(), "`#[service]` needs a named struct type"))?;
+    let call = format_ident!("__NamekoCall{}", type_ident);
+
+    let mut variants = Vec::new();
+    let mut defs = Vec::new();
+    let mut binds = Vec::new();
+    let mut invokes = Vec::new();
+    for m in &methods {
+        let ident = &m.ident;
+        let method_name = ident.to_string();
+        let types: Vec<&Type> = m.params.iter().map(|(_, t)| t).collect();
+        variants.push(quote! { #ident(#(#types),*) });
+
+        let kind = &m.entrypoint.kind;
+        let expected = &m.entrypoint.expected;
+        let mut registrations: Vec<TokenStream> = expected
+            .iter()
+            .map(|e| quote_spanned! {e.span()=> (&&&::nameko::__private::Registrar::<#e>::new()).register(); })
+            .collect();
+        if let Returns::Result(ty) = &m.returns {
+            if let Some(err) = error_type(ty) {
+                registrations.push(
+                    quote! { (&&&::nameko::__private::Registrar::<#err>::new()).register(); },
+                );
+            }
+        }
+        defs.push(quote! {{
+            #[allow(unused_imports)]
+            use ::nameko::__private::{RegisterAsNameko as _, RegisterFromRemote as _, RegisterNothing as _};
+            #(#registrations)*
+            ::nameko::__private::EntrypointDef::new(#method_name, #kind)
+                #(.expect(<#expected as ::nameko::__private::NamekoError>::exc_path()))*
+        }});
+
+        let params: Vec<TokenStream> = m
+            .params
+            .iter()
+            .map(|(name, ty)| {
+                let name = name.to_string().trim_start_matches("r#").to_owned();
+                if is_option(ty) {
+                    quote!(::nameko::__private::Param::optional(#name))
+                } else {
+                    quote!(::nameko::__private::Param::required(#name))
+                }
+            })
+            .collect();
+        let takes: Vec<TokenStream> = (0..m.params.len())
+            .map(|i| quote!(bound.take(#i)?))
+            .collect();
+        binds.push(quote! {
+            #method_name => {
+                const PARAMS: &[::nameko::__private::Param] = &[#(#params),*];
+                #[allow(unused_mut)]
+                let mut bound = ::nameko::__private::Binder::bind(#method_name, PARAMS, args)?;
+                ::core::result::Result::Ok(#call::#ident(#(#takes),*))
+            }
+        });
+
+        let vars: Vec<syn::Ident> = (0..m.params.len())
+            .map(|i| format_ident!("arg{}", i))
+            .collect();
+        let convert = match &m.returns {
+            Returns::Unit => {
+                quote! { { self.#ident(#(#vars),*).await; ::core::result::Result::Ok(::nameko::__private::Value::Null) } }
+            }
+            Returns::Value => {
+                quote! { ::nameko::__private::value_result(self.#ident(#(#vars),*).await) }
+            }
+            Returns::Result(_) => {
+                quote! { ::nameko::__private::result_result(self.#ident(#(#vars),*).await) }
+            }
+        };
+        invokes.push(quote! { #call::#ident(#(#vars),*) => #convert, });
+    }
+
+    Ok(quote! {
+        #block
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, private_interfaces)]
+        pub enum #call {
+            #(#variants,)*
+        }
+
+        #[::nameko::__private::async_trait]
+        impl ::nameko::__private::Service for #self_ty {
+            type Call = #call;
+
+            fn name() -> &'static str {
+                #name
+            }
+
+            fn entrypoints() -> ::std::vec::Vec<::nameko::__private::EntrypointDef> {
+                ::std::vec![#(#defs),*]
+            }
+
+            fn bind(
+                entrypoint: &str,
+                args: &::nameko::__private::CallArgs,
+            ) -> ::core::result::Result<Self::Call, ::nameko::__private::BindError> {
+                match entrypoint {
+                    #(#binds)*
+                    other => ::core::result::Result::Err(::nameko::__private::BindError::MethodNotFound(other.to_owned())),
+                }
+            }
+
+            async fn invoke(&self, call: Self::Call) -> ::nameko::__private::WorkerResult {
+                match call {
+                    #(#invokes)*
+                }
+            }
+        }
+    })
+}
+
+fn is_option(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Option"))
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../../README.md")]
+
+#[allow(unused_extern_crates)]
+extern crate self as nameko;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+pub mod prelude;
+
+pub use nameko_core::{
+    config, container, context, dependency, entrypoint, errors, events, messaging, publish, rpc,
+    service, transport, wire, worker,
+};
+pub use nameko_macros::{Dependencies, NamekoError, service};
+
+/// The in-process broker (`AMQP_URI: memory://`).
+pub mod memory {
+    pub use nameko_memory::*;
+}
+
+/// The RabbitMQ transport (`AMQP_URI: amqp://` or `amqps://`).
+pub mod amqp {
+    pub use nameko_amqp::*;
+}
+
+/// The testing toolkit.
+pub mod testing {
+    pub use nameko_testing::*;
+}

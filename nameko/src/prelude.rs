@@ -1,0 +1,14 @@
+//! Everything a service file needs: `use nameko::prelude::*;`.
+
+pub use crate::{Dependencies, NamekoError, service};
+pub use nameko_core::config::Config;
+pub use nameko_core::container::ServiceContainer;
+pub use nameko_core::context::ContextData;
+pub use nameko_core::entrypoint::HandlerType;
+pub use nameko_core::errors::{RemoteError, RpcError, ServiceError};
+pub use nameko_core::events::{EventDispatcher, EventError, StandaloneDispatcher};
+pub use nameko_core::messaging::Publisher;
+pub use nameko_core::rpc::{ClusterRpcProxy, RpcProxy, RpcReply};
+pub use nameko_core::wire::CallArgs;
+pub use nameko_core::worker::WorkerContext;
+pub use serde_json::{Value, json};
