@@ -690,6 +690,15 @@ impl State {
         q.consumers.push(id);
         q.has_had_consumer = true;
         q.exclusive_consumer |= c.options.exclusive;
+        if q.expires.is_some() && self.next_expiry.is_some() {
+            // This queue can no longer expire; when no other can, the hot path stops
+            // reading the clock.
+            self.next_expiry = self
+                .queues
+                .values()
+                .filter_map(Queue::expiry_deadline)
+                .min();
+        }
         self.dispatch(qid);
     }
 
