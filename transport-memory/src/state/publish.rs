@@ -1,0 +1,138 @@
+//! Publishing: routing, enqueueing, and the publish log.
+
+use std::sync::Arc;
+
+use nameko_core::transport::{Message, PublishOptions, PublishOutcome, TransportError};
+
+use super::{State, check_name, not_found_exchange};
+use crate::ids::{ConnectionId, QueueId};
+use crate::inspect::{PublishLog, Published};
+use crate::queue::QueuedMessage;
+
+/// Where a publish went.
+struct Routed {
+    exchange: Arc<str>,
+    outcome: PublishOutcome,
+    queues: usize,
+}
+
+impl State {
+    pub(crate) fn publish(
+        &mut self,
+        conn: ConnectionId,
+        exchange: &str,
+        routing_key: &str,
+        message: Message,
+        options: PublishOptions,
+    ) -> Result<PublishOutcome, TransportError> {
+        self.check_usable(conn)?;
+        let message = Arc::new(message);
+        let routing_key: Arc<str> = routing_key.into();
+        let result = self.route_and_enqueue(conn, exchange, &routing_key, &message, options);
+        if self.log == PublishLog::Off {
+            return result.map(|routed| routed.outcome);
+        }
+        let (exchange, outcome, queues) = match result {
+            Ok(Routed {
+                exchange,
+                outcome,
+                queues,
+            }) => (exchange, Ok(outcome), queues),
+            Err(error) => (Arc::from(exchange), Err(error), 0),
+        };
+        self.publish_seq += 1;
+        self.log_publish(Published {
+            sequence: self.publish_seq,
+            connection: conn,
+            exchange,
+            routing_key,
+            message,
+            outcome: outcome.clone(),
+            queues,
+        });
+        outcome
+    }
+
+    fn route_and_enqueue(
+        &mut self,
+        conn: ConnectionId,
+        exchange: &str,
+        routing_key: &Arc<str>,
+        message: &Arc<Message>,
+        options: PublishOptions,
+    ) -> Result<Routed, TransportError> {
+        if let Some(c) = self.connections.get_mut(&conn)
+            && c.fail_publishes > 0
+        {
+            c.fail_publishes -= 1;
+            return Err(TransportError::Injected(
+                "publish failed by injection on this connection".to_owned(),
+            ));
+        }
+        if self.fail_publishes > 0 {
+            self.fail_publishes -= 1;
+            return Err(TransportError::Injected(
+                "publish failed by injection".to_owned(),
+            ));
+        }
+        check_name("routing key", routing_key)?;
+        let (exchange_name, targets): (Arc<str>, Arc<[QueueId]>) = if exchange.is_empty() {
+            let targets = self
+                .queue_names
+                .get(&**routing_key)
+                .map_or_else(|| Arc::from([]), |id| Arc::from([*id]));
+            (Arc::clone(&self.default_exchange), targets)
+        } else {
+            let Some(x) = self.exchanges.get_mut(exchange) else {
+                return Err(not_found_exchange(exchange));
+            };
+            (Arc::clone(&x.name), x.route(routing_key))
+        };
+        let outcome = if targets.is_empty() && options.mandatory {
+            tracing::debug!(
+                exchange,
+                routing_key = &**routing_key,
+                "mandatory message returned: no route"
+            );
+            PublishOutcome::Returned {
+                reply_code: 312,
+                reply_text: "NO_ROUTE".to_owned(),
+            }
+        } else if options.confirm {
+            PublishOutcome::Confirmed
+        } else {
+            PublishOutcome::Sent
+        };
+        if !targets.is_empty() {
+            let queued = QueuedMessage {
+                message: Arc::clone(message),
+                exchange: Arc::clone(&exchange_name),
+                routing_key: Arc::clone(routing_key),
+                redelivered: false,
+            };
+            for &id in targets.iter() {
+                if let Some(q) = self.queues.get_mut(&id) {
+                    q.ready.push_back(queued.clone());
+                    self.dispatch(id);
+                }
+            }
+        }
+        Ok(Routed {
+            exchange: exchange_name,
+            outcome,
+            queues: targets.len(),
+        })
+    }
+
+    fn log_publish(&mut self, record: Published) {
+        if let PublishLog::Capped(cap) = self.log {
+            if cap == 0 {
+                return;
+            }
+            while self.published.len() >= cap {
+                self.published.pop_front();
+            }
+        }
+        self.published.push_back(record);
+    }
+}
