@@ -270,6 +270,11 @@ pub trait FromRemoteError: NamekoError + Sized {
 }
 
 /// Anything a service method can fail with: turned into nameko's error dict.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent to callers as a nameko error",
+    label = "this error type has no nameko form",
+    note = "return `nameko::errors::ServiceError` (any error converts into it with `?`), or derive `NamekoError` on your error type"
+)]
 pub trait IntoRemoteError {
     /// The error dict describing this error.
     fn into_remote_error(self) -> RemoteError;
@@ -314,6 +319,28 @@ impl IntoRemoteError for &str {
     /// A bare message: a Python `Exception(message)`.
     fn into_remote_error(self) -> RemoteError {
         self.to_owned().into_remote_error()
+    }
+}
+
+impl IntoRemoteError for Box<dyn std::error::Error + Send + Sync> {
+    /// Any boxed error: a Python `Exception(message)`, unless it is an [`RpcError`] or a
+    /// [`RemoteError`], which keep their form.
+    fn into_remote_error(self) -> RemoteError {
+        match self.downcast::<RpcError>() {
+            Ok(rpc) => rpc.into_remote_error(),
+            Err(other) => match other.downcast::<RemoteError>() {
+                Ok(remote) => *remote,
+                Err(other) => other.to_string().into_remote_error(),
+            },
+        }
+    }
+}
+
+impl IntoRemoteError for crate::events::EventError {
+    /// A failed dispatch or publish: `EventError` (`nameko_rs.EventError`).
+    fn into_remote_error(self) -> RemoteError {
+        let message = self.to_string();
+        RemoteError::new("EventError", "nameko_rs.EventError", [message.clone()], message)
     }
 }
 
