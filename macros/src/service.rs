@@ -17,7 +17,7 @@ struct Method {
 enum Returns {
     Unit,
     Value,
-    Result(Type),
+    Result(Box<Type>),
 }
 
 fn parse_name(attr: TokenStream) -> syn::Result<LitStr> {
@@ -62,7 +62,7 @@ fn returns(output: &ReturnType) -> Returns {
         ReturnType::Type(_, ty) => match &**ty {
             Type::Tuple(t) if t.elems.is_empty() => Returns::Unit,
             Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Result") => {
-                Returns::Result((**ty).clone())
+                Returns::Result(ty.clone())
             }
             _ => Returns::Value,
         },
@@ -154,16 +154,16 @@ fn method(item: &mut syn::ImplItemFn) -> syn::Result<Option<Method>> {
         }
         params.push((ident.ident.clone(), (*pat.ty).clone()));
     }
-    if let Some(arity) = entrypoint.arity {
-        if params.len() != arity {
-            let what = match entrypoint.attr {
-                "timer" => "a `#[timer]` method takes no arguments besides `&self`".to_owned(),
-                other => format!(
-                    "a `#[{other}]` method takes exactly one argument besides `&self`: the message payload"
-                ),
-            };
-            return Err(syn::Error::new(sig.inputs.span(), what));
-        }
+    if let Some(arity) = entrypoint.arity
+        && params.len() != arity
+    {
+        let what = match entrypoint.attr {
+            "timer" => "a `#[timer]` method takes no arguments besides `&self`".to_owned(),
+            other => format!(
+                "a `#[{other}]` method takes exactly one argument besides `&self`: the message payload"
+            ),
+        };
+        return Err(syn::Error::new(sig.inputs.span(), what));
     }
     Ok(Some(Method {
         ident: sig.ident.clone(),
@@ -190,10 +190,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     }
     let mut methods = Vec::new();
     for item in &mut block.items {
-        if let ImplItem::Fn(f) = item {
-            if let Some(m) = method(f)? {
-                methods.push(m);
-            }
+        if let ImplItem::Fn(f) = item
+            && let Some(m) = method(f)?
+        {
+            methods.push(m);
         }
     }
     if methods.is_empty() {
@@ -226,12 +226,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             .iter()
             .map(|e| quote_spanned! {e.span()=> (&&&::nameko::__private::Registrar::<#e>::new()).register(); })
             .collect();
-        if let Returns::Result(ty) = &m.returns {
-            if let Some(err) = error_type(ty) {
-                registrations.push(
-                    quote! { (&&&::nameko::__private::Registrar::<#err>::new()).register(); },
-                );
-            }
+        if let Returns::Result(ty) = &m.returns
+            && let Some(err) = error_type(ty)
+        {
+            registrations
+                .push(quote! { (&&&::nameko::__private::Registrar::<#err>::new()).register(); });
         }
         defs.push(quote! {{
             #[allow(unused_imports)]

@@ -395,10 +395,11 @@ impl TestCluster {
                     Err(e) => return vec![format!("cannot list queues: {e}")],
                 };
                 for name in names {
-                    if let Ok(q) = probe.declare_queue(&name, QueueOptions::passive()).await {
-                        if q.message_count > 0 && q.consumer_count > 0 {
-                            busy.push(format!("{} messages in `{name}`", q.message_count));
-                        }
+                    if let Ok(q) = probe.declare_queue(&name, QueueOptions::passive()).await
+                        && q.message_count > 0
+                        && q.consumer_count > 0
+                    {
+                        busy.push(format!("{} messages in `{name}`", q.message_count));
                     }
                 }
             }

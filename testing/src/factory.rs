@@ -85,7 +85,6 @@ enum Replacement {
 /// names.assert_called_once_with("lookup", (7,));
 /// # });
 /// ```
-#[must_use]
 pub fn worker_factory<S: Service>() -> WorkerFactory<S> {
     WorkerFactory {
         replacements: Vec::new(),
