@@ -134,6 +134,11 @@ pub trait DependencyProvider: Send + Sync + 'static {
 }
 
 /// A field type with a default provider, so the field needs no attribute.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no default dependency provider",
+    label = "the container cannot fill this field",
+    note = "give the field a provider: `#[dependency(MyProvider::new(...))]`, or implement `nameko::dependency::Dependency` for `{Self}`"
+)]
 pub trait Dependency: Send + 'static {
     /// The provider of this type.
     type Provider: DependencyProvider<Output = Self>;

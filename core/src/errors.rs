@@ -242,6 +242,10 @@ pub fn safe_for_serialization(value: Value) -> Value {
 /// assert_eq!(remote.exc_type, "ValueError");
 /// assert_eq!(remote.exc_args, vec![serde_json::json!("Division by zero")]);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a nameko error type",
+    note = "derive `NamekoError` (with `thiserror::Error`) on it to choose the `exc_type` Python callers see"
+)]
 pub trait NamekoError: std::error::Error + Send + Sync + 'static {
     /// The class name a Python caller sees, e.g. `ValueError`.
     fn exc_type() -> &'static str
@@ -340,7 +344,12 @@ impl IntoRemoteError for crate::events::EventError {
     /// A failed dispatch or publish: `EventError` (`nameko_rs.EventError`).
     fn into_remote_error(self) -> RemoteError {
         let message = self.to_string();
-        RemoteError::new("EventError", "nameko_rs.EventError", [message.clone()], message)
+        RemoteError::new(
+            "EventError",
+            "nameko_rs.EventError",
+            [message.clone()],
+            message,
+        )
     }
 }
 

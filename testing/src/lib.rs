@@ -23,13 +23,32 @@ pub use replace::{replace_dependencies, replace_dependency, restrict_entrypoints
 ///
 /// Each function takes a fresh [`TestCluster`].
 ///
-/// ```ignore
-/// nameko_testing::cluster_tests! {
-///     async fn echo_round_trip(mut cluster: TestCluster) {
-///         cluster.start::<Echo>().await;
-///         // ...
+/// ```no_run
+/// use nameko::prelude::*;
+/// use nameko_testing::{TestCluster, cluster_tests};
+///
+/// #[derive(Dependencies)]
+/// struct Echo;
+///
+/// #[service(name = "echo")]
+/// impl Echo {
+///     #[rpc]
+///     async fn echo(&self, value: Value) -> Value {
+///         value
 ///     }
 /// }
+///
+/// cluster_tests! {
+///     async fn echo_round_trip(cluster: TestCluster) {
+///         let mut cluster = cluster;
+///         cluster.start::<Echo>().await;
+///         let proxy = cluster.proxy().await;
+///         let out: Value = proxy.service("echo").call("echo", (1,)).await.unwrap();
+///         assert_eq!(out, json!(1));
+///         cluster.shutdown().await;
+///     }
+/// }
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! cluster_tests {

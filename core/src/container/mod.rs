@@ -480,7 +480,10 @@ impl<S: Service> ServiceContainer<S> {
                             let reason = ctx.crash_reason().unwrap_or_default();
                             inner.kill(ContainerState::Crashed(reason)).await;
                         }
-                        () = ctx.killed().cancelled() => {}
+                        // Killed from outside (a test cluster dropped mid-test): finish
+                        // the kill so the state says so. A graceful stop that cancels
+                        // this token at its end is already finished by then.
+                        () = ctx.killed().cancelled() => inner.kill(ContainerState::Killed).await,
                     }
                 });
                 Ok(())
