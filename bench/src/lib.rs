@@ -1,0 +1,18 @@
+//! Benchmarks of nameko-rs against raw lapin and Python nameko.
+//!
+//! `cargo run --release -p nameko-bench -- [--rounds 3] [--quick]` runs every contender
+//! once per round, interleaved, on the same broker, and prints medians, ranges and
+//! ratios. See `BENCHMARKS.md` at the repository root.
+
+pub mod cli;
+pub mod echo;
+pub mod error;
+pub mod load;
+pub mod scenario;
+pub mod stats;
+
+/// The broker used when no `--uri` is given: `AMQP_URI`, else the local RabbitMQ.
+#[must_use]
+pub fn default_uri() -> String {
+    std::env::var("AMQP_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}

@@ -1,0 +1,143 @@
+//! The nameko-rs benchmark client: runs the scenarios through a [`ClusterRpcProxy`] and a
+//! [`StandaloneDispatcher`], as the Python client does through nameko's.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nameko::prelude::*;
+use tokio::sync::Semaphore;
+
+use crate::echo::{EVENT_SOURCE, EVENT_TYPE, SERVICE};
+use crate::error::{BenchError, Result};
+use crate::scenario::{self, Scenario, Sizes};
+use crate::stats::RunFigures;
+
+/// How long the event scenario waits for the handler to catch up.
+const EVENT_DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Drives the `echo` service.
+#[derive(Debug)]
+pub struct Load {
+    echo: RpcProxy,
+    events: StandaloneDispatcher,
+    blob: Arc<str>,
+}
+
+impl Load {
+    /// A client of `echo` through `proxy`, dispatching events through `events`.
+    #[must_use]
+    pub fn new(proxy: &ClusterRpcProxy, events: StandaloneDispatcher) -> Self {
+        Self {
+            echo: proxy.service(SERVICE),
+            events,
+            blob: Arc::from(scenario::blob()),
+        }
+    }
+
+    /// Runs `warmup` unmeasured calls, then the measured ones.
+    ///
+    /// # Errors
+    ///
+    /// A failed call, or a reply that is not the payload sent.
+    pub async fn run(&self, scenario: Scenario, sizes: &Sizes) -> Result<RunFigures> {
+        let n = sizes.calls(scenario);
+        let (latencies, elapsed) = match scenario {
+            Scenario::Seq => {
+                self.sequential(sizes.warmup, false).await?;
+                self.sequential(n, false).await?
+            }
+            Scenario::Seq10k => {
+                self.sequential(sizes.warmup, true).await?;
+                self.sequential(n, true).await?
+            }
+            Scenario::Pipe => {
+                self.pipelined(sizes.warmup, sizes.inflight).await?;
+                self.pipelined(n, sizes.inflight).await?
+            }
+            Scenario::Event => {
+                self.events(sizes.warmup).await?;
+                self.events(n).await?
+            }
+        };
+        Ok(RunFigures::from_latencies(&latencies, elapsed))
+    }
+
+    async fn sequential(&self, n: usize, large: bool) -> Result<(Vec<Duration>, Duration)> {
+        let mut latencies = Vec::with_capacity(n);
+        let started = Instant::now();
+        for i in 0..n {
+            let payload = if large {
+                scenario::large(i, &self.blob)
+            } else {
+                scenario::small(i)
+            };
+            let sent = Instant::now();
+            let back: Value = self.echo.call("echo", (&payload,)).await?;
+            latencies.push(sent.elapsed());
+            if back != payload {
+                return Err(BenchError::new(format!("echo mismatch at call {i}")));
+            }
+        }
+        Ok((latencies, started.elapsed()))
+    }
+
+    async fn pipelined(&self, n: usize, inflight: usize) -> Result<(Vec<Duration>, Duration)> {
+        let window = Arc::new(Semaphore::new(inflight.max(1)));
+        let mut calls = Vec::with_capacity(n);
+        let started = Instant::now();
+        for i in 0..n {
+            let permit = Arc::clone(&window)
+                .acquire_owned()
+                .await
+                .map_err(|e| BenchError::new(e.to_string()))?;
+            let echo = self.echo.clone();
+            calls.push(tokio::spawn(async move {
+                let payload = scenario::small(i);
+                let sent = Instant::now();
+                let back = echo.call::<Value>("echo", (&payload,)).await;
+                let latency = sent.elapsed();
+                drop(permit);
+                match back {
+                    Ok(back) if back == payload => Ok(latency),
+                    Ok(_) => Err(BenchError::new(format!("echo mismatch at call {i}"))),
+                    Err(e) => Err(BenchError::from(e)),
+                }
+            }));
+        }
+        let mut latencies = Vec::with_capacity(n);
+        for call in calls {
+            latencies.push(call.await??);
+        }
+        Ok((latencies, started.elapsed()))
+    }
+
+    /// Dispatches `n` events one after the other, then waits until the handler has seen
+    /// them all; the latencies are those of the dispatches (publish and confirm).
+    async fn events(&self, n: usize) -> Result<(Vec<Duration>, Duration)> {
+        let before: u64 = self.echo.call("pings_seen", ()).await?;
+        let target = before + n as u64;
+        let mut latencies = Vec::with_capacity(n);
+        let started = Instant::now();
+        for i in 0..n {
+            let sent = Instant::now();
+            self.events
+                .dispatch(EVENT_SOURCE, EVENT_TYPE, scenario::small(i))
+                .await?;
+            latencies.push(sent.elapsed());
+        }
+        loop {
+            let seen: u64 = self.echo.call("pings_seen", ()).await?;
+            if seen >= target {
+                break;
+            }
+            if started.elapsed() > EVENT_DRAIN_TIMEOUT {
+                return Err(BenchError::new(format!(
+                    "the handler saw {} of {n} events",
+                    seen.saturating_sub(before)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok((latencies, started.elapsed()))
+    }
+}
