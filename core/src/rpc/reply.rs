@@ -13,7 +13,8 @@ use tokio::time::Instant;
 
 use crate::errors::RpcError;
 use crate::transport::{
-    ConsumeOptions, ExchangeKind, ExchangeOptions, Message, QueueOptions, Transport, TransportError,
+    ConsumeOptions, ExchangeKind, ExchangeOptions, Message, QueueOptions, Transport,
+    TransportError, TransportStatus,
 };
 use crate::wire;
 
@@ -28,9 +29,10 @@ pub struct ReplyListener {
     queue: String,
     routing_key: String,
     max_size: usize,
-    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Message>>>>,
+    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Result<Message, RpcError>>>>>,
     started: OnceCell<()>,
     task: Mutex<Option<JoinHandle<()>>>,
+    watcher: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl fmt::Debug for ReplyListener {
@@ -62,6 +64,7 @@ impl ReplyListener {
             pending: Arc::default(),
             started: OnceCell::new(),
             task: Mutex::new(None),
+            watcher: Mutex::new(None),
         }
     }
 
@@ -133,7 +136,7 @@ impl ReplyListener {
                                 drop(tx);
                             }
                             Some(tx) => {
-                                let _ = tx.send(message);
+                                let _ = tx.send(Ok(message));
                             }
                             None => tracing::debug!(
                                 correlation_id = cid,
@@ -145,14 +148,20 @@ impl ReplyListener {
                     lock(&pending).clear();
                 });
                 *lock(&self.task) = Some(task);
+                *lock(&self.watcher) = Some(tokio::spawn(watch_outages(
+                    t.status(),
+                    self.pending.clone(),
+                    self.queue.clone(),
+                )));
                 Ok(())
             })
             .await
             .copied()
     }
 
-    /// Registers a call; its reply will arrive on the returned receiver.
-    pub fn register(&self, correlation_id: String) -> oneshot::Receiver<Message> {
+    /// Registers a call; its reply will arrive on the returned receiver (or the error
+    /// that lost it).
+    pub fn register(&self, correlation_id: String) -> oneshot::Receiver<Result<Message, RpcError>> {
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(correlation_id, tx);
         rx
@@ -178,6 +187,9 @@ impl ReplyListener {
     /// Stops consuming; calls still waiting fail with [`RpcError::Stopped`]. The queue is
     /// left for the broker to expire, as nameko does.
     pub async fn stop(&self) {
+        if let Some(watcher) = lock(&self.watcher).take() {
+            watcher.abort();
+        }
         let task = lock(&self.task).take();
         if let Some(task) = task {
             task.abort();
@@ -191,6 +203,55 @@ impl Drop for ReplyListener {
     fn drop(&mut self) {
         if let Some(task) = lock(&self.task).take() {
             task.abort();
+        }
+        if let Some(watcher) = lock(&self.watcher).take() {
+            watcher.abort();
+        }
+    }
+}
+
+/// Watches the transport for outages long enough for the broker to have deleted the reply
+/// queue (`x-expires`: it had no consumer for that long): the replies due to the calls
+/// still waiting are lost, so those calls fail at once with [`RpcError::RepliesLost`]
+/// (nameko 3's `ReplyQueueExpiredWithPendingReplies`) instead of waiting for their
+/// timeout. The transport has redeclared the queue by then, so later calls work.
+async fn watch_outages(
+    mut status: tokio::sync::watch::Receiver<TransportStatus>,
+    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Result<Message, RpcError>>>>>,
+    queue: String,
+) {
+    let ttl = std::time::Duration::from_millis(u64::from(wire::RPC_REPLY_QUEUE_TTL));
+    let mut down_since: Option<Instant> = None;
+    loop {
+        let current = status.borrow_and_update().clone();
+        match current {
+            TransportStatus::Reconnecting { .. } => {
+                down_since.get_or_insert_with(Instant::now);
+            }
+            TransportStatus::Connected => {
+                if let Some(since) = down_since.take() {
+                    let outage = since.elapsed();
+                    if outage >= ttl {
+                        let lost: Vec<_> = lock(&pending).drain().collect();
+                        if !lost.is_empty() {
+                            let ids: Vec<String> = lost.iter().map(|(id, _)| id.clone()).collect();
+                            tracing::error!(
+                                queue,
+                                ?outage,
+                                lost = ids.len(),
+                                "the reply queue expired during a broker outage; replies to calls in flight are lost"
+                            );
+                            for (_, tx) in lost {
+                                let _ = tx.send(Err(RpcError::RepliesLost(ids.clone())));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if status.changed().await.is_err() {
+            return;
         }
     }
 }
@@ -210,7 +271,7 @@ enum State {
     Waiting {
         listener: Arc<ReplyListener>,
         correlation_id: String,
-        rx: oneshot::Receiver<Message>,
+        rx: oneshot::Receiver<Result<Message, RpcError>>,
         deadline: Instant,
         timeout: std::time::Duration,
     },
@@ -223,7 +284,7 @@ impl PendingReply {
     pub fn waiting(
         listener: Arc<ReplyListener>,
         correlation_id: String,
-        rx: oneshot::Receiver<Message>,
+        rx: oneshot::Receiver<Result<Message, RpcError>>,
         deadline: Instant,
         timeout: std::time::Duration,
     ) -> Self {
@@ -270,7 +331,8 @@ impl PendingReply {
                 ..
             } => {
                 let message = match tokio::time::timeout_at(*deadline, rx).await {
-                    Ok(Ok(message)) => message,
+                    Ok(Ok(Ok(message))) => message,
+                    Ok(Ok(Err(error))) => return Err(error),
                     Ok(Err(_)) => return Err(RpcError::Stopped),
                     Err(_) => return Err(RpcError::Timeout(*timeout)),
                 };
