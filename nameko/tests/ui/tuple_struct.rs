@@ -1,0 +1,6 @@
+use nameko::prelude::*;
+
+#[derive(Dependencies)]
+struct Svc(RpcProxy);
+
+fn main() {}

@@ -1,0 +1,12 @@
+use nameko::prelude::*;
+
+#[derive(Dependencies)]
+struct Svc;
+
+#[service(name = "svc")]
+impl Svc {
+    #[rpc(expected = [String])]
+    async fn ping(&self) {}
+}
+
+fn main() {}
