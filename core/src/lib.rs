@@ -23,6 +23,7 @@ pub mod messaging;
 pub mod publish;
 mod queue_driver;
 pub mod rpc;
+pub mod runner;
 pub mod service;
 pub mod timer;
 pub mod transport;

@@ -1,4 +1,4 @@
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
 
 #[allow(unused_extern_crates)]
 extern crate self as nameko;
@@ -6,11 +6,16 @@ extern crate self as nameko;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub mod cli;
+pub mod connect;
+pub mod logging;
 pub mod prelude;
+pub mod serve;
 
+pub use connect::{connect, connect_or_memory};
 pub use nameko_core::{
     config, container, context, dependency, entrypoint, errors, events, messaging, publish, rpc,
-    service, transport, wire, worker,
+    runner, service, transport, wire, worker,
 };
 pub use nameko_macros::{Dependencies, NamekoError, service};
 

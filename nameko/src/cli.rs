@@ -1,0 +1,882 @@
+//! nameko's command line: `run` for service binaries, and the client commands `call`,
+//! `dispatch` and `show-config`, which the `nameko` tool offers on its own.
+//!
+//! A service binary gets the whole command line from a one-line `main`:
+//!
+//! ```no_run
+//! use nameko::prelude::*;
+//!
+//! #[derive(Dependencies)]
+//! struct ServiceY;
+//!
+//! #[service(name = "service_y")]
+//! impl ServiceY {
+//!     #[rpc]
+//!     async fn append_identifier(&self, value: String) -> String {
+//!         format!("{value}-y")
+//!     }
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     nameko::cli::main(nameko::services![ServiceY])
+//! }
+//! ```
+//!
+//! ```text
+//! $ my-services run --config config.yaml -d max_workers=4
+//! $ my-services run service_y --broker amqp://guest:guest@rabbit:5672/
+//! $ my-services show-config --config config.yaml
+//! $ my-services call service_y.append_identifier '"x"'
+//! ```
+//!
+//! # Configuration
+//!
+//! Every command reads the same options, before or after the command name:
+//!
+//! - `-c`/`--config FILE`: a YAML file in nameko's format, with `${VAR}` and
+//!   `${VAR:default}` substituted from the environment;
+//! - `-d`/`--define KEY=VALUE` (repeatable): overrides a key; the value is parsed as YAML
+//!   and a bare `KEY` means `true`;
+//! - `--broker URI`, or the `AMQP_URI` environment variable: the broker, used only when
+//!   the file and the defines leave `AMQP_URI` unset (as in nameko 3). Without any of
+//!   them, nameko's default `amqp://guest:guest@localhost:5672/`, or what
+//!   [`Cli::default_broker`] says.
+//!
+//! # `run`
+//!
+//! Starts every service (or those named), one container and one connection each, logs
+//! which services started and on which broker (without its password), and serves until
+//! `SIGTERM` or Ctrl-C. The first signal stops gracefully within `SHUTDOWN_TIMEOUT`; a
+//! second one kills (see [`serve`](crate::serve)). Logging follows `RUST_LOG` or the
+//! config's `LOGGING` (see [`logging`](crate::logging)).
+//!
+//! # Exit codes
+//!
+//! See [`exit`].
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use nameko_core::config::{
+    AMQP_URI, Config, ConfigLoadError, DEFAULT_AMQP_URI, ProcessEnv, parse_define, redact_uri,
+};
+use nameko_core::context::ContextData;
+use nameko_core::errors::RpcError;
+use nameko_core::events::{EventError, StandaloneDispatcher};
+use nameko_core::rpc::ClusterRpcProxy;
+use nameko_core::runner::{RunnerError, ServiceRunner};
+use nameko_core::service::Service;
+use nameko_core::transport::Transport;
+use nameko_core::wire::CallArgs;
+use serde_json::Value;
+
+use crate::connect::{ConnectError, Connector};
+use crate::logging::{self, redact_line};
+
+/// The exit codes of the `nameko` tool and of service binaries.
+///
+/// | Code | `call`, `dispatch`, `show-config` | `run` |
+/// |---|---|---|
+/// | 0 | success | stopped gracefully after a signal |
+/// | 1 | the service answered with an error | a service crashed or failed to start |
+/// | 2 | usage error: arguments, JSON, config | usage error: arguments, config |
+/// | 3 | unknown service | |
+/// | 4 | timeout | |
+/// | 5 | cannot connect to the broker | cannot connect to the broker |
+/// | 6 | any other failure | any other failure |
+/// | 7 | | stop forced: the shutdown deadline passed with workers running, or a second signal killed the services |
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// `call`: the service answered with an error (`exc_type: value` on standard error).
+    pub const REMOTE_ERROR: u8 = 1;
+    /// `run`: a service crashed, or failed to start.
+    pub const CRASHED: u8 = 1;
+    /// Bad arguments, bad JSON, an unreadable or invalid configuration.
+    pub const USAGE: u8 = 2;
+    /// `call`: no service of that name is listening.
+    pub const UNKNOWN_SERVICE: u8 = 3;
+    /// `call`: no reply in time.
+    pub const TIMEOUT: u8 = 4;
+    /// The broker cannot be reached, or refused the connection.
+    pub const CONNECTION: u8 = 5;
+    /// Any other failure.
+    pub const FAILURE: u8 = 6;
+    /// `run`: the stop was forced, by the shutdown deadline or a second signal.
+    pub const FORCED: u8 = 7;
+}
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success (run: stopped gracefully)
+  1  call: the service answered with an error, printed as `exc_type: value` on stderr
+     run: a service crashed or failed to start
+  2  usage error: bad arguments, bad JSON, unreadable or invalid config
+  3  unknown service: no service of that name is listening
+  4  timeout: no reply within --timeout (default: RPC_TIMEOUT, 30 s)
+  5  cannot connect to the broker
+  6  any other failure
+  7  run: stop forced (shutdown deadline passed, or a second signal)";
+
+fn broker_help(default_broker: &str) -> String {
+    format!(
+        "The broker is AMQP_URI from --config or --define; else --broker; else the AMQP_URI\n\
+         environment variable; else {}. Passwords are never printed.",
+        redact_uri(default_broker)
+    )
+}
+
+const TOOL_EXAMPLES: &str = "\
+Examples:
+  nameko call greeting.hello '\"Matt\"'                   one argument
+  nameko call calculator.add '[1, 2]'                   positional arguments
+  nameko call users.create --kwargs '{\"name\": \"Ada\"}' --context language=en
+  nameko call reports.build --timeout 120 --broker amqp://guest:guest@rabbit:5672/
+  nameko dispatch orders order_placed '{\"order_id\": 1}'
+  nameko show-config --config config.yaml -d max_workers=4";
+
+const CALL_HELP: &str = "\
+ARGS is JSON: a list is the list of positional arguments ('[1, \"a\"]'); any other
+value is the only argument ('\"hello\"', '5', '{\"a\": 1}'); to pass one list, wrap it:
+'[[1, 2]]'. Without ARGS the method gets no positional arguments. Strings need JSON
+quotes. The result is printed as JSON on stdout.";
+
+/// Options every command reads.
+#[derive(Debug, Clone, Default, Args)]
+struct ConfigArgs {
+    /// YAML config file (nameko's format; `${VAR}` and `${VAR:default}` are substituted
+    /// from the environment)
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+
+    /// Override a config key (repeatable); VALUE is parsed as YAML, a bare KEY means true
+    #[arg(short = 'd', long = "define", value_name = "KEY=VALUE", global = true)]
+    define: Vec<String>,
+
+    /// Broker URI, used when the config does not set AMQP_URI
+    #[arg(
+        long,
+        value_name = "URI",
+        env = "AMQP_URI",
+        hide_env_values = true,
+        global = true
+    )]
+    broker: Option<String>,
+}
+
+/// The client commands.
+#[derive(Debug, Clone, Subcommand)]
+enum ClientCommand {
+    /// Call a service's RPC method and print its result as JSON
+    #[command(after_help = CALL_HELP, allow_negative_numbers = true)]
+    Call(CallCmd),
+    /// Dispatch an event as if service SOURCE had dispatched it
+    Dispatch(DispatchCmd),
+    /// Print the configuration after environment substitution, passwords hidden
+    ShowConfig,
+}
+
+#[derive(Debug, Clone, Args)]
+struct CallCmd {
+    /// The method to call, as SERVICE.METHOD
+    #[arg(value_name = "SERVICE.METHOD")]
+    target: String,
+
+    /// Positional arguments as JSON (see below)
+    #[arg(value_name = "ARGS")]
+    args: Option<String>,
+
+    /// Keyword arguments as a JSON object
+    #[arg(long, value_name = "JSON")]
+    kwargs: Option<String>,
+
+    /// Context data sent with the call (repeatable), e.g. language=en or user_id=42;
+    /// VALUE is parsed as YAML
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    context: Vec<String>,
+
+    /// Seconds to wait for the reply (default: the config's RPC_TIMEOUT, 30)
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+
+    /// Print the result as indented JSON
+    #[arg(long)]
+    pretty: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(allow_negative_numbers = true)]
+struct DispatchCmd {
+    /// The service the event claims to come from
+    source: String,
+    /// The event type
+    event_type: String,
+    /// The event's payload, as JSON
+    #[arg(value_name = "PAYLOAD_JSON")]
+    payload: String,
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunCmd {
+    /// Services to run (default: all of them)
+    #[arg(value_name = "SERVICE")]
+    services: Vec<String>,
+}
+
+/// The `nameko` tool.
+#[derive(Debug, Parser)]
+#[command(
+    name = "nameko",
+    version,
+    about = "Call services and dispatch events on a nameko cluster (Python or Rust).",
+    after_help = format!("{TOOL_EXAMPLES}\n\n{}\n\n{EXIT_CODES_HELP}", broker_help(DEFAULT_AMQP_URI)),
+    propagate_version = true
+)]
+struct ToolArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(subcommand)]
+    command: ClientCommand,
+}
+
+/// A service binary.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Run nameko services, call them, and dispatch events."
+)]
+struct ServiceArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(subcommand)]
+    command: ServiceCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum ServiceCommand {
+    /// Run the services until SIGTERM or Ctrl-C (a second Ctrl-C kills them)
+    Run(RunCmd),
+    #[command(flatten)]
+    Client(ClientCommand),
+}
+
+/// One service a [`Cli`] can run.
+#[derive(Clone, Copy)]
+struct Registration {
+    name: &'static str,
+    add: fn(&ServiceRunner) -> Result<(), RunnerError>,
+}
+
+fn add_service<S: Service>(runner: &ServiceRunner) -> Result<(), RunnerError> {
+    runner.add::<S>().map(|_| ())
+}
+
+/// The command line of a service binary: build it with [`services!`](crate::services)
+/// (or [`Cli::new`] and [`Cli::service`]) and hand it to [`main`].
+///
+/// ```no_run
+/// # use nameko::prelude::*;
+/// # #[derive(Dependencies)] struct ServiceX;
+/// # #[service(name = "service_x")] impl ServiceX { #[rpc] async fn ping(&self) {} }
+/// # #[derive(Dependencies)] struct ServiceY;
+/// # #[service(name = "service_y")] impl ServiceY { #[rpc] async fn ping(&self) {} }
+/// fn main() -> std::process::ExitCode {
+///     nameko::services![ServiceX, ServiceY].default_broker("memory://").main()
+/// }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct Cli {
+    services: Vec<Registration>,
+    default_broker: String,
+}
+
+impl fmt::Debug for Cli {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cli")
+            .field(
+                "services",
+                &self.services.iter().map(|s| s.name).collect::<Vec<_>>(),
+            )
+            .field("default_broker", &redact_uri(&self.default_broker))
+            .finish()
+    }
+}
+
+impl Default for Cli {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cli {
+    /// A command line without services yet, whose default broker is nameko's
+    /// `amqp://guest:guest@localhost:5672/`.
+    pub fn new() -> Self {
+        Self {
+            services: Vec::new(),
+            default_broker: DEFAULT_AMQP_URI.to_owned(),
+        }
+    }
+
+    /// Adds a service for `run`.
+    pub fn service<S: Service>(mut self) -> Self {
+        self.services.push(Registration {
+            name: S::name(),
+            add: add_service::<S>,
+        });
+        self
+    }
+
+    /// The broker used when neither the config, `--broker` nor the environment names one;
+    /// `memory://` runs everything in-process.
+    pub fn default_broker(mut self, uri: impl Into<String>) -> Self {
+        self.default_broker = uri.into();
+        self
+    }
+
+    /// The names of the services, in the order they were added.
+    #[must_use]
+    pub fn service_names(&self) -> Vec<&'static str> {
+        self.services.iter().map(|s| s.name).collect()
+    }
+
+    /// Runs the command line of this process on a new tokio runtime, and returns the
+    /// exit code to end with.
+    pub fn main(self) -> ExitCode {
+        self.main_from(std::env::args_os())
+    }
+
+    /// As [`Cli::main`], with these arguments (the first is the program's name).
+    pub fn main_from<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        block_on(self.execute(args))
+    }
+
+    /// Runs a command line on the current tokio runtime and returns its exit code.
+    pub async fn execute<I, T>(self, args: I) -> u8
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let bin = args
+            .first()
+            .and_then(|a| std::path::Path::new(a).file_name())
+            .map_or_else(
+                || "service".to_owned(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+        let command = ServiceArgs::command()
+            .name(bin.clone())
+            .bin_name(bin)
+            .about(format!(
+                "Run nameko services ({}), call them, and dispatch events.",
+                self.service_names().join(", ")
+            ))
+            .after_help(format!(
+                "{}\n\n{EXIT_CODES_HELP}",
+                broker_help(&self.default_broker)
+            ));
+        let parsed = match command
+            .try_get_matches_from(args)
+            .and_then(|m| ServiceArgs::from_arg_matches(&m))
+        {
+            Ok(parsed) => parsed,
+            Err(error) => return clap_exit(&error),
+        };
+        let result = match parsed.command {
+            ServiceCommand::Run(run) => self.run(&parsed.config, &run).await,
+            ServiceCommand::Client(command) => {
+                client(&parsed.config, command, &self.default_broker).await
+            }
+        };
+        report(result)
+    }
+
+    async fn run(&self, args: &ConfigArgs, run: &RunCmd) -> Result<(), CliError> {
+        let config = load_config(args, &self.default_broker)?;
+        logging::init(&config).map_err(|e| CliError::Usage(e.to_string()))?;
+        let selected: Vec<Registration> = if run.services.is_empty() {
+            self.services.clone()
+        } else {
+            run.services
+                .iter()
+                .map(|name| {
+                    self.services
+                        .iter()
+                        .find(|s| s.name == name)
+                        .copied()
+                        .ok_or_else(|| {
+                            CliError::Usage(format!(
+                                "no service `{name}` here; the services are: {}",
+                                self.service_names().join(", ")
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        if selected.is_empty() {
+            return Err(CliError::Usage("there are no services to run".to_owned()));
+        }
+        let connector = Connector::from_config(&config)?;
+        let broker = connector.broker().to_string();
+        let runner = ServiceRunner::with_connector(config, move |service| {
+            let connector = connector.clone();
+            async move { connector.connect_as(service).await }
+        });
+        for service in &selected {
+            (service.add)(&runner).map_err(|e| CliError::Usage(e.to_string()))?;
+        }
+        let names = runner.service_names();
+        tracing::info!(services = ?names, %broker, "starting services");
+        if let Err(error) = runner.start().await {
+            return Err(start_error(error));
+        }
+        tracing::info!(
+            services = ?names,
+            %broker,
+            "services started; serving until SIGTERM or Ctrl-C"
+        );
+        let served = crate::serve::serve(&runner)
+            .await
+            .map_err(|e| CliError::Failed(format!("cannot listen for signals: {e}")))?;
+        let code = served.exit_code();
+        if code == exit::OK {
+            tracing::info!(outcome = %served, "services stopped");
+            Ok(())
+        } else {
+            Err(CliError::Served {
+                code,
+                message: served.to_string(),
+            })
+        }
+    }
+}
+
+/// Runs a service binary's command line: the one line of its `main`.
+///
+/// ```no_run
+/// # use nameko::prelude::*;
+/// # #[derive(Dependencies)] struct ServiceX;
+/// # #[service(name = "service_x")] impl ServiceX { #[rpc] async fn ping(&self) {} }
+/// fn main() -> std::process::ExitCode {
+///     nameko::cli::main(nameko::services![ServiceX])
+/// }
+/// ```
+pub fn main(cli: Cli) -> ExitCode {
+    cli.main()
+}
+
+/// The `nameko` tool's `main`: `call`, `dispatch` and `show-config` against any nameko
+/// cluster.
+pub fn tool_main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    block_on(tool_execute(args))
+}
+
+/// Runs the `nameko` tool's command line on the current tokio runtime and returns its
+/// exit code.
+pub async fn tool_execute<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let parsed = match ToolArgs::try_parse_from(args) {
+        Ok(parsed) => parsed,
+        Err(error) => return clap_exit(&error),
+    };
+    report(client(&parsed.config, parsed.command, DEFAULT_AMQP_URI).await)
+}
+
+fn block_on(future: impl Future<Output = u8>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => ExitCode::from(runtime.block_on(future)),
+        Err(error) => {
+            eprintln!("error: cannot start the tokio runtime: {error}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+/// Prints clap's help, version or error, and gives the exit code.
+fn clap_exit(error: &clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            print!("{error}");
+            exit::OK
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprint!("{error}");
+            exit::USAGE
+        }
+        _ => {
+            eprint!("{}", redact_line(&error.to_string()));
+            exit::USAGE
+        }
+    }
+}
+
+/// Prints a command's failure and gives the exit code.
+fn report(result: Result<(), CliError>) -> u8 {
+    match result {
+        Ok(()) => exit::OK,
+        Err(error) => {
+            match &error {
+                CliError::Remote(line) => eprintln!("{}", redact_line(line)),
+                other => eprintln!("error: {}", redact_line(&other.to_string())),
+            }
+            error.exit_code()
+        }
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Config(#[from] ConfigLoadError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// `exc_type: value`.
+    #[error("{0}")]
+    Remote(String),
+    #[error("UnknownService: {0}")]
+    UnknownService(String),
+    #[error("RpcTimeout: {0}")]
+    Timeout(String),
+    #[error("{0}")]
+    Connection(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("{error}")]
+    Start { code: u8, error: RunnerError },
+    #[error("{message}")]
+    Served { code: u8, message: String },
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) | Self::Config(_) => exit::USAGE,
+            Self::Connect(e) if e.is_config_error() => exit::USAGE,
+            Self::Connect(_) | Self::Connection(_) => exit::CONNECTION,
+            Self::Remote(_) => exit::REMOTE_ERROR,
+            Self::UnknownService(_) => exit::UNKNOWN_SERVICE,
+            Self::Timeout(_) => exit::TIMEOUT,
+            Self::Failed(_) => exit::FAILURE,
+            Self::Start { code, .. } | Self::Served { code, .. } => *code,
+        }
+    }
+}
+
+fn start_error(error: RunnerError) -> CliError {
+    let code = match &error {
+        RunnerError::Connect { error: cause, .. } => match cause.downcast_ref::<ConnectError>() {
+            Some(e) if e.is_config_error() => exit::USAGE,
+            _ => exit::CONNECTION,
+        },
+        RunnerError::Container { error, .. }
+            if matches!(**error, nameko_core::container::ContainerError::Config(_)) =>
+        {
+            exit::USAGE
+        }
+        _ => exit::CRASHED,
+    };
+    CliError::Start { code, error }
+}
+
+/// The configuration of a command: the file, the defines, then the broker.
+fn load_config(args: &ConfigArgs, default_broker: &str) -> Result<Config, CliError> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_yaml_file(path, &ProcessEnv)?,
+        None => Config::new(),
+    };
+    config.apply_defines(&args.define)?;
+    let unset = config
+        .amqp_uri()
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .is_none();
+    if unset {
+        let broker = args.broker.as_deref().unwrap_or(default_broker);
+        config.set(AMQP_URI, broker);
+    }
+    Ok(config)
+}
+
+async fn client(
+    args: &ConfigArgs,
+    command: ClientCommand,
+    default_broker: &str,
+) -> Result<(), CliError> {
+    let config = load_config(args, default_broker)?;
+    if let ClientCommand::ShowConfig = command {
+        print!("{}", config.redacted().to_yaml_string());
+        return Ok(());
+    }
+    logging::init_with_default(&config, "warn").map_err(|e| CliError::Usage(e.to_string()))?;
+    match command {
+        ClientCommand::Call(call) => self::call(&config, &call).await,
+        ClientCommand::Dispatch(dispatch) => self::dispatch(&config, &dispatch).await,
+        ClientCommand::ShowConfig => Ok(()),
+    }
+}
+
+/// Connects for a client command; the in-process broker cannot reach services of other
+/// processes, so it is refused.
+async fn client_transport(config: &Config) -> Result<Arc<dyn Transport>, CliError> {
+    let connector = Connector::from_config(config)?;
+    if connector.broker().is_memory() {
+        return Err(CliError::Usage(format!(
+            "AMQP_URI is {}, an in-process broker, which no other process can reach; \
+             set AMQP_URI (or --broker) to the cluster's RabbitMQ",
+            connector.broker()
+        )));
+    }
+    Ok(connector.connect().await?)
+}
+
+async fn call(config: &Config, cmd: &CallCmd) -> Result<(), CliError> {
+    let (service, method) = cmd
+        .target
+        .split_once('.')
+        .filter(|(s, m)| !s.is_empty() && !m.is_empty())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "`{}` is not SERVICE.METHOD (e.g. greeting.hello)",
+                cmd.target
+            ))
+        })?;
+    let mut args = match &cmd.args {
+        None => CallArgs::new(),
+        Some(text) => match parse_json("ARGS", text)? {
+            Value::Array(values) => CallArgs::positional(values),
+            value => CallArgs::positional(vec![value]),
+        },
+    };
+    if let Some(text) = &cmd.kwargs {
+        match parse_json("--kwargs", text)? {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    args = args.kwarg(key, value);
+                }
+            }
+            other => {
+                return Err(CliError::Usage(format!(
+                    "--kwargs must be a JSON object, not {}",
+                    nameko_core::wire::json_kind(&other)
+                )));
+            }
+        }
+    }
+    let mut context = ContextData::new();
+    for item in &cmd.context {
+        if !item.contains('=') {
+            return Err(CliError::Usage(format!(
+                "--context `{}` is not KEY=VALUE",
+                redact_uri(item)
+            )));
+        }
+        let (key, value) = parse_define(item).map_err(|e| CliError::Usage(e.to_string()))?;
+        context.set(key, value);
+    }
+    let timeout = match cmd.timeout {
+        Some(timeout) => timeout,
+        None => config
+            .rpc_timeout()
+            .map_err(|e| CliError::Usage(e.to_string()))?,
+    };
+    let transport = client_transport(config).await?;
+    let result = async {
+        let proxy = ClusterRpcProxy::start_with_context(transport.clone(), config, context)
+            .await
+            .map_err(|e| rpc_error(e, service, method))?;
+        let result = proxy
+            .service(service)
+            .with_timeout(timeout)
+            .call::<Value>(method, args)
+            .await;
+        proxy.stop().await;
+        result.map_err(|e| rpc_error(e, service, method))
+    }
+    .await;
+    let _ = transport.close().await;
+    let value = result?;
+    let text = if cmd.pretty {
+        serde_json::to_string_pretty(&value)
+    } else {
+        serde_json::to_string(&value)
+    }
+    .map_err(|e| CliError::Failed(format!("cannot print the result: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn rpc_error(error: RpcError, service: &str, method: &str) -> CliError {
+    if let Some(remote) = error.remote() {
+        return CliError::Remote(format!("{}: {}", remote.exc_type, remote.value));
+    }
+    match error {
+        RpcError::MethodNotFound(value) => CliError::Remote(format!("MethodNotFound: {value}")),
+        RpcError::IncorrectSignature(value) => {
+            CliError::Remote(format!("IncorrectSignature: {value}"))
+        }
+        RpcError::MalformedRequest(value) => CliError::Remote(format!("MalformedRequest: {value}")),
+        RpcError::UnknownService(name) => CliError::UnknownService(format!(
+            "Unknown service `{name}`: no service of that name is listening"
+        )),
+        RpcError::Timeout(after) => CliError::Timeout(format!(
+            "no reply from {service}.{method} within {} s",
+            after.as_secs_f64()
+        )),
+        RpcError::Transport(e) if e.is_connection_error() => {
+            CliError::Connection(format!("lost the broker: {e}"))
+        }
+        RpcError::InvalidArguments(message) => CliError::Usage(message),
+        other => CliError::Failed(other.to_string()),
+    }
+}
+
+async fn dispatch(config: &Config, cmd: &DispatchCmd) -> Result<(), CliError> {
+    let payload = parse_json("PAYLOAD_JSON", &cmd.payload)?;
+    let transport = client_transport(config).await?;
+    let result = async {
+        let dispatcher = StandaloneDispatcher::new(transport.clone(), config)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        dispatcher
+            .dispatch(&cmd.source, &cmd.event_type, payload)
+            .await
+            .map_err(|error| match error {
+                EventError::Transport(e) if e.is_connection_error() => {
+                    CliError::Connection(format!("lost the broker: {e}"))
+                }
+                EventError::Payload(message) => CliError::Usage(message),
+                other => CliError::Failed(other.to_string()),
+            })
+    }
+    .await;
+    let _ = transport.close().await;
+    result
+}
+
+fn parse_json(what: &str, text: &str) -> Result<Value, CliError> {
+    serde_json::from_str(text).map_err(|e| {
+        CliError::Usage(format!(
+            "{what} is not valid JSON ({e}); strings need JSON quotes, e.g. '\"hello\"'"
+        ))
+    })
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if seconds <= 0.0 {
+        return Err("the timeout must be positive".to_owned());
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
+}
+
+/// A [`Cli`] with these services: `nameko::services![ServiceX, ServiceY]`.
+///
+/// ```no_run
+/// # use nameko::prelude::*;
+/// # #[derive(Dependencies)] struct ServiceX;
+/// # #[service(name = "service_x")] impl ServiceX { #[rpc] async fn ping(&self) {} }
+/// fn main() -> std::process::ExitCode {
+///     nameko::cli::main(nameko::services![ServiceX])
+/// }
+/// ```
+#[macro_export]
+macro_rules! services {
+    ($($service:ty),* $(,)?) => {
+        $crate::cli::Cli::new()$(.service::<$service>())*
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_lines_are_well_formed() {
+        ToolArgs::command().debug_assert();
+        ServiceArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn config_precedence_is_file_and_defines_then_broker_then_default() {
+        let args = |define: &[&str], broker: Option<&str>| ConfigArgs {
+            config: None,
+            define: define.iter().map(|d| (*d).to_owned()).collect(),
+            broker: broker.map(str::to_owned),
+        };
+        let uri = |args: &ConfigArgs| {
+            load_config(args, "memory://")
+                .unwrap()
+                .amqp_uri()
+                .unwrap()
+                .map(str::to_owned)
+        };
+        assert_eq!(uri(&args(&[], None)).as_deref(), Some("memory://"));
+        assert_eq!(
+            uri(&args(&[], Some("amqp://b"))).as_deref(),
+            Some("amqp://b")
+        );
+        assert_eq!(
+            uri(&args(&["AMQP_URI=amqp://d"], Some("amqp://b"))).as_deref(),
+            Some("amqp://d")
+        );
+        assert_eq!(
+            uri(&args(&["AMQP_URI="], Some("amqp://b"))).as_deref(),
+            Some("amqp://b"),
+            "a null AMQP_URI is unset"
+        );
+    }
+
+    #[test]
+    fn seconds_must_be_positive_numbers() {
+        assert_eq!(parse_seconds("0.5").unwrap(), Duration::from_millis(500));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn remote_errors_print_as_exc_type_and_value() {
+        let remote = nameko_core::errors::RemoteError::new(
+            "ValueError",
+            "builtins.ValueError",
+            ["bad"],
+            "bad",
+        );
+        let error = rpc_error(RpcError::Remote(remote), "s", "m");
+        assert_eq!(error.to_string(), "ValueError: bad");
+        assert_eq!(error.exit_code(), exit::REMOTE_ERROR);
+        let missing = rpc_error(RpcError::MethodNotFound("nope".to_owned()), "s", "m");
+        assert_eq!(missing.to_string(), "MethodNotFound: nope");
+        let timeout = rpc_error(RpcError::Timeout(Duration::from_millis(1500)), "s", "m");
+        assert_eq!(
+            timeout.to_string(),
+            "RpcTimeout: no reply from s.m within 1.5 s"
+        );
+        assert_eq!(timeout.exit_code(), exit::TIMEOUT);
+        let unknown = rpc_error(RpcError::UnknownService("s".to_owned()), "s", "m");
+        assert_eq!(unknown.exit_code(), exit::UNKNOWN_SERVICE);
+    }
+}
