@@ -150,3 +150,182 @@ fn uuid_like() -> String {
             .as_nanos()
     )
 }
+
+mod random_messages {
+    //! Hundreds of random messages (random bodies, headers of every field type, content
+    //! types, routing keys, with and without `reply_to`) thrown at a running RPC service
+    //! and an event handler: nothing panics, every message is settled, and the service
+    //! still answers.
+
+    use nameko::prelude::*;
+    use nameko::testing::TestCluster;
+    use nameko::transport::{
+        FieldTable, FieldValue, Message, Properties, PublishOptions, QueueOptions,
+    };
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    #[derive(Dependencies)]
+    struct Target;
+
+    #[service(name = "target")]
+    impl Target {
+        #[rpc]
+        async fn echo(&self, value: Value) -> Value {
+            value
+        }
+
+        #[rpc]
+        async fn add(&self, a: i64, b: i64) -> i64 {
+            a.wrapping_add(b)
+        }
+
+        #[event_handler("noise", "evt")]
+        async fn on_event(&self, payload: Value) -> Value {
+            payload
+        }
+    }
+
+    fn field_value() -> impl Strategy<Value = FieldValue> {
+        let leaf = prop_oneof![
+            any::<bool>().prop_map(FieldValue::Bool),
+            any::<i32>().prop_map(FieldValue::I32),
+            any::<i64>().prop_map(FieldValue::I64),
+            any::<f64>().prop_map(FieldValue::F64),
+            any::<String>().prop_map(FieldValue::String),
+            prop::collection::vec(any::<u8>(), 0..8).prop_map(FieldValue::Bytes),
+            (any::<u8>(), any::<u32>())
+                .prop_map(|(scale, value)| FieldValue::Decimal { scale, value }),
+            any::<u64>().prop_map(FieldValue::Timestamp),
+            Just(FieldValue::Void),
+        ];
+        leaf.prop_recursive(2, 12, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(FieldValue::Array),
+                prop::collection::vec(("[a-z]{0,4}", inner), 0..4)
+                    .prop_map(|kv| FieldValue::Table(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[derive(Debug, Clone)]
+    struct Noise {
+        routing_key: String,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        reply: bool,
+        headers: Vec<(String, FieldValue)>,
+    }
+
+    fn noise() -> impl Strategy<Value = Noise> {
+        let body = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..48),
+            Just(br#"{"args": [1, 2], "kwargs": {}}"#.to_vec()),
+            Just(br#"{"args": [], "kwargs": {"value": NaN}}"#.to_vec()),
+            Just(br#"{"args": ["x", 2], "kwargs": {"b": 3}}"#.to_vec()),
+            "[\\[\\]{}\",:0-9a-z ]{0,30}".prop_map(String::into_bytes),
+        ];
+        let routing_key = prop_oneof![
+            Just("target.echo".to_owned()),
+            Just("target.add".to_owned()),
+            Just("target.missing".to_owned()),
+            Just("target.".to_owned()),
+            "target\\.[a-z.]{0,6}",
+        ];
+        let content_type = prop_oneof![
+            Just(Some("application/json".to_owned())),
+            Just(None),
+            Just(Some("text/plain".to_owned())),
+            Just(Some("application/json; charset=utf-8".to_owned())),
+            "[a-z/;= -]{0,20}".prop_map(Some),
+        ];
+        let headers = prop::collection::vec(
+            (
+                prop_oneof![
+                    "nameko\\.[a-z_]{0,8}",
+                    "[a-z-]{0,8}",
+                    Just("nameko.call_id_stack".to_owned())
+                ],
+                field_value(),
+            ),
+            0..5,
+        );
+        (routing_key, body, content_type, any::<bool>(), headers).prop_map(
+            |(routing_key, body, content_type, reply, headers)| Noise {
+                routing_key,
+                body,
+                content_type,
+                reply,
+                headers,
+            },
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn random_messages_never_stop_the_service() {
+        let count: usize = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(400);
+        let mut runner = TestRunner::deterministic();
+        let strategy = noise();
+        let messages: Vec<Noise> = (0..count)
+            .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+            .collect();
+
+        let mut cluster = TestCluster::memory().with_config("MAX_MESSAGE_SIZE", 1024);
+        cluster.start::<Target>().await;
+        let t = cluster.connect().await;
+        t.declare_queue("noise-replies", QueueOptions::default())
+            .await
+            .unwrap();
+        t.bind_queue("noise-replies", "nameko-rpc", "noise-reply-key")
+            .await
+            .unwrap();
+        for (i, noise) in messages.iter().enumerate() {
+            let mut properties = Properties::default().with_correlation_id(i.to_string());
+            properties.content_type = noise.content_type.clone();
+            properties.headers = noise.headers.iter().cloned().collect::<FieldTable>();
+            if noise.reply {
+                properties = properties.with_reply_to("noise-reply-key");
+            }
+            let (exchange, key) = if i % 4 == 0 {
+                ("noise.events", "evt")
+            } else {
+                ("nameko-rpc", noise.routing_key.as_str())
+            };
+            if exchange == "noise.events" {
+                t.declare_exchange(
+                    exchange,
+                    nameko::transport::ExchangeKind::Topic,
+                    nameko::transport::ExchangeOptions::durable(),
+                )
+                .await
+                .unwrap();
+            }
+            t.publish(
+                exchange,
+                key,
+                Message::new(noise.body.clone(), properties),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+        }
+        cluster.run_until_idle().await.unwrap();
+        let broker = cluster.broker().unwrap();
+        for queue in ["rpc-target", "evt-noise-evt--target.on_event"] {
+            let info = broker.queue(queue).unwrap();
+            assert_eq!(
+                (info.ready, info.unacked),
+                (0, 0),
+                "{queue}: every message settled"
+            );
+        }
+        let proxy = cluster.proxy().await;
+        let sum: i64 = proxy.service("target").call("add", (2, 3)).await.unwrap();
+        assert_eq!(sum, 5, "the service still answers");
+        cluster.shutdown().await;
+    }
+}
