@@ -279,3 +279,38 @@ async fn timeouts_under_a_paused_clock() {
     assert_eq!(slow, 60_000);
     cluster.shutdown().await;
 }
+
+/// `RPC_RETRY_POLICY` retries requests (and replies) whose publish fails on the
+/// transport; past the policy, the call fails with the transport error.
+#[tokio::test(start_paused = true)]
+async fn publishes_that_fail_are_retried_per_rpc_retry_policy() {
+    let broker = nameko::memory::MemoryBroker::new();
+    let policy =
+        json!({"max_retries": 2, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 1});
+    let mut cluster =
+        TestCluster::on_broker(broker.clone()).with_config("RPC_RETRY_POLICY", policy);
+    cluster.start::<Api>().await;
+    let proxy = cluster.proxy().await;
+    let api = proxy.service("api");
+
+    broker.fail_next_publishes(2);
+    let started = tokio::time::Instant::now();
+    let out: Value = api.call("echo", ("again",)).await.unwrap();
+    assert_eq!(out, json!("again"));
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(1500),
+        "waited 0.5 s, then 1 s"
+    );
+
+    broker.fail_next_publishes(3);
+    let err = api.call::<Value>("echo", ("never",)).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            RpcError::Transport(nameko::transport::TransportError::Injected(_))
+        ),
+        "{err:?}"
+    );
+    cluster.shutdown().await;
+}

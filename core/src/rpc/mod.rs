@@ -9,4 +9,4 @@ mod standalone;
 pub(crate) use consumer::{RpcDriver, give_back_unstarted};
 pub use proxy::{IntoArgs, RpcBackend, RpcProxy, RpcProxyProvider, RpcReply, RpcRequest};
 pub use reply::{PendingReply, ReplyListener};
-pub use standalone::{ClusterRpcProxy, STANDALONE_OWNER};
+pub use standalone::{ClusterRpcProxy, STANDALONE_OWNER, ServiceRpcProxy};

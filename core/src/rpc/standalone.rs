@@ -131,3 +131,74 @@ impl ClusterRpcProxy {
         self.backend.listener.stop().await;
     }
 }
+
+/// A proxy to one service, for code that is not a service: nameko's `ServiceRpcProxy`.
+///
+/// It derefs to an [`RpcProxy`], so `call`, `call_async` and `with_timeout` work on it
+/// directly.
+///
+/// ```no_run
+/// # async fn f(transport: std::sync::Arc<dyn nameko_core::transport::Transport>) -> Result<(), nameko_core::errors::RpcError> {
+/// use nameko_core::config::Config;
+/// use nameko_core::rpc::ServiceRpcProxy;
+///
+/// let calculator = ServiceRpcProxy::start(transport, &Config::new(), "calculator").await?;
+/// let sum: f64 = calculator.call("add", (1, 2)).await?;
+/// calculator.stop().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ServiceRpcProxy {
+    cluster: ClusterRpcProxy,
+    proxy: RpcProxy,
+}
+
+impl ServiceRpcProxy {
+    /// Declares the proxy's reply queue and starts listening on it.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClusterRpcProxy::start`].
+    pub async fn start(
+        transport: Arc<dyn Transport>,
+        config: &Config,
+        service: &str,
+    ) -> Result<Self, RpcError> {
+        Self::start_with_context(transport, config, service, ContextData::new()).await
+    }
+
+    /// As [`ServiceRpcProxy::start`], with context data sent on every call.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClusterRpcProxy::start`].
+    pub async fn start_with_context(
+        transport: Arc<dyn Transport>,
+        config: &Config,
+        service: &str,
+        context: ContextData,
+    ) -> Result<Self, RpcError> {
+        let cluster = ClusterRpcProxy::start_with_context(transport, config, context).await?;
+        let proxy = cluster.service(service);
+        Ok(Self { cluster, proxy })
+    }
+
+    /// The cluster proxy underneath, sharing the reply queue.
+    #[must_use]
+    pub fn cluster(&self) -> &ClusterRpcProxy {
+        &self.cluster
+    }
+
+    /// Stops listening for replies; see [`ClusterRpcProxy::stop`].
+    pub async fn stop(&self) {
+        self.cluster.stop().await;
+    }
+}
+
+impl std::ops::Deref for ServiceRpcProxy {
+    type Target = RpcProxy;
+
+    fn deref(&self) -> &RpcProxy {
+        &self.proxy
+    }
+}
