@@ -8,7 +8,7 @@ pub use nameko_core::entrypoint::HandlerType;
 pub use nameko_core::errors::{RemoteError, RpcError, ServiceError};
 pub use nameko_core::events::{EventDispatcher, EventError, StandaloneDispatcher};
 pub use nameko_core::messaging::Publisher;
-pub use nameko_core::rpc::{ClusterRpcProxy, RpcProxy, RpcReply};
+pub use nameko_core::rpc::{ClusterRpcProxy, RpcProxy, RpcReply, ServiceRpcProxy};
 pub use nameko_core::runner::ServiceRunner;
 pub use nameko_core::wire::CallArgs;
 pub use nameko_core::worker::WorkerContext;
