@@ -4,12 +4,20 @@
 //! once per round, interleaved, on the same broker, and prints medians, ranges and
 //! ratios. See `BENCHMARKS.md` at the repository root.
 
+pub mod broker;
 pub mod cli;
+pub mod contender;
 pub mod echo;
 pub mod error;
+pub mod harness;
 pub mod load;
+pub mod machine;
+pub mod process;
+pub mod procfs;
+pub mod report;
 pub mod scenario;
 pub mod stats;
+pub mod tools;
 
 /// The broker used when no `--uri` is given: `AMQP_URI`, else the local RabbitMQ.
 #[must_use]
