@@ -19,8 +19,8 @@ from nameko.standalone.rpc import ClusterRpcProxy, ServiceRpcProxy
 import interop_errors
 
 
-def _config(uri):
-    return {"AMQP_URI": uri}
+def _config(uri, config=None):
+    return dict(config or {}, AMQP_URI=uri)
 
 
 def call(
@@ -32,17 +32,18 @@ def call(
     context_data=None,
     timeout=10,
     proxy="cluster",
+    config=None,
 ):
-    """One call through a ``ClusterRpcProxy`` (or a ``ServiceRpcProxy``)."""
+    """One call through a ``ClusterRpcProxy`` (or a ``ServiceRpcProxy``), configured
+    with ``config`` besides the URI."""
     kwargs = kwargs or {}
+    config = _config(uri, config)
     if proxy == "service":
         with ServiceRpcProxy(
-            service, _config(uri), context_data=context_data, timeout=timeout
+            service, config, context_data=context_data, timeout=timeout
         ) as target:
             return getattr(target, method)(*args, **kwargs)
-    with ClusterRpcProxy(
-        _config(uri), context_data=context_data, timeout=timeout
-    ) as cluster:
+    with ClusterRpcProxy(config, context_data=context_data, timeout=timeout) as cluster:
         return getattr(cluster[service], method)(*args, **kwargs)
 
 

@@ -149,14 +149,15 @@ impl Agent {
     }
 
     fn spawn() -> Result<Arc<Self>, String> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = python_env(&root.join("../scripts/python-env"))?;
+        let interop = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let workspace = interop.parent().unwrap_or(interop);
+        let python = python_env(&workspace.join("scripts/python-env"))?;
         let log = std::env::temp_dir().join(format!("nameko-interop-{}.log", binary_name()));
         let stderr =
             File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let mut child = Command::new(&python)
             .args(["-u", "agent.py"])
-            .current_dir(root.join("python"))
+            .current_dir(interop.join("python"))
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -143,6 +143,8 @@ async fn python_raises_malformed_request_for_poison_it_sends_to_a_rust_service()
         for (body, content_type, message) in [
             (r#"{"args": [1"#, "application/json", "Invalid JSON in request body"),
             ("[1, 2]", "application/json", "Message missing `args` or `kwargs`"),
+            // A lone surrogate: valid for Python's json, no string in Rust.
+            (r#"{"args": ["\ud800"], "kwargs": {}}"#, "application/json", "Invalid JSON in request body"),
             ("hello", "text/plain", "Unsupported content type `text/plain`"),
         ] {
             let error = env

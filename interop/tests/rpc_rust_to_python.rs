@@ -398,3 +398,30 @@ async fn rust_call_to_a_stopped_python_service_times_out() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_rpc_exchange_carries_calls_from_python_through_rust_to_python() {
+    run(async |env| {
+        let exchange = json!({"rpc_exchange": "interop-rpc"});
+        let mut env = env.with_config("rpc_exchange", "interop-rpc");
+        env.start_python_with(&["services:Api"], exchange.clone())
+            .await;
+        env.start_rust::<Gateway>().await;
+        let call = json!({"service": "rs_gateway", "method": "forward", "config": exchange,
+                          "args": ["echo", ["over interop-rpc"], {}]});
+        let seen = env.python("call", call).await.unwrap();
+        assert_eq!(seen, json!({"ok": "over interop-rpc"}));
+        // Nothing went through the default exchange.
+        let transport = env.cluster().connect().await;
+        let default = transport
+            .declare_exchange(
+                "nameko-rpc",
+                nameko::transport::ExchangeKind::Topic,
+                nameko::transport::ExchangeOptions::passive(),
+            )
+            .await;
+        assert!(default.is_err(), "nameko-rpc was never declared");
+        env.shutdown().await;
+    })
+    .await;
+}
