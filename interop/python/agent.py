@@ -12,8 +12,8 @@ agent. Services belong to the AMQP URI they were started with, a fresh virtual h
 test; ``stop`` ends a test's services. When stdin closes (the test binary ended, however
 it ended) the agent kills every service and exits.
 
-One-shot mode (``python agent.py <op> '<json arguments>'``) runs one request and prints
-its answer, e.g. ``python agent.py call '{"uri": "amqp://...", "service": "rs_api",
+One-shot mode (``python agent.py <op> '<json arguments>'``) runs one client request and
+prints its answer, e.g. ``python agent.py call '{"uri": "amqp://...", "service": "rs_api",
 "method": "echo", "args": [1]}'``.
 """
 
@@ -82,7 +82,7 @@ def _stop(container):
 
 
 def records(uri, service):
-    """What the ``Recorder`` of every running ``service`` container of ``uri`` holds."""
+    """What the ``Recorder`` of every ``service`` container of ``uri`` holds."""
     found = []
     for runner in _runners.get(uri, []):
         for container in runner.containers:
@@ -121,6 +121,7 @@ class Channel:
 
 
 def serve():
+    """Answers requests from stdin until it closes, then kills every service."""
     channel = Channel()
     eventlet.spawn_after(MAX_LIFETIME, os._exit, 3)
     pool = eventlet.GreenPool()

@@ -11,7 +11,7 @@
 //! use serde_json::json;
 //!
 //! # async fn example() {
-//! run(async |env| {
+//! run(async |mut env| {
 //!     env.start_python(&["services:Api"]).await;
 //!     let proxy = env.cluster().proxy().await;
 //!     let echoed: serde_json::Value = proxy.service("py_api").call("echo", ("hi",)).await.unwrap();
@@ -48,9 +48,9 @@ pub use recorder::Recorder;
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs one interop test: makes its [`Interop`] (or returns after printing why it is
-/// skipped), runs `test` within [`TEST_TIMEOUT`], and cleans up: every Python service the
-/// test started is stopped and the virtual host deleted, even when the test panics or
-/// times out.
+/// skipped), runs `test` within [`TEST_TIMEOUT`], and cleans up: every Python container
+/// the test started is killed, then its Rust containers, and the virtual host is
+/// deleted, even when the test panics or times out.
 ///
 /// # Panics
 ///
