@@ -186,6 +186,11 @@ class Shared:
     def whoami(self):
         return "python"
 
+    @rpc
+    def work(self, i, seconds):
+        time.sleep(seconds)
+        return ["python", i]
+
 
 class PoolShared:
     """Shares its service-pool event queues with a Rust service of the same name: one

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use nameko::container::ServiceContainer;
 use nameko::dependency::ValueProvider;
 use nameko::service::Service;
 use nameko::testing::TestCluster;
@@ -93,13 +94,14 @@ impl Interop {
         &self.uri
     }
 
-    /// Starts a Rust service.
+    /// Starts a Rust service; the cluster stops it at the end of the test, unless the
+    /// test did.
     ///
     /// # Panics
     ///
     /// If it does not start.
-    pub async fn start_rust<S: Service>(&mut self) {
-        self.cluster_mut().start::<S>().await;
+    pub async fn start_rust<S: Service>(&mut self) -> ServiceContainer<S> {
+        self.cluster_mut().start::<S>().await
     }
 
     /// Starts a Rust service whose `records` field (a [`Recorder`]) is `recorder`.

@@ -18,6 +18,12 @@ impl Shared {
     async fn whoami(&self) -> &'static str {
         "rust"
     }
+
+    #[rpc]
+    async fn work(&self, i: u64, seconds: f64) -> (&'static str, u64) {
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        ("rust", i)
+    }
 }
 
 /// The Rust instance of `pool_shared` (`services.PoolShared` is the Python one).
@@ -123,6 +129,74 @@ async fn python_instance_joins_the_rpc_queue_of_a_rust_service() {
         env.start_rust::<Shared>().await;
         env.start_python(&["services:Shared"]).await;
         assert_both_serve(&env).await;
+        env.shutdown().await;
+    })
+    .await;
+}
+
+/// Sends `CALLS` calls of `shared.work` that take 50 ms each, from a Rust proxy, runs
+/// `leave` while they are in flight, and returns who answered each call, in call order.
+async fn calls_across(env: &Interop, leave: impl AsyncFnOnce()) -> Vec<String> {
+    let proxy = env.cluster().proxy().await;
+    let mut pending = Vec::new();
+    for i in 0..CALLS {
+        let reply = proxy
+            .service("shared")
+            .call_async::<(String, usize)>("work", (i, 0.05))
+            .await
+            .unwrap();
+        pending.push(reply);
+    }
+    leave().await;
+    let mut answered = Vec::new();
+    for (i, reply) in pending.into_iter().enumerate() {
+        let (who, index) = reply
+            .result()
+            .await
+            .unwrap_or_else(|e| panic!("call {i} was lost: {e}"));
+        assert_eq!(index, i);
+        answered.push(who);
+    }
+    answered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_instance_leaving_a_shared_rpc_queue_hands_its_unstarted_calls_to_python() {
+    run(async |env| {
+        // Two workers but a prefetch of ten: the Rust instance holds calls it has not
+        // started, which a graceful stop gives back to the queue.
+        let mut env = env
+            .with_config("max_workers", 2)
+            .with_config("PREFETCH_COUNT", 10);
+        env.start_python(&["services:Shared"]).await;
+        let rust = env.start_rust::<Shared>().await;
+        let answered = calls_across(&env, async || rust.stop().await.unwrap()).await;
+        let python = answered.iter().filter(|who| *who == "python").count();
+        assert!(
+            python > CALLS / 2,
+            "Python answered its share and what Rust gave back ({python} of {CALLS})"
+        );
+        assert_eq!(consumers(&env, "rpc-shared").await, 1);
+        env.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_instance_leaving_a_shared_rpc_queue_hands_its_calls_to_rust() {
+    run(async |mut env| {
+        env.start_rust::<Shared>().await;
+        env.start_python_with(&["services:Shared"], json!({"max_workers": 2}))
+            .await;
+        // nameko 2 requeues what its workers are still running when it stops, so some
+        // calls run twice; the caller takes the first answer.
+        let answered = calls_across(&env, async || env.stop_python("shared").await).await;
+        let rust = answered.iter().filter(|who| *who == "rust").count();
+        assert!(
+            rust > CALLS / 2,
+            "Rust answered its share and what Python gave back ({rust} of {CALLS})"
+        );
+        assert_eq!(consumers(&env, "rpc-shared").await, 1);
         env.shutdown().await;
     })
     .await;
