@@ -9,8 +9,10 @@ method, and so no queue, to a service that shares its queues with a Rust service
 import time
 from functools import partial
 
+from kombu import Exchange, Queue
 from nameko.events import BROADCAST, SINGLETON, EventDispatcher, event_handler
 from nameko.extensions import DependencyProvider
+from nameko.messaging import Publisher, consume
 from nameko.rpc import ReplyListener, ServiceProxy, rpc
 
 from interop_errors import InsufficientFunds
@@ -219,3 +221,24 @@ class Singleton:
     @event_handler("jobs", "job_once", handler_type=SINGLETON)
     def handle(self, payload):
         _record(self.records, "singleton", self.worker, payload)
+
+
+AUDIT = Exchange("audit", type="topic")
+
+
+class Audit:
+    """Publishes to the ``audit`` topic exchange (``py.<action>``) and consumes what the
+    Rust ``rs_audit`` publishes there (``rs.#``)."""
+
+    name = "py_audit"
+    worker = Worker()
+    records = Recorder()
+    publish = Publisher(exchange=AUDIT)
+
+    @rpc
+    def record(self, action):
+        self.publish({"action": action, "by": "python"}, routing_key="py." + action)
+
+    @consume(Queue("audit-python", exchange=AUDIT, routing_key="rs.#"))
+    def log(self, body):
+        _record(self.records, "consume", self.worker, body)
