@@ -7,6 +7,9 @@ method, and so no queue, to a service that shares its queues with a Rust service
 """
 
 import time
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
 from functools import partial
 
 from kombu import Exchange, Queue
@@ -113,6 +116,20 @@ class Api:
     @rpc
     def unserializable(self):
         return object()
+
+    @rpc
+    def python_types(self):
+        """Values JSON has no form for, as kombu encodes them in a reply."""
+        return {
+            "nan": float("nan"),
+            "inf": float("inf"),
+            "datetime": datetime(2024, 1, 2, 3, 4, 5),
+            "date": date(2024, 1, 2),
+            "decimal": Decimal("1.50"),
+            "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+            "tuple": (1, "two"),
+            "big": 2**70,
+        }
 
     @rpc
     def context(self):

@@ -24,6 +24,13 @@ impl Api {
         json!({"a": a, "b": b, "c": c})
     }
 
+    /// Parameters named like Rust keywords take Python's keyword arguments by their
+    /// plain names.
+    #[rpc]
+    async fn label(&self, r#type: String, r#match: Option<bool>) -> Value {
+        json!({"type": r#type, "match": r#match})
+    }
+
     #[rpc]
     async fn reverse(&self, text: String) -> String {
         text.chars().rev().collect()

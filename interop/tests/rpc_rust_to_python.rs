@@ -323,6 +323,35 @@ async fn python_exceptions_reach_rust_with_exc_type_exc_path_exc_args_and_value(
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_reads_python_dates_decimals_uuids_and_non_finite_floats_in_replies() {
+    run(async |mut env| {
+        env.start_python(&["services:Api"]).await;
+        let proxy = env.cluster().proxy().await;
+        let values: Value = proxy
+            .service("py_api")
+            .call("python_types", ())
+            .await
+            .unwrap();
+        assert_eq!(
+            values,
+            json!({
+                "nan": null,
+                "inf": null,
+                "datetime": "2024-01-02T03:04:05",
+                "date": "2024-01-02",
+                "decimal": "1.50",
+                "uuid": "12345678-1234-5678-1234-567812345678",
+                "tuple": [1, "two"],
+                // Beyond 64 bits, an integer is read as the nearest float.
+                "big": 2_f64.powi(70),
+            })
+        );
+        env.shutdown().await;
+    })
+    .await;
+}
+
 /// The error dict a caller received: the remote one, or the one a typed error stands for.
 fn error_dict(error: &RpcError) -> Value {
     json!(
