@@ -463,7 +463,7 @@ impl<S: Service> ServiceContainer<S> {
     /// [`ContainerError::AlreadyStarted`] if started before; any setup or start failure
     /// (after which the container is killed and reports the failure).
     pub async fn start(&self) -> Result<(), ContainerError> {
-        let _guard = self.inner.lifecycle.lock().await;
+        let guard = self.inner.lifecycle.lock().await;
         let pending = lock(&self.inner.pending)
             .take()
             .ok_or(ContainerError::AlreadyStarted)?;
@@ -489,6 +489,8 @@ impl<S: Service> ServiceContainer<S> {
                 Ok(())
             }
             Err(error) => {
+                // `kill` takes the lifecycle lock itself.
+                drop(guard);
                 self.inner.ctx.crash(error.to_string());
                 self.inner
                     .kill(ContainerState::Crashed(error.to_string()))
