@@ -159,21 +159,22 @@ pub async fn serve_with(runner: &ServiceRunner, mut signals: mpsc::Receiver<Sign
         deadline = ?runner.shutdown_timeout(),
         "stopping gracefully (signal again to kill)"
     );
-    let stop = runner.stop();
-    tokio::pin!(stop);
-    loop {
+    // Boxed, so that it can be dropped (releasing the containers' lifecycle locks)
+    // before a kill.
+    let mut stop = Box::pin(runner.stop());
+    let second = loop {
         tokio::select! {
             report = &mut stop => return Served::Stopped { signal, report },
             received = signals.recv(), if listening => match received {
-                Some(second) => {
-                    tracing::warn!(signal = %second, "second signal: killing the services");
-                    runner.kill().await;
-                    return Served::Killed { signal: second };
-                }
+                Some(second) => break second,
                 None => listening = false,
             },
         }
-    }
+    };
+    drop(stop);
+    tracing::warn!(signal = %second, "second signal: killing the services");
+    runner.kill().await;
+    Served::Killed { signal: second }
 }
 
 /// The process's `SIGTERM` and `SIGINT`, as a channel.
