@@ -1,3 +1,5 @@
+//! Smoke test: two services on one in-memory broker, one calling the other.
+
 use std::sync::Arc;
 
 use nameko::memory::MemoryBroker;
