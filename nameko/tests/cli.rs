@@ -357,13 +357,10 @@ async fn call_and_dispatch_reach_rust_services_on_rabbitmq() {
     cluster.start::<CliTarget>().await;
     let uri = cluster.amqp_uri().unwrap().to_owned();
     let env = [("AMQP_URI", uri.as_str())];
-    let call = |args: &'static [&'static str]| {
-        let env = env;
-        async move {
-            let mut all = vec!["call"];
-            all.extend_from_slice(args);
-            nameko(&all, &env).await
-        }
+    let call = |args: &'static [&'static str]| async move {
+        let mut all = vec!["call"];
+        all.extend_from_slice(args);
+        nameko(&all, &env).await
     };
 
     let echo = call(&["cli_target.echo", r#"{"a": [1, "é", null]}"#]).await;

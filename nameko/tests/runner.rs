@@ -764,7 +764,7 @@ async fn sigterm_answers_every_call_in_flight_then_exits_0() {
     assert!(
         matches!(
             gone,
-            Err(RpcError::UnknownService(_)) | Err(RpcError::Timeout(_))
+            Err(RpcError::UnknownService(_) | RpcError::Timeout(_))
         ),
         "{gone:?}"
     );
