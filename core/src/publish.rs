@@ -1,13 +1,18 @@
 //! Publishing with nameko's retry policy.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use crate::config::RetryPolicy;
-use crate::transport::{Message, PublishOptions, PublishOutcome, Transport, TransportError};
+use crate::transport::{
+    Message, PublishOptions, PublishOutcome, Transport, TransportError, TransportStatus,
+};
 
 /// Publishes `message`, retrying per `policy` when the transport fails with a connection
 /// error (never past `deadline`). A returned or nacked message is an outcome, not
-/// retried.
+/// retried. A retry waits the policy's delay, or less when the transport reconnects
+/// sooner (see [`pause`]).
 ///
 /// # Errors
 ///
@@ -41,10 +46,38 @@ pub async fn publish_with_retry(
                     return Err(error);
                 }
                 tracing::warn!(%error, exchange, routing_key, retry = retry + 1, ?delay, "publish failed; retrying");
-                tokio::time::sleep(delay).await;
+                pause(transport, delay).await;
                 retry += 1;
             }
             other => return other,
+        }
+    }
+}
+
+/// Waits `delay` before a retry, or less: the wait ends as soon as the transport is
+/// connected again after an outage seen during it, since the retry can succeed from then
+/// on (and one started earlier would fail the same way). A failure that left the
+/// transport connected (a closed channel, an injected fault) waits the whole delay; a
+/// closed transport ends the wait at once, as a retry then fails for good.
+async fn pause(transport: &dyn Transport, delay: Duration) {
+    let deadline = Instant::now() + delay;
+    let mut status = transport.status();
+    let mut outage = !matches!(*status.borrow_and_update(), TransportStatus::Connected);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return,
+            changed = status.changed() => {
+                if changed.is_err() {
+                    tokio::time::sleep_until(deadline).await;
+                    return;
+                }
+                match *status.borrow_and_update() {
+                    TransportStatus::Connected if outage => return,
+                    TransportStatus::Connected => {}
+                    TransportStatus::Closed => return,
+                    _ => outage = true,
+                }
+            }
         }
     }
 }

@@ -152,3 +152,25 @@ async fn replies_lost_to_an_expired_reply_queue_fail_at_once() {
     assert_eq!(n, 5);
     cluster.shutdown().await;
 }
+
+/// A publish that fails because the connection dropped is retried as soon as the
+/// connection is back, not after `RPC_RETRY_POLICY`'s first interval (2 s): calls made
+/// during a short outage, and replies of workers that finish during it, go out right
+/// after the reconnection.
+#[tokio::test(start_paused = true)]
+async fn failed_publishes_are_retried_as_soon_as_the_connection_is_back() {
+    let broker = MemoryBroker::new();
+    let mut cluster = TestCluster::on_broker(broker.clone()).with_config("RPC_TIMEOUT", 30);
+    cluster.start::<Worker>().await;
+    let proxy = cluster.proxy().await;
+    broker.drop_all_connections();
+    let started = tokio::time::Instant::now();
+    let n: i64 = proxy.service("worker").call("work", (9, 0)).await.unwrap();
+    assert_eq!(n, 9);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the request waited {:?} to be retried",
+        started.elapsed()
+    );
+    cluster.shutdown().await;
+}
