@@ -12,7 +12,7 @@ pub const DEFAULT_HEARTBEAT: u16 = 60;
 ///
 /// Every option has a default that matches Python nameko: a 60 s heartbeat (unless the
 /// URI's `heartbeat` parameter says otherwise), system TLS roots, reconnection with
-/// exponential backoff from 100 ms to 5 s.
+/// exponential backoff from 100 ms to 2 s.
 ///
 /// ```
 /// use std::time::Duration;
@@ -238,7 +238,7 @@ pub enum Startup {
 /// let policy = ReconnectPolicy::default();
 /// assert_eq!(policy.delay(1), Some(Duration::from_millis(100)));
 /// assert_eq!(policy.delay(2), Some(Duration::from_millis(200)));
-/// assert_eq!(policy.delay(20), Some(Duration::from_secs(5)));
+/// assert_eq!(policy.delay(20), Some(Duration::from_secs(2)));
 /// assert_eq!(ReconnectPolicy::never().delay(1), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -251,9 +251,10 @@ pub struct ReconnectPolicy {
 }
 
 impl Default for ReconnectPolicy {
-    /// Exponential from 100 ms, doubling, capped at 5 s, retrying forever.
+    /// Exponential from 100 ms, doubling, capped at 2 s, retrying forever: once the
+    /// broker is back, a connection is back within about 2 s.
     fn default() -> Self {
-        Self::exponential(Duration::from_millis(100), Duration::from_secs(5))
+        Self::exponential(Duration::from_millis(100), Duration::from_secs(2))
     }
 }
 

@@ -67,7 +67,7 @@ impl MemoryBroker {
     }
 
     /// Marks the broker up or down. While down, reconnection attempts fail and back off
-    /// (100 ms doubling to 5 s, on tokio time) and new connections start out
+    /// (100 ms doubling to 2 s, on tokio time) and new connections start out
     /// reconnecting. Marking it down does not drop existing connections; combine with
     /// [`drop_all_connections`](Self::drop_all_connections) or
     /// [`restart`](Self::restart) for an outage.

@@ -45,7 +45,7 @@
 //! [`MemoryBroker::restart`]), the connection behaves as the RabbitMQ backend does: its
 //! status goes `Reconnecting`, calls fail with `Disconnected` meanwhile, and a task
 //! reconnects — at once when the broker is available, otherwise retrying with a backoff
-//! of 100 ms doubling to 5 s on tokio time. On reconnection it redeclares every exchange,
+//! of 100 ms doubling to 2 s on tokio time. On reconnection it redeclares every exchange,
 //! queue and binding it declared (in order, minus what it deleted; a server-named queue
 //! keeps its name) and resumes every consumer with its original options, so the
 //! [`Consumer`](nameko_core::transport::Consumer) streams the framework holds just keep

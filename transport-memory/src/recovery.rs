@@ -14,9 +14,9 @@ use crate::state::State;
 /// The first wait after a failed attempt.
 const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// The wait after the `failed`-th failed attempt: 100 ms doubling, capped at 5 s.
+/// The wait after the `failed`-th failed attempt: 100 ms doubling, capped at 2 s.
 pub(crate) fn backoff(failed: u32) -> Duration {
     let factor = 1u32 << failed.saturating_sub(1).min(16);
     INITIAL_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
@@ -77,9 +77,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_from_100ms_up_to_5s() {
+    fn backoff_doubles_from_100ms_up_to_2s() {
         let waits: Vec<u64> = (1..=8).map(|n| backoff(n).as_millis() as u64).collect();
-        assert_eq!(waits, vec![100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert_eq!(waits, vec![100, 200, 400, 800, 1600, 2000, 2000, 2000]);
         assert_eq!(backoff(1000), MAX_BACKOFF);
     }
 }
