@@ -1,20 +1,21 @@
 """Hosts Python nameko services and clients for the nameko-rs interop tests.
 
-Served mode (``python agent.py``): the test harness starts one agent per test binary and
-sends it requests on stdin, one JSON object per line; answers go to stdout the same way::
+Served mode (``python agent.py``): the test harness starts one agent per test binary
+and sends it requests on stdin, one JSON object per line; answers go to stdout the same
+way::
 
-    -> {"id": 7, "op": "call", "args": {"uri": "amqp://...", "service": "rs_api", ...}}
+    -> {"id": 7, "op": "call", "args": {"uri": "amqp://...", "service": "rs_api"}}
     <- {"id": 7, "ok": true, "value": ...}
-    <- {"id": 7, "ok": false, "error": {"type": "nameko.exceptions.MethodNotFound", ...}}
+    <- {"id": 7, "ok": false, "error": {"type": "nameko.exceptions.MethodNotFound"}}
 
 Every request runs in its own green thread, so tests running in parallel share one
 agent. Services belong to the AMQP URI they were started with, a fresh virtual host per
 test; ``stop`` ends a test's services. When stdin closes (the test binary ended, however
 it ended) the agent kills every service and exits.
 
-One-shot mode (``python agent.py <op> '<json arguments>'``) runs one client request and
-prints its answer, e.g. ``python agent.py call '{"uri": "amqp://...", "service": "rs_api",
-"method": "echo", "args": [1]}'``.
+One-shot mode (``python agent.py <op> '<json arguments>'``) runs one client request
+and prints its answer, e.g. ``python agent.py call '{"uri": "amqp://...",
+"service": "rs_api", "method": "echo", "args": [1]}'``.
 """
 
 import eventlet
@@ -40,6 +41,8 @@ from services import Recorder  # noqa: E402
 STOP_TIMEOUT = 5
 #: The agent exits after this long even if nobody closes its stdin.
 MAX_LIFETIME = 15 * 60
+#: How long killing the remaining services may take once stdin closed.
+EXIT_TIMEOUT = 10
 
 _runners = defaultdict(list)
 
@@ -139,9 +142,9 @@ def serve():
         if not line:
             break
         pool.spawn_n(handle, line)
+    eventlet.spawn_after(EXIT_TIMEOUT, os._exit, 4)
     for uri in list(_runners):
-        for runner in _runners.pop(uri):
-            runner.kill()
+        stop(uri, kill=True)
     os._exit(0)
 
 

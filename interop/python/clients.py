@@ -83,7 +83,7 @@ def call_raw(uri, routing_key, body, content_type="application/json", timeout=10
     reply_to = str(uuid.uuid4())
     exchange = Exchange("nameko-rpc", type="topic", durable=True)
     replies = Queue(
-        "rpc.reply-interop_raw-{}".format(reply_to),
+        f"rpc.reply-interop_raw-{reply_to}",
         exchange=exchange,
         routing_key=reply_to,
         auto_delete=True,
@@ -136,7 +136,7 @@ def describe_exception(exc):
     an instance of, its args and ``str()``, and ``RemoteError``'s fields."""
     cls = type(exc)
     return {
-        "type": "{}.{}".format(cls.__module__, cls.__qualname__),
+        "type": f"{cls.__module__}.{cls.__qualname__}",
         "instance_of": [
             name for name, kind in EXCEPTION_CLASSES if isinstance(exc, kind)
         ],

@@ -49,9 +49,7 @@ class ServiceProxies(DependencyProvider):
     rpc_reply_listener = ReplyListener()
 
     def get_dependency(self, worker_ctx):
-        return partial(
-            ServiceProxy, worker_ctx, reply_listener=self.rpc_reply_listener
-        )
+        return partial(ServiceProxy, worker_ctx, reply_listener=self.rpc_reply_listener)
 
 
 def describe(worker_ctx):
