@@ -79,6 +79,14 @@ class Api:
         return {"a": a, "b": b, "c": c}
 
     @rpc
+    def nothing(self):
+        return None
+
+    @rpc
+    def three(self, a, b, c):
+        return [a, b, c]
+
+    @rpc
     def signature(self, *args, **kwargs):
         return {"args": list(args), "kwargs": kwargs}
 

@@ -24,6 +24,14 @@ impl Api {
         json!({"a": a, "b": b, "c": c})
     }
 
+    #[rpc]
+    async fn nothing(&self) {}
+
+    #[rpc]
+    async fn three(&self, a: Value, b: Value, c: Value) -> Value {
+        json!([a, b, c])
+    }
+
     /// Parameters named like Rust keywords take Python's keyword arguments by their
     /// plain names.
     #[rpc]
@@ -253,12 +261,17 @@ async fn python_context_data_reaches_the_rust_worker() {
     .await;
 }
 
-/// The same bad call to a Python and to a Rust service with the same signature
-/// (`mixed(a, b, c=None)`).
-async fn both(env: &nameko_interop::Interop, args: Value, kwargs: Value) -> [PythonError; 2] {
+/// The same bad call to a Python and to a Rust service with the same signature:
+/// `nothing()`, `mixed(a, b, c=None)`, `three(a, b, c)`.
+async fn both(
+    env: &nameko_interop::Interop,
+    method: &str,
+    args: &Value,
+    kwargs: &Value,
+) -> [PythonError; 2] {
     let mut errors = Vec::new();
     for service in ["py_api", "rs_api"] {
-        let call = json!({"service": service, "method": "mixed", "args": args, "kwargs": kwargs});
+        let call = json!({"service": service, "method": method, "args": args, "kwargs": kwargs});
         let error = env.python("call", call).await.unwrap_err();
         errors.push(error);
     }
@@ -280,18 +293,23 @@ async fn python_gets_method_not_found_incorrect_signature_and_malformed_request_
         assert_eq!(missing.message, "no_such_method");
 
         // Rust words IncorrectSignature as Python does, for the same signature.
-        for (args, kwargs) in [
-            (json!([1, "two", 3, 4]), json!({})),
-            (json!([]), json!({"b": "x"})),
-            (json!([1, "two"]), json!({"d": 1})),
-            (json!([1]), json!({"a": 1, "b": "x"})),
+        for (method, args, kwargs) in [
+            ("mixed", json!([1, "two", 3, 4]), json!({})),
+            ("mixed", json!([]), json!({"b": "x"})),
+            ("mixed", json!([1, "two"]), json!({"d": 1})),
+            ("mixed", json!([1]), json!({"a": 1, "b": "x"})),
+            ("nothing", json!([1]), json!({})),
+            ("nothing", json!([]), json!({"x": 1})),
+            ("three", json!([]), json!({})),
+            ("three", json!([1]), json!({})),
+            ("three", json!([1, 2, 3, 4, 5]), json!({})),
         ] {
-            let [python, rust] = both(&env, args.clone(), kwargs.clone()).await;
+            let [python, rust] = both(&env, method, &args, &kwargs).await;
             assert_eq!(rust.class, "nameko.exceptions.IncorrectSignature");
             assert!(rust.is_instance("IncorrectSignature"), "{rust:?}");
             assert_eq!(
                 rust.message, python.message,
-                "IncorrectSignature for args {args} kwargs {kwargs}"
+                "IncorrectSignature of {method} for args {args} kwargs {kwargs}"
             );
         }
 
@@ -342,6 +360,21 @@ async fn python_gets_remote_errors_with_the_rust_errors_exc_type_and_value() {
             .await
             .unwrap();
         assert_eq!(quotient, json!(0.25));
+
+        // The Rust ValueError is the very error dict Python makes for
+        // `raise ValueError("Division by zero")`.
+        env.start_python(&["services:Api"]).await;
+        let proxy = env.cluster().proxy().await;
+        let mut dicts = Vec::new();
+        for service in ["py_api", "rs_api"] {
+            let error = proxy
+                .service(service)
+                .call::<Value>("divide", (1, 0))
+                .await
+                .unwrap_err();
+            dicts.push(json!(error.remote().expect("a remote error")));
+        }
+        assert_eq!(dicts[0], dicts[1]);
         env.shutdown().await;
     })
     .await;
