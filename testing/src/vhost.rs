@@ -127,11 +127,21 @@ fn base64(input: &[u8]) -> String {
 }
 
 /// The management API of the test broker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ManagementApi {
     host: String,
     port: u16,
+    /// `user:password` in base64: never printed.
     auth: String,
+}
+
+impl std::fmt::Debug for ManagementApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagementApi")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ManagementApi {
@@ -213,13 +223,23 @@ fn rabbitmqctl(args: &[&str]) -> Result<String, String> {
 }
 
 /// A virtual host made for one test, deleted when dropped.
-#[derive(Debug)]
 pub(crate) struct Vhost {
     name: String,
+    /// With the password: never printed.
     uri: String,
     user: String,
     api: Option<ManagementApi>,
     deleted: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Vhost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vhost")
+            .field("name", &self.name)
+            .field("user", &self.user)
+            .field("api", &self.api)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Vhost {
@@ -342,6 +362,8 @@ mod tests {
             "amqp://us%40r:p%2Fss@rabbit:5673/v_1?heartbeat=5"
         );
         assert!(!format!("{b:?}").contains("p/ss"));
+        let api = ManagementApi::new(&b);
+        assert!(!format!("{api:?}").contains(&base64(b"us@r:p/ss")));
     }
 
     #[test]

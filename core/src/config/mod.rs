@@ -156,9 +156,19 @@ impl RetryPolicy {
 ///     "config key `max_workers` must be a positive integer, found \"many\"",
 /// );
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct Config {
     values: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Config {
+    /// The values with the password of every URI replaced by `***`, as
+    /// [`Config::redacted`] shows them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("values", &self.redacted().values)
+            .finish()
+    }
 }
 
 impl Config {
