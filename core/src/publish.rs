@@ -81,3 +81,38 @@ async fn pause(transport: &dyn Transport, delay: Duration) {
         }
     }
 }
+
+/// As [`publish_with_retry`], with the message made by `make` for each attempt, so that
+/// nothing is copied unless a retry happens.
+///
+/// # Errors
+///
+/// As [`publish_with_retry`].
+pub async fn publish_made_with_retry(
+    transport: &dyn Transport,
+    exchange: &str,
+    routing_key: &str,
+    mut make: impl FnMut() -> Message,
+    options: PublishOptions,
+    policy: &RetryPolicy,
+    deadline: Option<Instant>,
+) -> Result<PublishOutcome, TransportError> {
+    let mut retry = 0;
+    loop {
+        match transport
+            .publish(exchange, routing_key, make(), options)
+            .await
+        {
+            Err(error) if error.is_connection_error() && retry < policy.max_retries => {
+                let delay = policy.delay(retry);
+                if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+                    return Err(error);
+                }
+                tracing::warn!(%error, exchange, routing_key, retry = retry + 1, ?delay, "publish failed; retrying");
+                tokio::time::sleep(delay).await;
+                retry += 1;
+            }
+            other => return other,
+        }
+    }
+}

@@ -43,6 +43,10 @@ pub(crate) trait Spawner: Send + Sync + 'static {
     /// Waits for a free worker; refused once the container stops.
     async fn worker_slot(&self) -> Result<WorkerSlot, SpawnError>;
 
+    /// A free worker if there is one now and the container takes work; `None` tells to
+    /// wait with [`Spawner::worker_slot`].
+    fn try_worker_slot(&self) -> Option<WorkerSlot>;
+
     /// Spawns a worker.
     fn spawn(
         &self,
@@ -52,6 +56,16 @@ pub(crate) trait Spawner: Send + Sync + 'static {
         parent_stack: &[String],
         on_result: Option<ResultHandler>,
     ) -> WorkerHandle;
+
+    /// Spawns a worker whose result only `on_result` sees.
+    fn spawn_detached(
+        &self,
+        slot: WorkerSlot,
+        call: BoundCall,
+        context: ContextData,
+        parent_stack: &[String],
+        on_result: ResultHandler,
+    );
 }
 
 /// A running entrypoint (or a group of them, like all RPC methods on one queue).
@@ -97,6 +111,14 @@ impl<S: Service> Spawner for Inner<S> {
         }
     }
 
+    fn try_worker_slot(&self) -> Option<WorkerSlot> {
+        if self.ctx.killed().is_cancelled() || self.ctx.stopping().is_cancelled() {
+            return None;
+        }
+        let permit = self.pool.clone().try_acquire_owned().ok()?;
+        Some(WorkerSlot { permit })
+    }
+
     fn spawn(
         &self,
         slot: WorkerSlot,
@@ -105,6 +127,37 @@ impl<S: Service> Spawner for Inner<S> {
         parent_stack: &[String],
         on_result: Option<ResultHandler>,
     ) -> WorkerHandle {
+        let (tx, rx) = oneshot::channel();
+        let worker = self.start_worker(slot, call, context, parent_stack, on_result, Some(tx));
+        WorkerHandle {
+            call_id: worker.call_id().to_owned(),
+            result: rx,
+        }
+    }
+
+    fn spawn_detached(
+        &self,
+        slot: WorkerSlot,
+        call: BoundCall,
+        context: ContextData,
+        parent_stack: &[String],
+        on_result: ResultHandler,
+    ) {
+        self.start_worker(slot, call, context, parent_stack, Some(on_result), None);
+    }
+}
+
+impl<S: Service> Inner<S> {
+    /// Spawns a worker; its result goes to `on_result`, then to `result` if given.
+    fn start_worker(
+        &self,
+        slot: WorkerSlot,
+        call: BoundCall,
+        context: ContextData,
+        parent_stack: &[String],
+        on_result: Option<ResultHandler>,
+        result: Option<oneshot::Sender<WorkerResult>>,
+    ) -> Arc<WorkerContext> {
         let BoundCall {
             entrypoint,
             args,
@@ -121,8 +174,6 @@ impl<S: Service> Spawner for Inner<S> {
             self.ctx.config().clone(),
             self.parent_calls_tracked,
         ));
-        let call_id = worker.call_id().to_owned();
-        let (tx, rx) = oneshot::channel();
         let providers = self
             .providers
             .get()
@@ -140,16 +191,19 @@ impl<S: Service> Spawner for Inner<S> {
             entrypoint = worker.entrypoint(),
             call_id = worker.call_id()
         );
+        let handle = Arc::clone(&worker);
         let work = async move {
             let _permit = slot.permit;
-            let result = run_worker::<S>(&worker, &providers, call, &expected, on_result).await;
+            let outcome = run_worker::<S>(&worker, &providers, call, &expected, on_result).await;
             if events.receiver_count() > 0 {
                 let _ = events.send(WorkerEvent {
                     context: worker.clone(),
-                    result: result.clone(),
+                    result: outcome.clone(),
                 });
             }
-            let _ = tx.send(result);
+            if let Some(result) = result {
+                let _ = result.send(outcome);
+            }
         }
         .instrument(span);
         self.workers.spawn(async move {
@@ -159,10 +213,7 @@ impl<S: Service> Spawner for Inner<S> {
                 () = work => {}
             }
         });
-        WorkerHandle {
-            call_id,
-            result: rx,
-        }
+        handle
     }
 }
 

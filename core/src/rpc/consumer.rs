@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
@@ -11,7 +12,7 @@ use crate::config::RetryPolicy;
 use crate::container::{ContainerContext, ContainerError, Driver, ResultHandler, Spawner};
 use crate::context::ContextData;
 use crate::errors::RemoteError;
-use crate::publish::publish_with_retry;
+use crate::publish::publish_made_with_retry;
 use crate::transport::{
     Acker, ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeOptions, Message, Properties,
     PublishOptions, PublishOutcome, QueueOptions, Transport,
@@ -224,8 +225,11 @@ pub(crate) async fn give_back_unstarted(consumer: &mut Consumer, queue: &str) {
 /// to the queue.
 async fn handle(settings: &Arc<Settings>, spawner: &dyn Spawner, delivery: Delivery) -> bool {
     let (message, info, acker) = delivery.into_parts();
-    let Message { body, properties } = message;
-    let Some(reply_to) = properties.reply_to.clone() else {
+    let Message {
+        body,
+        mut properties,
+    } = message;
+    let Some(reply_to) = properties.reply_to.take() else {
         tracing::error!(
             routing_key = %info.routing_key,
             correlation_id = properties.correlation_id.as_deref().unwrap_or(""),
@@ -237,7 +241,7 @@ async fn handle(settings: &Arc<Settings>, spawner: &dyn Spawner, delivery: Deliv
     let reply = Replier {
         settings: settings.clone(),
         reply_to,
-        correlation_id: properties.correlation_id.clone(),
+        correlation_id: properties.correlation_id.take(),
     };
     if body.len() > settings.max_size {
         let message = format!(
@@ -277,12 +281,15 @@ async fn handle(settings: &Arc<Settings>, spawner: &dyn Spawner, delivery: Deliv
         Ok(call) => call,
         Err(error) => return reply.refuse(error.to_remote_error(), acker).await,
     };
-    let slot = match spawner.worker_slot().await {
-        Ok(slot) => slot,
-        Err(_) => {
-            settle(acker.nack(true).await);
-            return false;
-        }
+    let slot = match spawner.try_worker_slot() {
+        Some(slot) => slot,
+        None => match spawner.worker_slot().await {
+            Ok(slot) => slot,
+            Err(_) => {
+                settle(acker.nack(true).await);
+                return false;
+            }
+        },
     };
     let (context, parent_stack) = ContextData::from_headers(&properties.headers);
     let on_result: ResultHandler = Box::new(move |_worker, result| {
@@ -291,7 +298,7 @@ async fn handle(settings: &Arc<Settings>, spawner: &dyn Spawner, delivery: Deliv
             result
         })
     });
-    spawner.spawn(slot, call, context, &parent_stack, Some(on_result));
+    spawner.spawn_detached(slot, call, context, &parent_stack, on_result);
     true
 }
 
@@ -340,10 +347,13 @@ impl Replier {
     /// the request if the reply cannot be published.
     async fn send(self, result: &WorkerResult, acker: Acker) {
         let transport: &dyn Transport = self.settings.ctx.transport().as_ref();
-        let mut properties = Properties::json();
-        properties.correlation_id = self.correlation_id;
-        let message = Message::new(wire::encode_reply(result), properties);
-        let outcome = publish_with_retry(
+        let body = Bytes::from(wire::encode_reply(result));
+        let message = || {
+            let mut properties = Properties::json();
+            properties.correlation_id.clone_from(&self.correlation_id);
+            Message::new(body.clone(), properties)
+        };
+        let outcome = publish_made_with_retry(
             transport,
             &self.settings.exchange,
             &self.reply_to,

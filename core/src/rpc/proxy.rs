@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -16,7 +17,7 @@ use crate::config::RetryPolicy;
 use crate::container::ContainerContext;
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::RpcError;
-use crate::publish::publish_with_retry;
+use crate::publish::publish_made_with_retry;
 use crate::transport::{
     FieldTable, Message, Properties, PublishOptions, PublishOutcome, Transport,
 };
@@ -120,17 +121,15 @@ pub(crate) struct LiveBackend {
 impl RpcBackend for LiveBackend {
     async fn send(&self, request: RpcRequest) -> Result<PendingReply, RpcError> {
         let deadline = Instant::now() + request.timeout;
-        let body = request
-            .args
-            .to_body()
-            .map_err(|e| RpcError::InvalidArguments(e.to_string()))?;
+        let body = Bytes::from(
+            request
+                .args
+                .to_body()
+                .map_err(|e| RpcError::InvalidArguments(e.to_string()))?,
+        );
         let correlation_id = uuid::Uuid::new_v4().to_string();
-        let mut properties = Properties::json()
-            .with_correlation_id(correlation_id.clone())
-            .with_reply_to(self.listener.reply_to());
-        properties.headers = (*request.headers).clone();
-        let routing_key = format!("{}.{}", request.service, request.method);
         let rx = self.listener.register(correlation_id.clone());
+        // Made before publishing, so that an abandoned call forgets its registration.
         let pending = PendingReply::waiting(
             self.listener.clone(),
             correlation_id,
@@ -138,16 +137,27 @@ impl RpcBackend for LiveBackend {
             deadline,
             request.timeout,
         );
-        let publish = publish_with_retry(
+        let correlation_id = pending.correlation_id().unwrap_or_default();
+        let reply_to = self.listener.reply_to();
+        let routing_key = format!("{}.{}", request.service, request.method);
+        let message = || {
+            let mut properties = Properties::json()
+                .with_correlation_id(correlation_id)
+                .with_reply_to(reply_to);
+            properties.headers = FieldTable::clone(&request.headers);
+            Message::new(body.clone(), properties)
+        };
+        let publish = publish_made_with_retry(
             self.transport.as_ref(),
             &self.exchange,
             &routing_key,
-            Message::new(body, properties),
+            message,
             PublishOptions::default().with_mandatory(true),
             &self.retry,
             Some(deadline),
         );
-        match tokio::time::timeout_at(deadline, publish).await {
+        let outcome = tokio::time::timeout_at(deadline, publish).await;
+        match outcome {
             Err(_) => Err(RpcError::Timeout(request.timeout)),
             Ok(Err(error)) => Err(RpcError::Transport(error)),
             Ok(Ok(PublishOutcome::Returned { .. })) => {
@@ -176,13 +186,7 @@ impl<R: DeserializeOwned> RpcReply<R> {
     /// user error), [`RpcError::Timeout`], or [`RpcError::InvalidReply`] if the result
     /// does not convert to `R`.
     pub async fn result(self) -> Result<R, RpcError> {
-        let value = self.pending.wait().await?;
-        R::deserialize(&value).map_err(|e| {
-            RpcError::InvalidReply(format!(
-                "the result does not fit {}: {e}",
-                std::any::type_name::<R>()
-            ))
-        })
+        self.pending.wait_for().await
     }
 
     /// The request's correlation id (none for test doubles).

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::{OnceCell, oneshot};
 use tokio::task::JoinHandle;
@@ -324,6 +325,23 @@ impl PendingReply {
     pub async fn wait(mut self) -> Result<Value, RpcError> {
         match &mut self.state {
             State::Ready(outcome) => outcome.take().unwrap_or(Err(RpcError::Stopped)),
+            State::Waiting { .. } => self.wait_for().await,
+        }
+    }
+
+    /// Waits for the reply, until the call's deadline, and converts its result to `R`
+    /// (read straight from the body, see [`wire::decode_reply_as`]).
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::Timeout`], the remote error, or [`RpcError::InvalidReply`] for an
+    /// invalid reply or a result that does not fit `R`.
+    pub async fn wait_for<R: DeserializeOwned>(mut self) -> Result<R, RpcError> {
+        match &mut self.state {
+            State::Ready(outcome) => {
+                let value = outcome.take().unwrap_or(Err(RpcError::Stopped))?;
+                wire::result_as(&value).map_err(RpcError::InvalidReply)
+            }
             State::Waiting {
                 rx,
                 deadline,
@@ -336,8 +354,8 @@ impl PendingReply {
                     Ok(Err(_)) => return Err(RpcError::Stopped),
                     Err(_) => return Err(RpcError::Timeout(*timeout)),
                 };
-                match wire::decode_reply(&message.body) {
-                    Ok(Ok(value)) => Ok(value),
+                match wire::decode_reply_as(&message.body) {
+                    Ok(Ok(result)) => Ok(result),
                     Ok(Err(remote)) => Err(RpcError::from_remote(remote)),
                     Err(problem) => Err(RpcError::InvalidReply(problem)),
                 }

@@ -65,14 +65,22 @@ pub fn parse_value(body: &[u8]) -> Result<Value, serde_json::Error> {
             None => return Err(err),
         },
     };
-    if contains(body, b"\"__type__\"") {
+    if has_tagged_values(body) {
         unwrap_tagged(&mut value);
     }
     Ok(value)
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// Whether a body may hold kombu's tagged values (`"__type__"` appears in it), which
+/// [`parse_value`] unwraps; a body without may be read straight into any type.
+#[must_use]
+pub fn has_tagged_values(body: &[u8]) -> bool {
+    const NEEDLE: &str = "\"__type__\"";
+    match std::str::from_utf8(body) {
+        // `str::contains` searches with SIMD; JSON is UTF-8.
+        Ok(text) => text.contains(NEEDLE),
+        Err(_) => body.windows(NEEDLE.len()).any(|w| w == NEEDLE.as_bytes()),
+    }
 }
 
 /// Rewrites the bare tokens `NaN`, `Infinity` and `-Infinity` (outside strings) to

@@ -8,6 +8,7 @@
 
 pub mod json;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -148,6 +149,21 @@ impl CallArgs {
     ///
     /// The message of the `MalformedRequest` to answer with.
     pub fn from_body(body: &[u8]) -> Result<Self, String> {
+        // A well-formed request is read straight into its parts; anything else takes the
+        // general way below, which has the error messages.
+        if is_plain_object(body)
+            && let Ok(call) = serde_json::from_slice::<TypedCall>(body)
+        {
+            return Ok(Self {
+                args: call.args,
+                kwargs: call.kwargs,
+            });
+        }
+        Self::from_parsed_body(body)
+    }
+
+    /// [`CallArgs::from_body`] through a [`Value`] of the whole body.
+    fn from_parsed_body(body: &[u8]) -> Result<Self, String> {
         let value =
             json::parse_value(body).map_err(|e| format!("Invalid JSON in request body: {e}"))?;
         let Value::Object(mut map) = value else {
@@ -183,6 +199,19 @@ impl CallArgs {
     pub fn is_empty(&self) -> bool {
         self.args.is_empty() && self.kwargs.is_empty()
     }
+}
+
+/// Whether a body may be read straight into a struct: a JSON object (serde would also
+/// read a struct from a list) without kombu's tagged values.
+fn is_plain_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') && !json::has_tagged_values(body)
+}
+
+/// A request body read straight into its parts.
+#[derive(Deserialize)]
+struct TypedCall {
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
 }
 
 /// The JSON type of a value, in words, for error messages.
@@ -248,16 +277,92 @@ pub fn decode_reply(body: &[u8]) -> Result<Result<Value, RemoteError>, String> {
         ));
     };
     match reply.remove("error") {
-        Some(error) if is_truthy(&error) => {
-            let error = serde_json::from_value::<RemoteError>(error)
-                .map_err(|e| format!("reply error is not a nameko error dict: {e}"))?;
-            Ok(Err(error))
-        }
+        Some(error) if is_truthy(&error) => Ok(Err(remote_error(error)?)),
         _ => reply
             .remove("result")
             .map(Ok)
             .ok_or_else(|| "reply has no `result`".to_owned()),
     }
+}
+
+/// Reads an RPC reply body as [`decode_reply`] does, with the result converted to `R`.
+///
+/// A well-formed reply is read straight into `R`, without building the whole body as a
+/// [`Value`] first; anything else (kombu's tagged values, Python's non-finite numbers, a
+/// result that does not fit `R`, a malformed body) takes the way of [`decode_reply`], so
+/// the outcome and its error messages are the same either way.
+///
+/// ```
+/// use nameko_core::wire::decode_reply_as;
+///
+/// assert_eq!(decode_reply_as::<u32>(br#"{"result": 3, "error": null}"#).unwrap(), Ok(3));
+/// assert!(decode_reply_as::<u32>(br#"{"result": "x", "error": null}"#).unwrap_err().contains("does not fit"));
+/// ```
+///
+/// # Errors
+///
+/// A description of what is wrong with a body that is not a reply, or with a result that
+/// does not fit `R`.
+pub fn decode_reply_as<R: DeserializeOwned>(body: &[u8]) -> Result<Result<R, RemoteError>, String> {
+    if is_plain_object(body)
+        && let Ok(TypedReply {
+            result: Slot::Given(result),
+            error,
+        }) = serde_json::from_slice::<TypedReply<R>>(body)
+    {
+        return if is_truthy(&error) {
+            remote_error(error).map(Err)
+        } else {
+            Ok(Ok(result))
+        };
+    }
+    match decode_reply(body)? {
+        Ok(value) => result_as(&value).map(Ok),
+        Err(remote) => Ok(Err(remote)),
+    }
+}
+
+/// Converts a reply's result to `R`.
+///
+/// # Errors
+///
+/// Why it does not fit.
+pub fn result_as<R: DeserializeOwned>(value: &Value) -> Result<R, String> {
+    R::deserialize(value).map_err(|e| {
+        format!(
+            "the result does not fit {}: {e}",
+            std::any::type_name::<R>()
+        )
+    })
+}
+
+/// A reply read straight into its result type.
+#[derive(Deserialize)]
+#[serde(bound = "R: DeserializeOwned")]
+struct TypedReply<R> {
+    #[serde(default)]
+    result: Slot<R>,
+    #[serde(default)]
+    error: Value,
+}
+
+/// A field that tells a `null` from a missing key, even for an `Option`.
+#[derive(Default)]
+enum Slot<T> {
+    #[default]
+    Missing,
+    Given(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Slot<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Self::Given)
+    }
+}
+
+fn remote_error(error: Value) -> Result<RemoteError, String> {
+    serde_json::from_value::<RemoteError>(error)
+        .map_err(|e| format!("reply error is not a nameko error dict: {e}"))
 }
 
 fn is_truthy(value: &Value) -> bool {
@@ -274,7 +379,125 @@ fn is_truthy(value: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// Bodies around the shapes the fast paths accept: well-formed, duplicated keys,
+    /// tagged values, non-finite numbers, wrong types, sequences, broken JSON.
+    fn bodies() -> impl Strategy<Value = Vec<u8>> {
+        let value = prop_oneof![
+            Just("null".to_owned()),
+            Just("3".to_owned()),
+            Just("-2.5e3".to_owned()),
+            Just("NaN".to_owned()),
+            Just("\"x\"".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("0".to_owned()),
+            Just("[]".to_owned()),
+            Just("{}".to_owned()),
+            Just("[1, {\"n\": 2}]".to_owned()),
+            Just("{\"__type__\": \"decimal\", \"__value__\": \"1.5\"}".to_owned()),
+            Just(
+                "{\"exc_type\": \"E\", \"exc_path\": \"m.E\", \"exc_args\": [], \"value\": \"v\"}"
+                    .to_owned()
+            ),
+            Just("{\"exc_type\": 1}".to_owned()),
+            "[a-z]{0,3}".prop_map(|s| format!("{s:?}")),
+        ];
+        let key = prop_oneof![
+            Just("args"),
+            Just("kwargs"),
+            Just("result"),
+            Just("error"),
+            Just("other"),
+        ];
+        prop_oneof![
+            prop::collection::vec((key, value), 0..5).prop_map(|fields| {
+                let inner: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\": {v}"))
+                    .collect();
+                format!("{{{}}}", inner.join(", ")).into_bytes()
+            }),
+            Just(b"[[1], {}]".to_vec()),
+            Just(b" {\"args\": [], \"kwargs\": {}}".to_vec()),
+            Just(b"{\"args\": [], \"kwargs\": {}".to_vec()),
+            prop::collection::vec(any::<u8>(), 0..24),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn requests_read_straight_as_through_a_value(body in bodies()) {
+            prop_assert_eq!(CallArgs::from_body(&body), CallArgs::from_parsed_body(&body));
+        }
+
+        #[test]
+        fn replies_read_straight_as_through_a_value(body in bodies()) {
+            let general = |body: &[u8]| -> Result<Result<Value, RemoteError>, String> {
+                decode_reply(body)
+            };
+            prop_assert_eq!(decode_reply_as::<Value>(&body), general(&body));
+            let as_u32 = decode_reply(&body).and_then(|r| match r {
+                Ok(v) => result_as::<Option<u32>>(&v).map(Ok),
+                Err(e) => Ok(Err(e)),
+            });
+            prop_assert_eq!(decode_reply_as::<Option<u32>>(&body), as_u32);
+        }
+    }
+
+    #[test]
+    fn only_objects_are_requests() {
+        assert_eq!(
+            CallArgs::from_body(b"[[1], {}]").unwrap_err(),
+            "Message missing `args` or `kwargs`"
+        );
+        let call = CallArgs::from_body(br#"{"args": [1], "kwargs": {}, "args": [2]}"#).unwrap();
+        assert_eq!(
+            call.args,
+            vec![json!(2)],
+            "the last of duplicated keys wins"
+        );
+        let call = CallArgs::from_body(
+            br#"{"args": [{"__type__": "decimal", "__value__": "1.5"}], "kwargs": {}}"#,
+        )
+        .unwrap();
+        assert_eq!(call.args, vec![json!("1.5")]);
+    }
+
+    #[test]
+    fn typed_replies_keep_the_general_outcomes() {
+        assert_eq!(
+            decode_reply_as::<u32>(
+                br#"{"result": null, "error": {"exc_type": "E", "value": "v"}}"#
+            )
+            .unwrap()
+            .unwrap_err()
+            .exc_type,
+            "E"
+        );
+        assert_eq!(
+            decode_reply_as::<u32>(br#"{"result": 4, "error": ""}"#).unwrap(),
+            Ok(4),
+            "a falsy error is no error"
+        );
+        assert!(
+            decode_reply_as::<u32>(br#"{"error": null}"#)
+                .unwrap_err()
+                .contains("no `result`")
+        );
+        assert_eq!(
+            decode_reply_as::<Option<f64>>(br#"{"result": NaN, "error": null}"#).unwrap(),
+            Ok(None)
+        );
+        assert_eq!(
+            decode_reply_as::<String>(
+                br#"{"result": {"__type__": "uuid", "__value__": {"hex": "17ab3b5c453b44dc8630ddba555b7842"}}, "error": null}"#
+            )
+            .unwrap(),
+            Ok("17ab3b5c-453b-44dc-8630-ddba555b7842".to_owned())
+        );
+    }
 
     #[test]
     fn requests_need_args_and_kwargs() {
