@@ -43,15 +43,20 @@ pub enum Client {
     Python,
     /// `raw-lapin client --durable-reply`: nameko's wire settings.
     RawLapin,
-    /// `nameko-bench-client --transport memory`: service and client in one process.
-    Memory,
+    /// `nameko-bench-client --transport memory`: service and client in one process, on
+    /// a runtime with this many worker threads (1: a current-thread runtime, what
+    /// `#[tokio::test]` runs on; 0: one per core, what `#[tokio::main]` runs on).
+    Memory {
+        /// Worker threads of the runtime.
+        threads: usize,
+    },
 }
 
 /// One contender: what serves, what calls, with which prefetch window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contender {
     /// Short stable key (`rs`, `lapin`, `py`, `py-rs`, `rs-py`, `rs-p100`, `lapin-p100`,
-    /// `memory`).
+    /// `memory`, `memory-mt`).
     pub key: &'static str,
     /// Name in tables.
     pub label: &'static str,
@@ -69,7 +74,7 @@ impl Contender {
     /// Whether it needs RabbitMQ.
     #[must_use]
     pub fn needs_broker(&self) -> bool {
-        self.client != Client::Memory
+        !matches!(self.client, Client::Memory { .. })
     }
 
     /// Whether it needs Python nameko.
@@ -149,9 +154,17 @@ pub fn all() -> Vec<Contender> {
         },
         Contender {
             key: "memory",
-            label: "nameko-rs, memory transport",
+            label: "memory transport, current-thread runtime",
             server: None,
-            client: Client::Memory,
+            client: Client::Memory { threads: 1 },
+            prefetch: 10,
+            scenarios: rpc_and_events.clone(),
+        },
+        Contender {
+            key: "memory-mt",
+            label: "memory transport, multi-thread runtime",
+            server: None,
+            client: Client::Memory { threads: 0 },
             prefetch: 10,
             scenarios: rpc_and_events,
         },

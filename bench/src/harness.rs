@@ -375,7 +375,7 @@ fn scenario_list(scenarios: &[Scenario]) -> String {
 }
 
 fn sizes_of(setup: &Setup<'_>, contender: &Contender) -> Sizes {
-    if contender.client == Client::Memory {
+    if matches!(contender.client, Client::Memory { .. }) {
         setup.options.memory_sizes
     } else {
         setup.options.sizes
@@ -404,9 +404,15 @@ fn client_launches(setup: &Setup<'_>, contender: &Contender) -> Result<Vec<Launc
                 .args(common(&contender.scenarios))
                 .args(events),
         ],
-        Client::Memory => vec![
+        Client::Memory { threads } => vec![
             Launch::new("nameko-rs memory client", &setup.options.client_bin)
                 .args(["--transport", "memory"])
+                .args(
+                    (threads > 0)
+                        .then(|| ["--threads".to_owned(), threads.to_string()])
+                        .into_iter()
+                        .flatten(),
+                )
                 .args(common(&contender.scenarios))
                 .args(events),
         ],

@@ -29,7 +29,7 @@ async fn every_available_contender_runs_and_is_measured() {
     let broker = test_broker().await.is_some();
     if !broker {
         options.broker = Need::Skip;
-        options.only = Some(vec!["memory".to_owned()]);
+        options.only = Some(vec!["memory".to_owned(), "memory-mt".to_owned()]);
     }
     let report = harness::run(&options).await.expect("the benchmark runs");
     assert!(report.failures.is_empty(), "{:#?}", report.failures);
@@ -54,7 +54,9 @@ async fn every_available_contender_runs_and_is_measured() {
             assert_eq!(sample.server_cpu_us.is_some(), contender.server.is_some());
         }
     }
-    assert!(ran.contains(&"memory"), "the memory transport always runs");
+    for key in ["memory", "memory-mt"] {
+        assert!(ran.contains(&key), "the memory transport always runs");
+    }
 
     if broker {
         for key in ["rs", "rs-p100"] {

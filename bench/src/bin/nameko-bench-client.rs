@@ -6,6 +6,7 @@
 //!                     [--scenarios seq,pipe,seq10k,event] [--runs 3]
 //!                     [--seq-n 2000] [--pipe-n 5000] [--inflight 100] [--big-n 1000]
 //!                     [--event-n 2000] [--warmup 100] [--set KEY=VALUE]...
+//!                     [--threads N]   (1: a current-thread runtime; default: one per core)
 //! ```
 //!
 //! With `--transport memory` the `echo` service runs in this process on the in-process
@@ -25,9 +26,28 @@ use nameko_bench::error::{BenchError, Result};
 use nameko_bench::load::Load;
 use nameko_bench::scenario::{Scenario, Sizes};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
+fn main() -> ExitCode {
+    let threads = std::env::args()
+        .skip_while(|a| a != "--threads")
+        .nth(1)
+        .and_then(|n| n.parse::<usize>().ok());
+    let runtime = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let outcome = match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(error) => Err(error.into()),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("nameko-bench-client: {error}");
@@ -69,6 +89,9 @@ async fn run() -> Result<()> {
             "--event-n" => sizes.events = flags.parsed(&flag)?,
             "--warmup" => sizes.warmup = flags.parsed(&flag)?,
             "--set" => config = cli::set(config, &flags.value(&flag)?)?,
+            "--threads" => {
+                flags.value(&flag)?;
+            }
             other => return Err(BenchError::new(format!("unknown flag {other}"))),
         }
     }
