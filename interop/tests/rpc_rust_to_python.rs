@@ -30,6 +30,29 @@ impl Gateway {
         self.py_api.call(&method, CallArgs::positional(args)).await
     }
 
+    /// Sends every call of `py_api.method` before waiting for any; the results in call
+    /// order.
+    #[rpc]
+    async fn fan_out(
+        &self,
+        method: String,
+        calls: Vec<Vec<Value>>,
+    ) -> Result<Vec<Value>, RpcError> {
+        let mut pending = Vec::new();
+        for args in calls {
+            pending.push(
+                self.py_api
+                    .call_async::<Value>(&method, CallArgs::positional(args))
+                    .await?,
+            );
+        }
+        let mut results = Vec::new();
+        for reply in pending {
+            results.push(reply.result().await?);
+        }
+        Ok(results)
+    }
+
     #[rpc]
     async fn context(&self) -> Result<Value, RpcError> {
         let down: Value = self.py_api.call("context", ()).await?;
@@ -128,29 +151,27 @@ async fn rust_proxies_pass_positional_keyword_and_mixed_arguments_to_python() {
 async fn rust_unicode_nested_and_one_megabyte_payloads_survive_a_python_service() {
     run(async |mut env| {
         env.start_python(&["services:Api"]).await;
+        env.start_rust::<Gateway>().await;
         let proxy = env.cluster().proxy().await;
-        let api = proxy.service("py_api");
         let nested = json!({
             "text": "héllo wörld ✓ 😀 𝄞 \u{0} \"quoted\" \\ \n",
             "ключ": [{"深い": [1, -2.5, 1e100, true, null, {"": []}]}],
             "big": 9_007_199_254_740_993_i64,
         });
-        let echoed: Value = api.call("echo", (nested.clone(),)).await.unwrap();
-        assert_eq!(echoed, nested);
-        let reversed: String = api.call("reverse", ("aé✓😀𝄞",)).await.unwrap();
-        assert_eq!(
-            reversed, "𝄞😀✓éa",
-            "Python reverses the code points Rust sent"
-        );
-        let length: usize = api.call("length", ("😀𝄞é",)).await.unwrap();
-        assert_eq!(length, 3);
         let text: String = (0..1 << 20)
             .map(|i| if i % 10 == 0 { 'é' } else { 'x' })
             .collect();
-        let echoed: String = api.call("echo", (&text,)).await.unwrap();
-        assert!(echoed == text, "the megabyte came back changed");
-        let length: usize = api.call("length", (&text,)).await.unwrap();
-        assert_eq!(length, 1 << 20);
+        for (method, arg, expected) in [
+            ("echo", nested.clone(), nested),
+            // Python reverses and counts the code points Rust sent, astral ones too.
+            ("reverse", json!("aé✓😀𝄞"), json!("𝄞😀✓éa")),
+            ("length", json!("😀𝄞é"), json!(3)),
+            ("echo", json!(text), json!(text)),
+            ("length", json!(text), json!(1 << 20)),
+        ] {
+            let seen = both_ways(&proxy, method, json!([arg]), json!({})).await;
+            assert!(seen["ok"] == expected, "{method} changed the value");
+        }
         env.shutdown().await;
     })
     .await;
@@ -161,6 +182,7 @@ async fn rust_call_async_keeps_fifty_calls_to_python_in_flight() {
     run(async |mut env| {
         env.start_python_with(&["services:Api"], json!({"max_workers": 50}))
             .await;
+        env.start_rust::<Gateway>().await;
         let proxy = env.cluster().proxy().await;
         let api = proxy.service("py_api");
         let seconds: Vec<f64> = (0..50).map(|i| f64::from(300 - 5 * i) / 1000.0).collect();
@@ -179,6 +201,21 @@ async fn rust_call_async_keeps_fifty_calls_to_python_in_flight() {
         assert!(
             elapsed < Duration::from_millis(2500),
             "50 calls ({sequential:.1} s one after another) took {elapsed:?}"
+        );
+
+        // The same from inside a Rust service, through its RpcProxy.
+        let calls: Vec<Value> = seconds.iter().map(|s| json!([s])).collect();
+        let started = Instant::now();
+        let results: Vec<f64> = proxy
+            .service("rs_gateway")
+            .call("fan_out", ("sleep", calls))
+            .await
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(results, seconds, "results in call order");
+        assert!(
+            elapsed < Duration::from_millis(2500),
+            "50 calls from a service took {elapsed:?}"
         );
         env.shutdown().await;
     })
