@@ -738,7 +738,7 @@ pub enum RunnerError {
     #[error("no services to run")]
     NoServices,
     /// A service's transport could not be connected.
-    #[error("service `{service}`: cannot connect: {error}")]
+    #[error("service `{service}`: {error}")]
     Connect {
         /// The service.
         service: &'static str,

@@ -48,7 +48,7 @@
 //! which services started and on which broker (without its password), and serves until
 //! `SIGTERM` or Ctrl-C. The first signal stops gracefully within `SHUTDOWN_TIMEOUT`; a
 //! second one kills (see [`serve`](crate::serve)). Logging follows `RUST_LOG` or the
-//! config's `LOGGING` (see [`logging`](crate::logging)).
+//! config's `LOGGING` (see [`logging`]).
 //!
 //! # Exit codes
 //!

@@ -528,7 +528,7 @@ pub enum ConnectError {
         error: Arc<std::io::Error>,
     },
     /// The broker cannot be reached, or refused the connection.
-    #[error("cannot connect to {broker}: {error}")]
+    #[error("cannot connect to {broker}: {}", transport_reason(.error))]
     Transport {
         /// The broker, redacted.
         broker: String,
@@ -544,6 +544,14 @@ pub enum ConnectError {
         /// How long it waited.
         waited: Duration,
     },
+}
+
+/// A transport error without the words the message already says.
+fn transport_reason(error: &TransportError) -> String {
+    match error {
+        TransportError::Connect(reason) => reason.clone(),
+        other => other.to_string(),
+    }
 }
 
 impl ConnectError {

@@ -16,7 +16,7 @@
 //! otherwise.
 //!
 //! Every line is written through a filter that replaces URI passwords by `***` (see
-//! [`redact_uri`](nameko_core::config::redact_uri)) and hides the value of any
+//! [`redact_uri`]) and hides the value of any
 //! `auth_token`, so that no credential reaches the logs even from a careless log
 //! statement.
 //!

@@ -7,8 +7,8 @@
 //! - A service that crashes: the others are stopped, and the crash is reported.
 //!
 //! [`Served::exit_code`] turns the outcome into the process's exit code: 0 after a clean
-//! stop, [`exit::CRASHED`](crate::cli::exit::CRASHED) when a service crashed, and
-//! [`exit::FORCED`](crate::cli::exit::FORCED) when the deadline or a second signal forced
+//! stop, [`exit::CRASHED`] when a service crashed, and
+//! [`exit::FORCED`] when the deadline or a second signal forced
 //! a kill.
 //!
 //! ```no_run

@@ -264,7 +264,7 @@ async fn a_connection_failure_names_the_service() {
     );
     assert_eq!(
         error.to_string(),
-        "service `service_x`: cannot connect: broker refused the login"
+        "service `service_x`: broker refused the login"
     );
     assert_eq!(runner.states(), [("service_y", ContainerState::Stopped)]);
 }
@@ -572,8 +572,21 @@ async fn serving_ends_with_a_crash_when_a_service_crashes() {
 // ---------------------------------------------------------------------------------------
 
 /// Builds an example of this crate (a no-op when it is up to date) into the target
-/// directory and profile this test runs from, and returns its path.
+/// directory and profile this test runs from, and returns its path. Built once per test process (tests wait for the first build).
 fn example_binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
+    let path = build_example(name);
+    built.push((name.to_owned(), path.clone()));
+    path
+}
+
+fn build_example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     let profile_dir = exe
         .parent()
@@ -608,32 +621,46 @@ fn example_binary(name: &str) -> PathBuf {
 }
 
 /// A child process killed (if still running) when the test ends, with its standard
-/// error collected.
+/// error collected as it comes.
 struct ServiceProcess {
     child: Child,
-    stderr: Option<std::thread::JoinHandle<String>>,
+    stderr: Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ServiceProcess {
-    fn start(binary: &PathBuf, amqp_uri: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(binary)
+    /// Starts `binary args` with `AMQP_URI` and `RUST_LOG` only as `env` says.
+    fn start(binary: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(binary);
+        command
             .args(args)
-            .env("AMQP_URI", amqp_uri)
+            .env_remove("AMQP_URI")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the service binary starts");
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("the service binary starts");
         let mut pipe = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = std::thread::spawn({
+            let stderr = stderr.clone();
+            move || {
+                let mut buffer = [0; 4096];
+                while let Ok(n @ 1..) = pipe.read(&mut buffer) {
+                    stderr
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buffer[..n]));
+                }
+            }
         });
         Self {
             child,
-            stderr: Some(stderr),
+            stderr,
+            reader: Some(reader),
         }
     }
 
@@ -645,12 +672,28 @@ impl ServiceProcess {
         assert!(status.success());
     }
 
+    /// Waits (bounded) until the log holds `text`.
+    async fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.stderr.lock().unwrap().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "`{text}` never logged:\n{}",
+                self.stderr.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits for the exit (bounded), and returns the exit code and standard error.
     async fn exit(mut self, within: Duration) -> (Option<i32>, String) {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let stderr = self.stderr.take().unwrap().join().unwrap();
+                if let Some(reader) = self.reader.take() {
+                    reader.join().unwrap();
+                }
+                let stderr = self.stderr.lock().unwrap().clone();
                 return (status.code(), stderr);
             }
             assert!(
@@ -714,7 +757,11 @@ async fn sigterm_answers_every_call_in_flight_then_exits_0() {
     };
     let binary = example_binary("runner_service");
     let uri = cluster.amqp_uri().unwrap().to_owned();
-    let process = ServiceProcess::start(&binary, &uri, &["run", "-d", "SHUTDOWN_TIMEOUT=30"]);
+    let process = ServiceProcess::start(
+        &binary,
+        &["run", "-d", "SHUTDOWN_TIMEOUT=30"],
+        &[("AMQP_URI", &uri)],
+    );
     let proxy = cluster.proxy().await;
     wait_until_serving(&proxy).await;
 
@@ -778,7 +825,7 @@ async fn a_second_ctrl_c_kills_at_once_and_exits_7() {
     };
     let binary = example_binary("runner_service");
     let uri = cluster.amqp_uri().unwrap().to_owned();
-    let process = ServiceProcess::start(&binary, &uri, &["run"]);
+    let process = ServiceProcess::start(&binary, &["run"], &[("AMQP_URI", &uri)]);
     let proxy = cluster.proxy().await;
     wait_until_serving(&proxy).await;
     let service = proxy.service("runner_example");
@@ -793,6 +840,75 @@ async fn a_second_ctrl_c_kills_at_once_and_exits_7() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(stderr.contains("second signal"), "{stderr}");
     proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_the_memory_broker_logs_at_the_configured_level_and_stops_on_sigterm() {
+    let binary = example_binary("runner_service");
+    let dict_config = "LOGGING={version: 1, root: {level: DEBUG}}";
+    let process = ServiceProcess::start(
+        &binary,
+        &["run", "--broker", "memory://", "-d", dict_config],
+        &[],
+    );
+    process.wait_for_log("services started").await;
+    process.signal("TERM");
+    let (code, stderr) = process.exit(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("broker=memory://"), "{stderr}");
+    assert!(
+        stderr.contains(" DEBUG "),
+        "LOGGING's root level applies:\n{stderr}"
+    );
+
+    // RUST_LOG wins over LOGGING.
+    let process = ServiceProcess::start(
+        &binary,
+        &["run", "-d", "LOGGING=ERROR"],
+        &[("AMQP_URI", "memory://"), ("RUST_LOG", "info")],
+    );
+    process.wait_for_log("services started").await;
+    process.signal("TERM");
+    let (code, stderr) = process.exit(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains(" DEBUG "), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_fails_with_the_exit_code_of_its_failure() {
+    let binary = example_binary("runner_service");
+    let cases: [(&[&str], u8, &str); 4] = [
+        (
+            &["run", "nope", "--broker", "memory://"],
+            exit::USAGE,
+            "no service `nope` here; the services are: runner_example",
+        ),
+        (
+            &["run", "--broker", "memory://", "-d", "max_workers=many"],
+            exit::USAGE,
+            "config key `max_workers` must be a positive integer",
+        ),
+        (
+            &["run", "-d", "LOGGING=LOUD", "--broker", "memory://"],
+            exit::USAGE,
+            "`LOUD` is not a log level",
+        ),
+        (
+            &["run", "--broker", "amqp://app:hunter2@127.0.0.1:1/"],
+            exit::CONNECTION,
+            "service `runner_example`: cannot connect to amqp://app:***@127.0.0.1:1/",
+        ),
+    ];
+    for (args, expected_code, expected) in cases {
+        let process = ServiceProcess::start(&binary, args, &[]);
+        let (code, stderr) = process.exit(Duration::from_secs(30)).await;
+        assert_eq!(code, Some(i32::from(expected_code)), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: `{expected}` missing from:\n{stderr}"
+        );
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
 }
 
 #[test]
