@@ -529,6 +529,89 @@ async fn a_first_signal_stops_gracefully_and_a_second_kills() {
 }
 
 #[tokio::test]
+async fn a_stop_forced_by_the_shutdown_deadline_is_not_clean() {
+    let broker = MemoryBroker::new();
+    let runner = runner_on(&broker, Config::new().with("SHUTDOWN_TIMEOUT", 0.2));
+    runner.add::<ServiceY>().unwrap();
+    runner.start().await.unwrap();
+    let (signals, rx) = tokio::sync::mpsc::channel(4);
+    let serving = tokio::spawn({
+        let runner = runner.clone();
+        async move { serve_with(&runner, rx).await }
+    });
+    let proxy = proxy_on(&broker).await;
+    let _slow = proxy
+        .service("service_y")
+        .call_async::<u64>("sleep", (60_000,))
+        .await
+        .unwrap();
+    let container = runner.container("service_y").unwrap();
+    while container.running_workers() < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    signals.send(Signal::Terminate).await.unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(5), serving)
+        .await
+        .unwrap()
+        .unwrap();
+    match &served {
+        Served::Stopped { report, .. } => assert!(report.was_forced(), "{report}"),
+        other => panic!("expected a forced stop, got {other:?}"),
+    }
+    assert!(!served.is_clean());
+    assert_eq!(served.exit_code(), exit::FORCED);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn containers_built_beforehand_run_with_the_others() {
+    let broker = MemoryBroker::new();
+    let transport: Arc<dyn Transport> = Arc::new(broker.connect());
+    let prebuilt = ServiceContainer::<ServiceY>::new(transport, Config::new()).unwrap();
+    let runner = runner_on(&broker, Config::new());
+    runner
+        .add_container(Arc::new(prebuilt.clone()))
+        .unwrap()
+        .add::<ServiceX>()
+        .unwrap();
+    assert_eq!(runner.service_names(), ["service_y", "service_x"]);
+    runner.start().await.unwrap();
+    assert_eq!(prebuilt.state(), ContainerState::Running);
+    let proxy = proxy_on(&broker).await;
+    let out: String = proxy
+        .service("service_x")
+        .call("remote_method", ("d",))
+        .await
+        .unwrap();
+    assert_eq!(out, "d-y-x");
+    assert!(runner.stop().await.is_clean());
+    assert_eq!(prebuilt.state(), ContainerState::Stopped);
+    assert_eq!(
+        broker.connections().len(),
+        2,
+        "the prebuilt container's connection and the proxy's stay open"
+    );
+    let started =
+        ServiceContainer::<ServiceY>::new(Arc::new(broker.connect()), Config::new()).unwrap();
+    started.start().await.unwrap();
+    let error = runner_on(&broker, Config::new())
+        .add_container(Arc::new(started.clone()))
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RunnerError::Container {
+                service: "service_y",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    started.stop().await.unwrap();
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn serving_ends_with_a_crash_when_a_service_crashes() {
     let broker = MemoryBroker::new();
     let runner = runner_on(&broker, Config::new());
