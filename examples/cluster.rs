@@ -1,8 +1,34 @@
 //! Every example service in one process, until Ctrl-C or SIGTERM.
 //!
 //! ```text
-//! cargo run --example cluster                                             # in-process broker
-//! AMQP_URI=amqp://guest:guest@localhost:5672/ cargo run --example cluster # RabbitMQ
+//! cargo run --example cluster -- run                                             # in-process broker
+//! AMQP_URI=amqp://guest:guest@localhost:5672/ cargo run --example cluster -- run # RabbitMQ
+//! cargo run --example cluster -- call calculator.divide '[1, 0]'                 # ask a running cluster
+//! cargo run --example cluster -- --help
 //! ```
+//!
+//! On RabbitMQ, any nameko client can call the services, Python's `ClusterRpcProxy`
+//! included. `AMQP_URI` (or `--broker`, `--config`, `-d AMQP_URI=...`) chooses the broker;
+//! without one the services run on the in-process broker.
 
-fn main() {}
+use nameko::cli::Cli;
+use nameko_examples::{
+    AuditService, Calculator, EmailService, InventoryService, NotificationService, OrderService,
+    PaymentService, ServiceX, ServiceY, UserService,
+};
+
+fn main() -> std::process::ExitCode {
+    Cli::new()
+        .service::<ServiceX>()
+        .service::<ServiceY>()
+        .service::<Calculator>()
+        .service::<UserService>()
+        .service::<PaymentService>()
+        .service::<InventoryService>()
+        .service::<EmailService>()
+        .service::<OrderService>()
+        .service::<AuditService>()
+        .service::<NotificationService>()
+        .default_broker("memory://")
+        .main()
+}

@@ -16,17 +16,17 @@ use nameko_examples::{ServiceX, ServiceY};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = nameko_examples::config_from_env();
     let service_y = ServiceContainer::<ServiceY>::new(
-        nameko_examples::connect(&config).await?,
+        nameko::connect_or_memory(&config).await?,
         config.clone(),
     )?;
     let service_x = ServiceContainer::<ServiceX>::new(
-        nameko_examples::connect(&config).await?,
+        nameko::connect_or_memory(&config).await?,
         config.clone(),
     )?;
     service_y.start().await?;
     service_x.start().await?;
 
-    let proxy = ClusterRpcProxy::start(nameko_examples::connect(&config).await?, &config).await?;
+    let proxy = ClusterRpcProxy::start(nameko::connect_or_memory(&config).await?, &config).await?;
     let greeting: String = proxy
         .service("service_x")
         .call("remote_method", ("hello",))

@@ -31,35 +31,15 @@ pub use orders::{EmailService, InventoryService, OrderService, PaymentService};
 pub use service_x_y::{ServiceX, ServiceY};
 pub use users::UserService;
 
-use std::sync::{Arc, OnceLock};
-
 use nameko::config::Config;
-use nameko::transport::{Transport, TransportError};
 
-/// The examples' configuration: `AMQP_URI` from the environment (RabbitMQ), or the
-/// in-process broker (`memory://`) when it is unset.
+/// The examples' configuration: `AMQP_URI` from the environment, when it is set (connect
+/// to it with [`nameko::connect_or_memory`], which picks the in-process broker when it is
+/// not).
 #[must_use]
 pub fn config_from_env() -> Config {
-    let uri = std::env::var("AMQP_URI").unwrap_or_else(|_| "memory://".to_owned());
-    Config::new().with("AMQP_URI", uri)
-}
-
-/// A new connection to the broker of `config`: RabbitMQ for `amqp://`, the one
-/// in-process broker of this process for `memory://`.
-///
-/// # Errors
-///
-/// If RabbitMQ cannot be reached.
-pub async fn connect(config: &Config) -> Result<Arc<dyn Transport>, TransportError> {
-    static BROKER: OnceLock<nameko::memory::MemoryBroker> = OnceLock::new();
-    match config.amqp_uri().ok().flatten() {
-        Some(uri) if uri.starts_with("amqp") => {
-            Ok(Arc::new(nameko::amqp::AmqpTransport::connect(uri).await?))
-        }
-        _ => Ok(Arc::new(
-            BROKER
-                .get_or_init(nameko::memory::MemoryBroker::new)
-                .connect(),
-        )),
+    match std::env::var("AMQP_URI") {
+        Ok(uri) => Config::new().with("AMQP_URI", uri),
+        Err(_) => Config::new(),
     }
 }

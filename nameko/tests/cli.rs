@@ -484,10 +484,14 @@ async fn call_and_dispatch_reach_rust_services_on_rabbitmq() {
 const REQUIRE_PYTHON: &str = "NAMEKO_REQUIRE_PYTHON";
 
 /// The Python echo service (`echo.echo`, `echo.pings_seen`, a `bench_source.ping`
-/// handler); `NAMEKO_PYTHON_ECHO_SERVICE` names another copy.
+/// handler) in `../shared/bench/python-nameko` beside the repository;
+/// `NAMEKO_PYTHON_ECHO_SERVICE` names another copy.
 fn echo_service() -> PathBuf {
     std::env::var_os("NAMEKO_PYTHON_ECHO_SERVICE").map_or_else(
-        || PathBuf::from("/work/shared/bench/python-nameko/echo_service.py"),
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/bench/python-nameko/echo_service.py")
+        },
         PathBuf::from,
     )
 }

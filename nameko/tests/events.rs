@@ -13,11 +13,22 @@ use nameko::transport::{ExchangeKind, ExchangeOptions, QueueOptions, TransportEr
 static SEEN: Mutex<Vec<(&'static str, String, Value)>> = Mutex::new(Vec::new());
 
 fn seen(run: &str) -> Vec<(&'static str, String, Value)> {
-    SEEN.lock().unwrap().iter().filter(|(_, _, p)| p["run"] == run).cloned().collect()
+    SEEN.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, p)| p["run"] == run)
+        .cloned()
+        .collect()
 }
 
 fn run_id() -> String {
-    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
 }
 
 #[derive(Dependencies)]
@@ -56,11 +67,36 @@ macro_rules! handler_service {
 
 handler_service!(PoolA, "pool_a", "src", "tick");
 handler_service!(PoolB, "pool_b", "src", "tick");
-handler_service!(SingleA, "single_a", "src", "once_only", handler_type = singleton);
-handler_service!(SingleB, "single_b", "src", "once_only", handler_type = singleton);
-handler_service!(Everyone, "everyone", "src", "shout", handler_type = broadcast, reliable_delivery = false);
+handler_service!(
+    SingleA,
+    "single_a",
+    "src",
+    "once_only",
+    handler_type = singleton
+);
+handler_service!(
+    SingleB,
+    "single_b",
+    "src",
+    "once_only",
+    handler_type = singleton
+);
+handler_service!(
+    Everyone,
+    "everyone",
+    "src",
+    "shout",
+    handler_type = broadcast,
+    reliable_delivery = false
+);
 handler_service!(Reliable, "reliable", "src", "kept");
-handler_service!(Unreliable, "unreliable", "src", "dropped", reliable_delivery = false);
+handler_service!(
+    Unreliable,
+    "unreliable",
+    "src",
+    "dropped",
+    reliable_delivery = false
+);
 
 #[derive(Dependencies)]
 struct Flaky;
@@ -74,13 +110,19 @@ impl Flaky {
         let mut calls = FLAKY_CALLS.lock().unwrap();
         calls.push(payload.clone());
         let attempts = calls.iter().filter(|p| **p == payload).count();
-        if attempts < 3 { Err(ServiceError::msg(format!("attempt {attempts} fails"))) } else { Ok(()) }
+        if attempts < 3 {
+            Err(ServiceError::msg(format!("attempt {attempts} fails")))
+        } else {
+            Ok(())
+        }
     }
 }
 
 async fn start_as<S: nameko::__private::Service>(cluster: &mut TestCluster, instance: &str) {
     let container = cluster.container::<S>().await;
-    container.replace_dependency("instance", ValueProvider::new(instance.to_owned())).unwrap();
+    container
+        .replace_dependency("instance", ValueProvider::new(instance.to_owned()))
+        .unwrap();
     container.start().await.unwrap();
 }
 
@@ -235,8 +277,12 @@ async fn broadcast_with_reliable_delivery_needs_an_identifier() {
         async fn handle(&self, _payload: Value) {}
     }
     let broker = nameko::memory::MemoryBroker::new();
-    let err = ServiceContainer::<Bad>::new(std::sync::Arc::new(broker.connect()), Config::new()).unwrap_err();
-    assert!(err.to_string().contains("EventHandlerConfigurationError"), "{err}");
+    let err = ServiceContainer::<Bad>::new(std::sync::Arc::new(broker.connect()), Config::new())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("EventHandlerConfigurationError"),
+        "{err}"
+    );
 
     #[derive(Dependencies)]
     struct Good;
@@ -245,9 +291,16 @@ async fn broadcast_with_reliable_delivery_needs_an_identifier() {
         #[event_handler("src", "x", handler_type = broadcast, broadcast_identifier = "host-1")]
         async fn handle(&self, _payload: Value) {}
     }
-    let container = ServiceContainer::<Good>::new(std::sync::Arc::new(broker.connect()), Config::new()).unwrap();
+    let container =
+        ServiceContainer::<Good>::new(std::sync::Arc::new(broker.connect()), Config::new())
+            .unwrap();
     container.start().await.unwrap();
-    let queue = broker.queue("evt-src-x--good.handle-host-1").expect("custom identifier names the queue");
-    assert!(queue.durable && !queue.exclusive && !queue.auto_delete, "reliable broadcast queue: {queue:?}");
+    let queue = broker
+        .queue("evt-src-x--good.handle-host-1")
+        .expect("custom identifier names the queue");
+    assert!(
+        queue.durable && !queue.exclusive && !queue.auto_delete,
+        "reliable broadcast queue: {queue:?}"
+    );
     container.stop().await.unwrap();
 }

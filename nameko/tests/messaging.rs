@@ -26,13 +26,24 @@ struct Audit {
 impl Audit {
     #[rpc]
     async fn record(&self, action: String) -> Result<(), EventError> {
-        let headers = FieldTable::new().with("x-trace", "t-1").with("nameko.tenant", "acme");
-        self.publisher.publish_with_headers(&format!("audit.{action}"), json!({"action": action}), headers).await
+        let headers = FieldTable::new()
+            .with("x-trace", "t-1")
+            .with("nameko.tenant", "acme");
+        self.publisher
+            .publish_with_headers(
+                &format!("audit.{action}"),
+                json!({"action": action}),
+                headers,
+            )
+            .await
     }
 
     #[consume(queue = "audit-log", exchange = "audit", routing_key = "audit.#")]
     async fn log(&self, body: Value) {
-        CONSUMED.lock().unwrap().push((body, Value::Object(self.context.to_map())));
+        CONSUMED
+            .lock()
+            .unwrap()
+            .push((body, Value::Object(self.context.to_map())));
     }
 
     #[once("hello", 2)]

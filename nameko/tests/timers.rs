@@ -80,6 +80,9 @@ async fn stopping_interrupts_a_timer_mid_wait() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let before = Instant::now();
     container.stop().await.unwrap();
-    assert!(before.elapsed() < Duration::from_secs(1), "stop did not wait for the hour to pass");
+    assert!(
+        before.elapsed() < Duration::from_secs(1),
+        "stop did not wait for the hour to pass"
+    );
     assert!(FIRED.lock().unwrap().iter().all(|(n, _)| *n != "hourly"));
 }

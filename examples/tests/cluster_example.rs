@@ -1,0 +1,127 @@
+//! The `cluster` example: every example service in one process, serving until SIGTERM,
+//! on the in-process broker and on RabbitMQ, where clients call it from outside.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nameko::prelude::*;
+use nameko::testing::TestCluster;
+
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "`cargo test` builds the examples: {} is missing",
+        path.display()
+    );
+    path
+}
+
+/// Starts `cluster run` and waits until it says it serves; returns the child.
+fn start_cluster(amqp_uri: Option<&str>) -> Child {
+    let mut command = Command::new(example("cluster"));
+    command
+        .arg("run")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    match amqp_uri {
+        Some(uri) => command.env("AMQP_URI", uri),
+        None => command.env_remove("AMQP_URI"),
+    };
+    let mut child = command.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("serving until SIGTERM") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        let _ = child.kill();
+        panic!("the cluster did not start serving");
+    }
+    child
+}
+
+/// Sends SIGTERM and returns the exit code.
+fn terminate(mut child: Child) -> Option<i32> {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("the cluster did not stop within 30 s of SIGTERM");
+}
+
+#[test]
+fn the_cluster_serves_on_the_in_process_broker_and_stops_on_sigterm() {
+    let child = start_cluster(None);
+    assert_eq!(terminate(child), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_answers_clients_on_rabbitmq() {
+    let Some(cluster) = TestCluster::rabbitmq().await else {
+        return;
+    };
+    let uri = cluster.amqp_uri().unwrap().to_owned();
+    let child = tokio::task::spawn_blocking(move || start_cluster(Some(&uri)))
+        .await
+        .unwrap();
+    let proxy = cluster
+        .proxy_with_context(
+            ContextData::new()
+                .with("user_id", 3)
+                .with("correlation_id", "c"),
+        )
+        .await;
+    let greeting: String = proxy
+        .service("service_x")
+        .call("remote_method", ("hello",))
+        .await
+        .unwrap();
+    assert_eq!(greeting, "hello-x-y");
+    let err = proxy
+        .service("calculator")
+        .call::<f64>("divide", (1, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote().unwrap().exc_type, "ValueError");
+    let order = json!({"order_id": 1, "customer_email": "a@b.c", "items": [{"sku": "x", "quantity": 1}], "payment": {"amount": 5.0}});
+    let placed: Value = proxy
+        .service("order_service")
+        .call("process_order_parallel", (order,))
+        .await
+        .unwrap();
+    assert_eq!(placed["status"], "success");
+    let audit: Value = proxy
+        .service("audit_service")
+        .call("log_action", ("check", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(audit["user_id"], 3);
+    let code = tokio::task::spawn_blocking(move || terminate(child))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    cluster.shutdown().await;
+}
