@@ -109,7 +109,7 @@ pub async fn publish_made_with_retry(
                     return Err(error);
                 }
                 tracing::warn!(%error, exchange, routing_key, retry = retry + 1, ?delay, "publish failed; retrying");
-                tokio::time::sleep(delay).await;
+                pause(transport, delay).await;
                 retry += 1;
             }
             other => return other,
