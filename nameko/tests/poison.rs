@@ -329,3 +329,31 @@ mod random_messages {
         cluster.shutdown().await;
     }
 }
+
+/// A reply larger than the caller's `MAX_MESSAGE_SIZE` fails its call at once with an
+/// error that says so (not as if the proxy had stopped), and the proxy goes on working.
+#[tokio::test]
+async fn an_oversized_reply_fails_its_call_with_an_error_saying_so() {
+    let mut cluster = TestCluster::memory();
+    cluster.start::<Api>().await;
+    let config = cluster.config().clone().with("MAX_MESSAGE_SIZE", 1000);
+    let proxy = ClusterRpcProxy::start(cluster.connect().await, &config)
+        .await
+        .unwrap();
+    let api = proxy.service("api");
+    let error = api
+        .call::<Value>("echo", ("x".repeat(5000),))
+        .await
+        .unwrap_err();
+    match &error {
+        RpcError::InvalidReply(text) => assert!(
+            text.contains("larger than MAX_MESSAGE_SIZE (1000 bytes)"),
+            "{text}"
+        ),
+        other => panic!("expected InvalidReply, got {other:?}"),
+    }
+    let small: Value = api.call("echo", ("small",)).await.unwrap();
+    assert_eq!(small, json!("small"));
+    proxy.stop().await;
+    cluster.shutdown().await;
+}

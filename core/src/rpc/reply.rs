@@ -109,11 +109,13 @@ impl ReplyListener {
                 let max_size = self.max_size;
                 let task = tokio::spawn(async move {
                     let mut consumer = consumer;
+                    let mut failure = None;
                     while let Some(next) = consumer.next().await {
                         let delivery = match next {
                             Ok(delivery) => delivery,
                             Err(error) => {
                                 tracing::error!(%error, queue, "reply consumer failed");
+                                failure = Some(error);
                                 break;
                             }
                         };
@@ -128,13 +130,17 @@ impl ReplyListener {
                         let waiter = lock(&pending).remove(cid);
                         match waiter {
                             Some(tx) if message.body.len() > max_size => {
+                                let size = message.body.len();
                                 tracing::warn!(
                                     queue,
                                     correlation_id = cid,
-                                    size = message.body.len(),
+                                    size,
                                     "dropping an oversized reply"
                                 );
-                                drop(tx);
+                                let _ = tx.send(Err(RpcError::InvalidReply(format!(
+                                    "the reply of {size} bytes is larger than MAX_MESSAGE_SIZE \
+                                     ({max_size} bytes)"
+                                ))));
                             }
                             Some(tx) => {
                                 let _ = tx.send(Ok(message));
@@ -145,8 +151,14 @@ impl ReplyListener {
                             ),
                         }
                     }
-                    // The consumer is gone: fail every call still waiting.
-                    lock(&pending).clear();
+                    // The consumer is gone: fail every call still waiting, with the
+                    // consumer's error if it failed.
+                    let waiting: Vec<_> = lock(&pending).drain().collect();
+                    if let Some(error) = failure {
+                        for (_, tx) in waiting {
+                            let _ = tx.send(Err(RpcError::Transport(error.clone())));
+                        }
+                    }
                 });
                 *lock(&self.task) = Some(task);
                 *lock(&self.watcher) = Some(tokio::spawn(watch_outages(
