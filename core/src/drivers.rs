@@ -1,13 +1,14 @@
 //! Turns a service's entrypoint definitions into running drivers.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::task::JoinHandle;
 
+use crate::consumer_loop::BackgroundTask;
 use crate::container::{ContainerContext, ContainerError, Driver, Spawner};
 use crate::context::ContextData;
 use crate::entrypoint::EntrypointKind;
+use crate::queue_driver::{QueueDriver, QueueSource};
 use crate::rpc::RpcDriver;
 use crate::service::EntrypointDef;
 use crate::wire::CallArgs;
@@ -33,21 +34,17 @@ pub(crate) fn build(
             EntrypointKind::Once(args) => {
                 drivers.push(Box::new(OnceDriver::new(ep.name, args.clone())))
             }
-            EntrypointKind::EventHandler(config) => {
-                drivers.push(Box::new(crate::events::EventHandlerDriver::new(
-                    ep.name,
-                    config.clone(),
-                )));
-            }
+            EntrypointKind::EventHandler(config) => drivers.push(Box::new(QueueDriver::new(
+                ep.name,
+                QueueSource::Event(config.clone()),
+            ))),
             EntrypointKind::Timer(config) => {
                 drivers.push(Box::new(crate::timer::TimerDriver::new(ep.name, *config)))
             }
-            EntrypointKind::Consume(config) => {
-                drivers.push(Box::new(crate::messaging::ConsumeDriver::new(
-                    ep.name,
-                    config.clone(),
-                )));
-            }
+            EntrypointKind::Consume(config) => drivers.push(Box::new(QueueDriver::new(
+                ep.name,
+                QueueSource::Consume(config.clone()),
+            ))),
         }
     }
     Ok(drivers)
@@ -57,7 +54,7 @@ pub(crate) fn build(
 struct OnceDriver {
     name: &'static str,
     args: CallArgs,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: BackgroundTask,
 }
 
 impl OnceDriver {
@@ -65,7 +62,7 @@ impl OnceDriver {
         Self {
             name,
             args,
-            task: Mutex::new(None),
+            task: BackgroundTask::default(),
         }
     }
 }
@@ -83,39 +80,21 @@ impl Driver for OnceDriver {
                 self.name
             ))
         })?;
-        let task = tokio::spawn(async move {
+        self.task.spawn(async move {
             if let Ok(slot) = spawner.worker_slot().await {
                 spawner.spawn(slot, call, ContextData::new(), &[], None);
             }
         });
-        *self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
         Ok(())
     }
 
     async fn stop(&self) {
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
+        self.task.finish().await;
     }
 
     async fn close(&self) {}
 
     async fn kill(&self) {
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            task.abort();
-        }
+        self.task.abort().await;
     }
 }

@@ -15,11 +15,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{Config, ConfigError, RetryPolicy};
-use crate::container::{ContainerContext, ContainerError, Driver, Spawner};
+use crate::consumer_loop::Topology;
+use crate::container::{ContainerContext, ContainerError};
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::entrypoint::{EventHandlerConfig, HandlerType};
 use crate::publish::publish_with_retry;
-use crate::queue_driver::{QueueDriver, Settling, Topology};
+use crate::queue_driver::{QueuePlan, Settling};
 use crate::transport::{
     ExchangeKind, ExchangeOptions, FieldTable, Message, Properties, PublishOptions, PublishOutcome,
     QueueOptions, Transport, TransportError,
@@ -99,89 +100,41 @@ pub fn event_exchange_options(config: &Config) -> Result<ExchangeOptions, Config
     Ok(ExchangeOptions::durable().with_auto_delete(config.auto_delete_event_exchanges()?))
 }
 
-/// Runs an event handler entrypoint.
-pub(crate) struct EventHandlerDriver {
-    name: &'static str,
-    config: EventHandlerConfig,
-    inner: Option<QueueDriver>,
-}
-
-impl EventHandlerDriver {
-    pub(crate) fn new(name: &'static str, config: EventHandlerConfig) -> Self {
-        Self {
-            name,
-            config,
-            inner: None,
-        }
-    }
-}
-
-#[async_trait]
-impl Driver for EventHandlerDriver {
-    async fn setup(&mut self, ctx: &ContainerContext) -> Result<(), ContainerError> {
-        let config = ctx.config();
-        let identifier = match (&self.config.handler_type, &self.config.broadcast_identifier) {
-            (HandlerType::Broadcast, Some(id)) => Some(id.clone()),
-            (HandlerType::Broadcast, None) => Some(uuid::Uuid::new_v4().simple().to_string()),
-            _ => None,
-        };
-        let exchange = wire::event_exchange(&self.config.source_service);
-        let exchange_declaration = config
-            .declare_event_exchanges()
-            .then(|| event_exchange_options(config))
-            .transpose()?;
-        let topology = Topology {
+/// What an event handler consumes: its queue (named, flagged and bound as nameko does it,
+/// with a fresh broadcast identifier when none is given) and how it settles.
+pub(crate) fn handler_plan(
+    config: &EventHandlerConfig,
+    method: &'static str,
+    ctx: &ContainerContext,
+) -> Result<QueuePlan, ContainerError> {
+    let settings = ctx.config();
+    let identifier = match (&config.handler_type, &config.broadcast_identifier) {
+        (HandlerType::Broadcast, Some(id)) => Some(id.clone()),
+        (HandlerType::Broadcast, None) => Some(uuid::Uuid::new_v4().simple().to_string()),
+        _ => None,
+    };
+    let exchange_options = if settings.declare_event_exchanges() {
+        event_exchange_options(settings)?
+    } else {
+        ExchangeOptions::passive()
+    };
+    Ok(QueuePlan {
+        topology: Topology {
             exchange: Some((
-                exchange.clone(),
+                wire::event_exchange(&config.source_service),
                 ExchangeKind::Topic,
-                exchange_declaration.unwrap_or_else(ExchangeOptions::passive),
+                exchange_options,
             )),
-            queue: handler_queue_name(
-                &self.config,
-                ctx.service_name(),
-                self.name,
-                identifier.as_deref(),
-            ),
-            queue_options: handler_queue_options(&self.config),
-            routing_key: self.config.event_type.clone(),
-        };
-        let settling = Settling {
-            requeue_on_error: self.config.requeue_on_error,
-            requeue_delay: config.requeue_delay()?,
-        };
-        let mut inner = QueueDriver::new(self.name, "event handler", topology, None, settling);
-        inner.setup(ctx).await?;
-        self.inner = Some(inner);
-        Ok(())
-    }
-
-    async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
-        match &self.inner {
-            Some(inner) => inner.start(spawner).await,
-            None => Err(ContainerError::Definition(format!(
-                "event handler `{}` started before setup",
-                self.name
-            ))),
-        }
-    }
-
-    async fn stop(&self) {
-        if let Some(inner) = &self.inner {
-            inner.stop().await;
-        }
-    }
-
-    async fn close(&self) {
-        if let Some(inner) = &self.inner {
-            inner.close().await;
-        }
-    }
-
-    async fn kill(&self) {
-        if let Some(inner) = &self.inner {
-            inner.kill().await;
-        }
-    }
+            queue: handler_queue_name(config, ctx.service_name(), method, identifier.as_deref()),
+            queue_options: handler_queue_options(config),
+            routing_key: config.event_type.clone(),
+        },
+        settling: Settling {
+            requeue_on_error: config.requeue_on_error,
+            requeue_delay: settings.requeue_delay()?,
+        },
+        prefetch: None,
+    })
 }
 
 /// Where an [`EventDispatcher`]'s events go: the broker, or a test double.

@@ -12,6 +12,7 @@
 //! - [`config`]: nameko's configuration keys with typed access.
 
 pub mod config;
+mod consumer_loop;
 pub mod container;
 pub mod context;
 pub mod dependency;

@@ -9,12 +9,13 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::config::RetryPolicy;
-use crate::container::{ContainerContext, ContainerError, Driver, Spawner};
+use crate::consumer_loop::Topology;
+use crate::container::{ContainerContext, ContainerError};
 use crate::dependency::{DependencyProvider, ProviderError};
 use crate::entrypoint::{ConsumeConfig, ExchangeDef};
 use crate::events::EventError;
 use crate::publish::publish_with_retry;
-use crate::queue_driver::{QueueDriver, Settling, Topology};
+use crate::queue_driver::{QueuePlan, Settling};
 use crate::transport::{
     ExchangeOptions, FieldTable, FieldValue, Message, Properties, PublishOptions, PublishOutcome,
     Transport,
@@ -22,85 +23,33 @@ use crate::transport::{
 use crate::wire;
 use crate::worker::WorkerContext;
 
-/// Runs a `consume` entrypoint.
-pub(crate) struct ConsumeDriver {
-    name: &'static str,
-    config: ConsumeConfig,
-    inner: Option<QueueDriver>,
-}
-
-impl ConsumeDriver {
-    pub(crate) fn new(name: &'static str, config: ConsumeConfig) -> Self {
-        Self {
-            name,
-            config,
-            inner: None,
-        }
-    }
-}
-
 fn exchange_options(def: &ExchangeDef) -> ExchangeOptions {
     let mut options = ExchangeOptions::default().with_auto_delete(def.auto_delete);
     options.durable = def.durable;
     options
 }
 
-#[async_trait]
-impl Driver for ConsumeDriver {
-    async fn setup(&mut self, ctx: &ContainerContext) -> Result<(), ContainerError> {
-        let topology = Topology {
-            exchange: self
-                .config
+/// What a `consume` entrypoint consumes, and how it settles.
+pub(crate) fn consume_plan(
+    config: &ConsumeConfig,
+    ctx: &ContainerContext,
+) -> Result<QueuePlan, ContainerError> {
+    Ok(QueuePlan {
+        topology: Topology {
+            exchange: config
                 .exchange
                 .as_ref()
                 .map(|e| (e.name.clone(), e.kind, exchange_options(e))),
-            queue: self.config.queue.clone(),
-            queue_options: self.config.queue_options.clone(),
-            routing_key: self.config.routing_key.clone(),
-        };
-        let settling = Settling {
-            requeue_on_error: self.config.requeue_on_error,
+            queue: config.queue.clone(),
+            queue_options: config.queue_options.clone(),
+            routing_key: config.routing_key.clone(),
+        },
+        settling: Settling {
+            requeue_on_error: config.requeue_on_error,
             requeue_delay: ctx.config().requeue_delay()?,
-        };
-        let mut inner = QueueDriver::new(
-            self.name,
-            "consumer",
-            topology,
-            self.config.prefetch,
-            settling,
-        );
-        inner.setup(ctx).await?;
-        self.inner = Some(inner);
-        Ok(())
-    }
-
-    async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
-        match &self.inner {
-            Some(inner) => inner.start(spawner).await,
-            None => Err(ContainerError::Definition(format!(
-                "consumer `{}` started before setup",
-                self.name
-            ))),
-        }
-    }
-
-    async fn stop(&self) {
-        if let Some(inner) = &self.inner {
-            inner.stop().await;
-        }
-    }
-
-    async fn close(&self) {
-        if let Some(inner) = &self.inner {
-            inner.close().await;
-        }
-    }
-
-    async fn kill(&self) {
-        if let Some(inner) = &self.inner {
-            inner.kill().await;
-        }
-    }
+        },
+        prefetch: config.prefetch,
+    })
 }
 
 /// Publishes messages to one exchange (or the default exchange): nameko's `Publisher`.

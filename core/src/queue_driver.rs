@@ -1,31 +1,18 @@
 //! The driver shared by event handlers and generic consumers: consume one queue, run a
 //! worker per message with the decoded body as its one argument, ack when it finished.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::task::JoinHandle;
 
+use crate::consumer_loop::{ConsumerTask, DeliveryHandler, Topology, settle};
 use crate::container::{ContainerContext, ContainerError, Driver, ResultHandler, Spawner};
 use crate::context::ContextData;
-use crate::rpc::give_back_unstarted;
-use crate::transport::{
-    Acker, ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeOptions, Message,
-    QueueOptions, TransportError,
-};
+use crate::entrypoint::{ConsumeConfig, EventHandlerConfig};
+use crate::transport::{Acker, Delivery, Message};
 use crate::wire::{self, CallArgs};
-
-/// What a queue entrypoint declares before consuming.
-#[derive(Debug, Clone)]
-pub(crate) struct Topology {
-    pub(crate) exchange: Option<(String, ExchangeKind, ExchangeOptions)>,
-    pub(crate) queue: String,
-    pub(crate) queue_options: QueueOptions,
-    pub(crate) routing_key: String,
-}
 
 /// How a queue entrypoint settles its messages.
 #[derive(Debug, Clone, Copy)]
@@ -36,34 +23,59 @@ pub(crate) struct Settling {
     pub(crate) requeue_delay: Duration,
 }
 
+/// Everything a queue entrypoint needs to know to consume: what to declare, how to
+/// settle, its prefetch window (`PREFETCH_COUNT` when `None`).
+#[derive(Debug, Clone)]
+pub(crate) struct QueuePlan {
+    pub(crate) topology: Topology,
+    pub(crate) settling: Settling,
+    pub(crate) prefetch: Option<u16>,
+}
+
+/// What a queue entrypoint consumes.
+#[derive(Debug, Clone)]
+pub(crate) enum QueueSource {
+    /// An `@event_handler`.
+    Event(EventHandlerConfig),
+    /// A `@consume`.
+    Consume(ConsumeConfig),
+}
+
+impl QueueSource {
+    fn what(&self) -> &'static str {
+        match self {
+            Self::Event(_) => "event handler",
+            Self::Consume(_) => "consumer",
+        }
+    }
+
+    fn plan(
+        &self,
+        entrypoint: &'static str,
+        ctx: &ContainerContext,
+    ) -> Result<QueuePlan, ContainerError> {
+        match self {
+            Self::Event(config) => crate::events::handler_plan(config, entrypoint, ctx),
+            Self::Consume(config) => crate::messaging::consume_plan(config, ctx),
+        }
+    }
+}
+
+/// Runs an event handler or a `consume` entrypoint.
 pub(crate) struct QueueDriver {
     entrypoint: &'static str,
-    what: &'static str,
-    topology: Topology,
-    prefetch: Option<u16>,
-    settling: Settling,
-    ctx: Option<ContainerContext>,
-    task: Mutex<Option<JoinHandle<Option<Consumer>>>>,
-    consumer: tokio::sync::Mutex<Option<Consumer>>,
+    source: QueueSource,
+    plan: Option<(ContainerContext, QueuePlan)>,
+    consumer: ConsumerTask,
 }
 
 impl QueueDriver {
-    pub(crate) fn new(
-        entrypoint: &'static str,
-        what: &'static str,
-        topology: Topology,
-        prefetch: Option<u16>,
-        settling: Settling,
-    ) -> Self {
+    pub(crate) fn new(entrypoint: &'static str, source: QueueSource) -> Self {
         Self {
             entrypoint,
-            what,
-            topology,
-            prefetch,
-            settling,
-            ctx: None,
-            task: Mutex::new(None),
-            consumer: tokio::sync::Mutex::new(None),
+            source,
+            plan: None,
+            consumer: ConsumerTask::default(),
         }
     }
 }
@@ -75,153 +87,67 @@ struct Loop {
     queue: String,
     max_size: usize,
     settling: Settling,
+    spawner: Arc<dyn Spawner>,
 }
 
 #[async_trait]
 impl Driver for QueueDriver {
     async fn setup(&mut self, ctx: &ContainerContext) -> Result<(), ContainerError> {
-        let transport = ctx.transport();
-        let t = &self.topology;
-        if let Some((name, kind, options)) = &t.exchange {
-            transport
-                .declare_exchange(name, *kind, *options)
-                .await
-                .map_err(|e| {
-                    ContainerError::transport(format!("declaring exchange `{name}`"), e)
-                })?;
-        }
-        transport
-            .declare_queue(&t.queue, t.queue_options.clone())
-            .await
-            .map_err(|e| ContainerError::transport(format!("declaring queue `{}`", t.queue), e))?;
-        if let Some((exchange, _, _)) = &t.exchange {
-            transport
-                .bind_queue(&t.queue, exchange, &t.routing_key)
-                .await
-                .map_err(|e| {
-                    ContainerError::transport(format!("binding queue `{}`", t.queue), e)
-                })?;
-        }
-        self.ctx = Some(ctx.clone());
+        let plan = self.source.plan(self.entrypoint, ctx)?;
+        plan.topology.declare(ctx.transport().as_ref()).await?;
+        self.plan = Some((ctx.clone(), plan));
         Ok(())
     }
 
     async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
-        let Some(ctx) = self.ctx.clone() else {
+        let Some((ctx, plan)) = &self.plan else {
             return Err(ContainerError::Definition(format!(
                 "`{}` started before setup",
                 self.entrypoint
             )));
         };
-        let prefetch = match self.prefetch {
+        let prefetch = match plan.prefetch {
             Some(p) => p,
             None => ctx.config().prefetch_count()?,
         };
-        let max_size = ctx.config().max_message_size()?;
-        let consumer = ctx
-            .transport()
-            .consume(
-                &self.topology.queue,
-                ConsumeOptions::with_prefetch(prefetch),
+        let what = self.source.what();
+        let handler = Arc::new(Loop {
+            ctx: ctx.clone(),
+            entrypoint: self.entrypoint,
+            what,
+            queue: plan.topology.queue.clone(),
+            max_size: ctx.config().max_message_size()?,
+            settling: plan.settling,
+            spawner,
+        });
+        self.consumer
+            .start(
+                ctx,
+                &plan.topology.queue,
+                prefetch,
+                format!("the {what} `{}`", self.entrypoint),
+                handler,
             )
             .await
-            .map_err(|e| {
-                ContainerError::transport(format!("consuming `{}`", self.topology.queue), e)
-            })?;
-        let state = Arc::new(Loop {
-            ctx,
-            entrypoint: self.entrypoint,
-            what: self.what,
-            queue: self.topology.queue.clone(),
-            max_size,
-            settling: self.settling,
-        });
-        let task = tokio::spawn(run(state, spawner, consumer));
-        *self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
-        Ok(())
     }
 
     async fn stop(&self) {
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task
-            && let Ok(consumer) = task.await
-        {
-            *self.consumer.lock().await = consumer;
-        }
+        self.consumer.stop().await;
     }
 
     async fn close(&self) {
-        let consumer = self.consumer.lock().await.take();
-        if let Some(consumer) = consumer
-            && let Err(error) = consumer.close().await
-        {
-            tracing::debug!(%error, queue = %self.topology.queue, "closing consumer");
-        }
+        self.consumer.close().await;
     }
 
     async fn kill(&self) {
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
-        self.consumer.lock().await.take();
+        self.consumer.kill().await;
     }
 }
 
-async fn run(
-    state: Arc<Loop>,
-    spawner: Arc<dyn Spawner>,
-    mut consumer: Consumer,
-) -> Option<Consumer> {
-    let ctx = state.ctx.clone();
-    loop {
-        let next = tokio::select! {
-            biased;
-            () = ctx.stopping().cancelled() => break,
-            next = consumer.next() => next,
-        };
-        match next {
-            Some(Ok(delivery)) => {
-                if !handle(&state, spawner.as_ref(), delivery).await {
-                    break;
-                }
-            }
-            Some(Err(error)) => {
-                if !ctx.stopping().is_cancelled() {
-                    ctx.crash(format!(
-                        "the {} `{}` lost its consumer of `{}`: {error}",
-                        state.what, state.entrypoint, state.queue
-                    ));
-                }
-                return Some(consumer);
-            }
-            None => {
-                if !ctx.stopping().is_cancelled() {
-                    ctx.crash(format!("the consumer of `{}` ended", state.queue));
-                }
-                return Some(consumer);
-            }
-        }
-    }
-    give_back_unstarted(&mut consumer, &state.queue).await;
-    Some(consumer)
-}
-
-fn settle(result: Result<(), TransportError>) {
-    if let Err(error) = result {
-        tracing::warn!(%error, "could not settle a message; the broker will redeliver it");
+#[async_trait]
+impl DeliveryHandler for Loop {
+    async fn handle(&self, delivery: Delivery) -> bool {
+        handle(self, self.spawner.as_ref(), delivery).await
     }
 }
 
@@ -234,20 +160,14 @@ pub(crate) fn decode_body(message: &Message, max_size: usize) -> Result<Value, S
         ));
     }
     match message.properties.content_type.as_deref() {
-        Some(ct)
-            if ct
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .eq_ignore_ascii_case(wire::CONTENT_TYPE_JSON) => {}
+        Some(ct) if wire::is_json_content_type(ct) => {}
         Some(ct) => return Err(format!("unsupported content type `{ct}`")),
         None => return Err("message has no content type".to_owned()),
     }
     wire::json::parse_value(&message.body).map_err(|e| format!("invalid JSON: {e}"))
 }
 
-async fn handle(state: &Arc<Loop>, spawner: &dyn Spawner, delivery: Delivery) -> bool {
+async fn handle(state: &Loop, spawner: &dyn Spawner, delivery: Delivery) -> bool {
     let (message, info, acker) = delivery.into_parts();
     let payload = match decode_body(&message, state.max_size) {
         Ok(payload) => payload,

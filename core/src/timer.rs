@@ -5,12 +5,12 @@
 //! worker finished: no drift, no overlap. It stops at once when the container stops, even
 //! in the middle of a wait. Timers fire in every instance of a service.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::consumer_loop::BackgroundTask;
 use crate::container::{ContainerContext, ContainerError, Driver, Spawner};
 use crate::context::ContextData;
 use crate::entrypoint::TimerConfig;
@@ -20,7 +20,7 @@ pub(crate) struct TimerDriver {
     name: &'static str,
     config: TimerConfig,
     ctx: Option<ContainerContext>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: BackgroundTask,
 }
 
 impl TimerDriver {
@@ -29,7 +29,7 @@ impl TimerDriver {
             name,
             config,
             ctx: None,
-            task: Mutex::new(None),
+            task: BackgroundTask::default(),
         }
     }
 }
@@ -53,7 +53,7 @@ impl Driver for TimerDriver {
         })?;
         let name = self.name;
         let config = self.config;
-        let task = tokio::spawn(async move {
+        self.task.spawn(async move {
             let start = Instant::now();
             let mut count: u32 = u32::from(!config.eager);
             loop {
@@ -75,35 +75,16 @@ impl Driver for TimerDriver {
                 count = count.saturating_add(1);
             }
         });
-        *self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
         Ok(())
     }
 
     async fn stop(&self) {
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
+        self.task.finish().await;
     }
 
     async fn close(&self) {}
 
     async fn kill(&self) {
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
+        self.task.abort().await;
     }
 }

@@ -1,34 +1,28 @@
 //! The RPC entrypoint: one consumer on `rpc-<service>` for all of a service's RPC methods.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt;
-use tokio::task::JoinHandle;
 
 use crate::config::RetryPolicy;
+use crate::consumer_loop::{ConsumerTask, DeliveryHandler, Topology, settle};
 use crate::container::{ContainerContext, ContainerError, Driver, ResultHandler, Spawner};
 use crate::context::ContextData;
 use crate::errors::RemoteError;
 use crate::publish::publish_made_with_retry;
 use crate::transport::{
-    Acker, ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeOptions, Message, Properties,
-    PublishOptions, PublishOutcome, QueueOptions, Transport,
+    Acker, Delivery, ExchangeKind, ExchangeOptions, Message, Properties, PublishOptions,
+    PublishOutcome, QueueOptions, Transport,
 };
 use crate::wire::{self, CallArgs};
 use crate::worker::WorkerResult;
-
-/// How long a stopping consumer waits for deliveries its broker had already sent.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Consumes `rpc-<service>` and runs a worker per request.
 pub(crate) struct RpcDriver {
     methods: Vec<&'static str>,
     settings: Option<Arc<Settings>>,
-    task: Mutex<Option<JoinHandle<Option<Consumer>>>>,
-    consumer: tokio::sync::Mutex<Option<Consumer>>,
+    consumer: ConsumerTask,
 }
 
 struct Settings {
@@ -47,8 +41,7 @@ impl RpcDriver {
         Self {
             methods,
             settings: None,
-            task: Mutex::new(None),
-            consumer: tokio::sync::Mutex::new(None),
+            consumer: ConsumerTask::default(),
         }
     }
 }
@@ -68,33 +61,18 @@ impl Driver for RpcDriver {
             retry: config.rpc_retry_policy()?,
             methods: self.methods.clone(),
         };
-        let transport = ctx.transport();
-        transport
-            .declare_exchange(
-                &settings.exchange,
+        Topology {
+            exchange: Some((
+                settings.exchange.clone(),
                 ExchangeKind::Topic,
                 ExchangeOptions::durable(),
-            )
-            .await
-            .map_err(|e| {
-                ContainerError::transport(format!("declaring exchange `{}`", settings.exchange), e)
-            })?;
-        transport
-            .declare_queue(&settings.queue, QueueOptions::durable())
-            .await
-            .map_err(|e| {
-                ContainerError::transport(format!("declaring queue `{}`", settings.queue), e)
-            })?;
-        transport
-            .bind_queue(
-                &settings.queue,
-                &settings.exchange,
-                &wire::rpc_binding(service),
-            )
-            .await
-            .map_err(|e| {
-                ContainerError::transport(format!("binding queue `{}`", settings.queue), e)
-            })?;
+            )),
+            queue: settings.queue.clone(),
+            queue_options: QueueOptions::durable(),
+            routing_key: wire::rpc_binding(service),
+        }
+        .declare(ctx.transport().as_ref())
+        .await?;
         self.settings = Some(Arc::new(settings));
         Ok(())
     }
@@ -105,119 +83,43 @@ impl Driver for RpcDriver {
                 "RPC entrypoint started before setup".to_owned(),
             ));
         };
-        let consumer = settings
-            .ctx
-            .transport()
-            .consume(
+        let handler = Arc::new(RpcHandler {
+            settings: settings.clone(),
+            spawner,
+        });
+        self.consumer
+            .start(
+                &settings.ctx,
                 &settings.queue,
-                ConsumeOptions::with_prefetch(settings.prefetch),
+                settings.prefetch,
+                "the RPC entrypoint".to_owned(),
+                handler,
             )
             .await
-            .map_err(|e| ContainerError::transport(format!("consuming `{}`", settings.queue), e))?;
-        let task = tokio::spawn(consume(settings, spawner, consumer));
-        *self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
-        Ok(())
     }
 
     async fn stop(&self) {
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task
-            && let Ok(consumer) = task.await
-        {
-            *self.consumer.lock().await = consumer;
-        }
+        self.consumer.stop().await;
     }
 
     async fn close(&self) {
-        let consumer = self.consumer.lock().await.take();
-        if let Some(consumer) = consumer
-            && let Err(error) = consumer.close().await
-        {
-            tracing::debug!(%error, "closing the RPC consumer");
-        }
+        self.consumer.close().await;
     }
 
     async fn kill(&self) {
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
-        self.consumer.lock().await.take();
+        self.consumer.kill().await;
     }
 }
 
-async fn consume(
+struct RpcHandler {
     settings: Arc<Settings>,
     spawner: Arc<dyn Spawner>,
-    mut consumer: Consumer,
-) -> Option<Consumer> {
-    let ctx = settings.ctx.clone();
-    loop {
-        let next = tokio::select! {
-            biased;
-            () = ctx.stopping().cancelled() => break,
-            next = consumer.next() => next,
-        };
-        match next {
-            Some(Ok(delivery)) => {
-                if !handle(&settings, spawner.as_ref(), delivery).await {
-                    break;
-                }
-            }
-            Some(Err(error)) => {
-                if !ctx.stopping().is_cancelled() {
-                    ctx.crash(format!(
-                        "the RPC consumer of `{}` failed: {error}",
-                        settings.queue
-                    ));
-                }
-                return Some(consumer);
-            }
-            None => {
-                if !ctx.stopping().is_cancelled() {
-                    ctx.crash(format!("the RPC consumer of `{}` ended", settings.queue));
-                }
-                return Some(consumer);
-            }
-        }
-    }
-    give_back_unstarted(&mut consumer, &settings.queue).await;
-    Some(consumer)
 }
 
-/// Cancels a consumer and requeues what it had received but not started.
-pub(crate) async fn give_back_unstarted(consumer: &mut Consumer, queue: &str) {
-    if let Err(error) = consumer.cancel().await {
-        tracing::debug!(%error, queue, "cancelling consumer");
-    }
-    let drain = async {
-        let mut requeued = 0_usize;
-        while let Some(Ok(delivery)) = consumer.next().await {
-            if delivery.nack(true).await.is_ok() {
-                requeued += 1;
-            }
-        }
-        requeued
-    };
-    match tokio::time::timeout(DRAIN_TIMEOUT, drain).await {
-        Ok(0) => {}
-        Ok(requeued) => tracing::info!(queue, requeued, "requeued messages that had not started"),
-        Err(_) => tracing::warn!(
-            queue,
-            "consumer did not end after cancel; closing it requeues the rest"
-        ),
+#[async_trait]
+impl DeliveryHandler for RpcHandler {
+    async fn handle(&self, delivery: Delivery) -> bool {
+        handle(&self.settings, self.spawner.as_ref(), delivery).await
     }
 }
 
@@ -308,23 +210,11 @@ fn check_content_type(properties: &Properties) -> Result<(), String> {
             "Message has no content type; nameko RPC requests must be `{}`",
             wire::CONTENT_TYPE_JSON
         )),
-        Some(ct) => {
-            let media = ct.split(';').next().unwrap_or_default().trim();
-            if media.eq_ignore_ascii_case(wire::CONTENT_TYPE_JSON) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "Unsupported content type `{ct}`; nameko RPC requests must be `{}`",
-                    wire::CONTENT_TYPE_JSON
-                ))
-            }
-        }
-    }
-}
-
-fn settle(result: Result<(), crate::transport::TransportError>) {
-    if let Err(error) = result {
-        tracing::warn!(%error, "could not settle the request; the broker will redeliver it");
+        Some(ct) if wire::is_json_content_type(ct) => Ok(()),
+        Some(ct) => Err(format!(
+            "Unsupported content type `{ct}`; nameko RPC requests must be `{}`",
+            wire::CONTENT_TYPE_JSON
+        )),
     }
 }
 

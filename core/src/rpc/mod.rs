@@ -6,7 +6,7 @@ mod proxy;
 mod reply;
 mod standalone;
 
-pub(crate) use consumer::{RpcDriver, give_back_unstarted};
+pub(crate) use consumer::RpcDriver;
 pub use proxy::{IntoArgs, RpcBackend, RpcProxy, RpcProxyProvider, RpcReply, RpcRequest};
 pub use reply::{PendingReply, ReplyListener};
 pub use standalone::{ClusterRpcProxy, STANDALONE_OWNER, ServiceRpcProxy};

@@ -27,6 +27,25 @@ pub const HEADER_PREFIX: &str = "nameko.";
 /// Context key (and header suffix) of the call id stack.
 pub const CALL_ID_STACK: &str = "call_id_stack";
 
+/// Whether a content type is JSON: `application/json`, with any parameters (such as
+/// `charset`), in any case.
+///
+/// ```
+/// use nameko_core::wire::is_json_content_type;
+///
+/// assert!(is_json_content_type("application/json; charset=utf-8"));
+/// assert!(!is_json_content_type("text/plain"));
+/// ```
+#[must_use]
+pub fn is_json_content_type(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case(CONTENT_TYPE_JSON)
+}
+
 /// Name of a service's request queue: `rpc-<service>`.
 #[must_use]
 pub fn rpc_queue(service: &str) -> String {

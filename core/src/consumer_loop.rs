@@ -1,0 +1,233 @@
+//! What every consuming entrypoint shares: declaring what it consumes, the loop that reads
+//! its consumer until the container stops, giving back what was prefetched but not
+//! started, and releasing the consumer once every worker has finished. Also the task
+//! handle of the entrypoints that consume nothing (timers, `once`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use tokio::task::JoinHandle;
+
+use crate::container::{ContainerContext, ContainerError};
+use crate::transport::{
+    ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeOptions, QueueOptions, Transport,
+    TransportError,
+};
+
+/// How long a stopping consumer waits for deliveries its broker had already sent.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a consuming entrypoint declares before it consumes: an exchange (if any), its
+/// queue, and the binding between them.
+#[derive(Debug, Clone)]
+pub(crate) struct Topology {
+    pub(crate) exchange: Option<(String, ExchangeKind, ExchangeOptions)>,
+    pub(crate) queue: String,
+    pub(crate) queue_options: QueueOptions,
+    pub(crate) routing_key: String,
+}
+
+impl Topology {
+    /// Declares the exchange, the queue and the binding, in that order (as kombu does).
+    pub(crate) async fn declare(&self, transport: &dyn Transport) -> Result<(), ContainerError> {
+        if let Some((name, kind, options)) = &self.exchange {
+            transport
+                .declare_exchange(name, *kind, *options)
+                .await
+                .map_err(|e| {
+                    ContainerError::transport(format!("declaring exchange `{name}`"), e)
+                })?;
+        }
+        transport
+            .declare_queue(&self.queue, self.queue_options.clone())
+            .await
+            .map_err(|e| {
+                ContainerError::transport(format!("declaring queue `{}`", self.queue), e)
+            })?;
+        if let Some((exchange, _, _)) = &self.exchange {
+            transport
+                .bind_queue(&self.queue, exchange, &self.routing_key)
+                .await
+                .map_err(|e| {
+                    ContainerError::transport(format!("binding queue `{}`", self.queue), e)
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// What a consuming entrypoint does with each delivery.
+#[async_trait]
+pub(crate) trait DeliveryHandler: Send + Sync + 'static {
+    /// Handles one delivery; `false` when the container is stopping and the delivery went
+    /// back to its queue, which ends the loop.
+    async fn handle(&self, delivery: Delivery) -> bool;
+}
+
+/// The consumer of one entrypoint and the task reading it.
+#[derive(Default)]
+pub(crate) struct ConsumerTask {
+    task: Mutex<Option<JoinHandle<Option<Consumer>>>>,
+    stopped: tokio::sync::Mutex<Option<Consumer>>,
+}
+
+impl ConsumerTask {
+    /// Starts consuming `queue` and handing each delivery to `handler`, until the
+    /// container stops. A consumer that ends while the container runs crashes it, naming
+    /// `what` consumed.
+    pub(crate) async fn start(
+        &self,
+        ctx: &ContainerContext,
+        queue: &str,
+        prefetch: u16,
+        what: String,
+        handler: Arc<dyn DeliveryHandler>,
+    ) -> Result<(), ContainerError> {
+        let consumer = ctx
+            .transport()
+            .consume(queue, ConsumeOptions::with_prefetch(prefetch))
+            .await
+            .map_err(|e| ContainerError::transport(format!("consuming `{queue}`"), e))?;
+        let task = tokio::spawn(run(ctx.clone(), consumer, queue.to_owned(), what, handler));
+        *lock(&self.task) = Some(task);
+        Ok(())
+    }
+
+    /// Waits for the loop to end (the container is stopping), keeping the consumer open
+    /// so that the running workers can still settle their deliveries.
+    pub(crate) async fn stop(&self) {
+        let task = lock(&self.task).take();
+        if let Some(task) = task
+            && let Ok(consumer) = task.await
+        {
+            *self.stopped.lock().await = consumer;
+        }
+    }
+
+    /// Closes the consumer once every worker has finished; anything still unsettled goes
+    /// back to the queue.
+    pub(crate) async fn close(&self) {
+        let consumer = self.stopped.lock().await.take();
+        if let Some(consumer) = consumer
+            && let Err(error) = consumer.close().await
+        {
+            tracing::debug!(%error, "closing a consumer");
+        }
+    }
+
+    /// Stops at once: the loop is aborted and the consumer dropped, which gives back
+    /// everything unsettled.
+    pub(crate) async fn kill(&self) {
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        self.stopped.lock().await.take();
+    }
+}
+
+async fn run(
+    ctx: ContainerContext,
+    mut consumer: Consumer,
+    queue: String,
+    what: String,
+    handler: Arc<dyn DeliveryHandler>,
+) -> Option<Consumer> {
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = ctx.stopping().cancelled() => break,
+            next = consumer.next() => next,
+        };
+        match next {
+            Some(Ok(delivery)) => {
+                if !handler.handle(delivery).await {
+                    break;
+                }
+            }
+            Some(Err(error)) => {
+                if !ctx.stopping().is_cancelled() {
+                    ctx.crash(format!("{what} lost its consumer of `{queue}`: {error}"));
+                }
+                return Some(consumer);
+            }
+            None => {
+                if !ctx.stopping().is_cancelled() {
+                    ctx.crash(format!("the consumer of `{queue}` ({what}) ended"));
+                }
+                return Some(consumer);
+            }
+        }
+    }
+    give_back_unstarted(&mut consumer, &queue).await;
+    Some(consumer)
+}
+
+/// Cancels a consumer and requeues what it had received but not started.
+async fn give_back_unstarted(consumer: &mut Consumer, queue: &str) {
+    if let Err(error) = consumer.cancel().await {
+        tracing::debug!(%error, queue, "cancelling consumer");
+    }
+    let drain = async {
+        let mut requeued = 0_usize;
+        while let Some(Ok(delivery)) = consumer.next().await {
+            if delivery.nack(true).await.is_ok() {
+                requeued += 1;
+            }
+        }
+        requeued
+    };
+    match tokio::time::timeout(DRAIN_TIMEOUT, drain).await {
+        Ok(0) => {}
+        Ok(requeued) => tracing::info!(queue, requeued, "requeued messages that had not started"),
+        Err(_) => tracing::warn!(
+            queue,
+            "consumer did not end after cancel; closing it requeues the rest"
+        ),
+    }
+}
+
+/// Logs a delivery that could not be settled (its channel is gone; the broker redelivers
+/// it).
+pub(crate) fn settle(result: Result<(), TransportError>) {
+    if let Err(error) = result {
+        tracing::warn!(%error, "could not settle a message; the broker will redeliver it");
+    }
+}
+
+/// The task of an entrypoint that consumes nothing (a timer, `once`).
+#[derive(Default)]
+pub(crate) struct BackgroundTask {
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl BackgroundTask {
+    /// Runs `future` as the entrypoint's task.
+    pub(crate) fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
+        *lock(&self.task) = Some(tokio::spawn(future));
+    }
+
+    /// Waits for the task to end (it watches the container's stop signal).
+    pub(crate) async fn finish(&self) {
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Aborts the task.
+    pub(crate) async fn abort(&self) {
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
