@@ -27,31 +27,17 @@ pub async fn publish_with_retry(
     policy: &RetryPolicy,
     deadline: Option<Instant>,
 ) -> Result<PublishOutcome, TransportError> {
-    let mut retry = 0;
-    loop {
-        let attempt = if retry < policy.max_retries {
-            message.clone()
-        } else {
-            return transport
-                .publish(exchange, routing_key, message, options)
-                .await;
-        };
-        match transport
-            .publish(exchange, routing_key, attempt, options)
-            .await
-        {
-            Err(error) if error.is_connection_error() => {
-                let delay = policy.delay(retry);
-                if deadline.is_some_and(|d| Instant::now() + delay >= d) {
-                    return Err(error);
-                }
-                tracing::warn!(%error, exchange, routing_key, retry = retry + 1, ?delay, "publish failed; retrying");
-                pause(transport, delay).await;
-                retry += 1;
-            }
-            other => return other,
-        }
-    }
+    let make = || message.clone();
+    publish_made_with_retry(
+        transport,
+        exchange,
+        routing_key,
+        make,
+        options,
+        policy,
+        deadline,
+    )
+    .await
 }
 
 /// Waits `delay` before a retry, or less: the wait ends as soon as the transport is
