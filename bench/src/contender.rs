@@ -55,8 +55,8 @@ pub enum Client {
 /// One contender: what serves, what calls, with which prefetch window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contender {
-    /// Short stable key (`rs`, `lapin`, `py`, `py-rs`, `rs-py`, `rs-p100`, `lapin-p100`,
-    /// `memory`, `memory-mt`).
+    /// Short stable key (`rs`, `lapin`, `py`, `py-rs`, `rs-py`, `rs-p100`,
+    /// `rs-p100-c128`, `lapin-p100`, `memory`, `memory-mt`).
     pub key: &'static str,
     /// Name in tables.
     pub label: &'static str,
@@ -68,6 +68,8 @@ pub struct Contender {
     pub prefetch: u16,
     /// The scenarios it runs.
     pub scenarios: Vec<Scenario>,
+    /// Extra flags of the nameko-rs client.
+    pub client_flags: &'static [&'static str],
 }
 
 impl Contender {
@@ -103,6 +105,7 @@ pub fn all() -> Vec<Contender> {
             client: Client::NamekoRs,
             prefetch: 10,
             scenarios: rpc_and_events.clone(),
+            client_flags: &[],
         },
         Contender {
             key: "lapin",
@@ -111,6 +114,7 @@ pub fn all() -> Vec<Contender> {
             client: Client::RawLapin,
             prefetch: 10,
             scenarios: vec![Seq, Pipe, Seq10k],
+            client_flags: &[],
         },
         Contender {
             key: "py",
@@ -119,6 +123,7 @@ pub fn all() -> Vec<Contender> {
             client: Client::Python,
             prefetch: 10,
             scenarios: rpc_and_events.clone(),
+            client_flags: &[],
         },
         Contender {
             key: "py-rs",
@@ -127,6 +132,7 @@ pub fn all() -> Vec<Contender> {
             client: Client::Python,
             prefetch: 10,
             scenarios: rpc_and_events.clone(),
+            client_flags: &[],
         },
         Contender {
             key: "rs-py",
@@ -135,6 +141,7 @@ pub fn all() -> Vec<Contender> {
             client: Client::NamekoRs,
             prefetch: 10,
             scenarios: rpc_and_events.clone(),
+            client_flags: &[],
         },
         Contender {
             key: "rs-p100",
@@ -143,6 +150,16 @@ pub fn all() -> Vec<Contender> {
             client: Client::NamekoRs,
             prefetch: 100,
             scenarios: vec![Pipe],
+            client_flags: &[],
+        },
+        Contender {
+            key: "rs-p100-c128",
+            label: "nameko-rs, PREFETCH_COUNT 100, 128 mandatory channels",
+            server: Some(Server::NamekoRs),
+            client: Client::NamekoRs,
+            prefetch: 100,
+            scenarios: vec![Pipe],
+            client_flags: &["--mandatory-channels", "128"],
         },
         Contender {
             key: "lapin-p100",
@@ -151,6 +168,7 @@ pub fn all() -> Vec<Contender> {
             client: Client::RawLapin,
             prefetch: 100,
             scenarios: vec![Pipe],
+            client_flags: &[],
         },
         Contender {
             key: "memory",
@@ -159,6 +177,7 @@ pub fn all() -> Vec<Contender> {
             client: Client::Memory { threads: 1 },
             prefetch: 10,
             scenarios: rpc_and_events.clone(),
+            client_flags: &[],
         },
         Contender {
             key: "memory-mt",
@@ -167,6 +186,7 @@ pub fn all() -> Vec<Contender> {
             client: Client::Memory { threads: 0 },
             prefetch: 10,
             scenarios: rpc_and_events,
+            client_flags: &[],
         },
     ]
 }

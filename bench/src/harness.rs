@@ -402,7 +402,8 @@ fn client_launches(setup: &Setup<'_>, contender: &Contender) -> Result<Vec<Launc
             Launch::new("nameko-rs client", &setup.options.client_bin)
                 .args(uri)
                 .args(common(&contender.scenarios))
-                .args(events),
+                .args(events)
+                .args(contender.client_flags.iter().copied()),
         ],
         Client::Memory { threads } => vec![
             Launch::new("nameko-rs memory client", &setup.options.client_bin)

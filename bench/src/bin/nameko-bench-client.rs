@@ -7,6 +7,8 @@
 //!                     [--seq-n 2000] [--pipe-n 5000] [--inflight 100] [--big-n 1000]
 //!                     [--event-n 2000] [--warmup 100] [--set KEY=VALUE]...
 //!                     [--threads N]   (1: a current-thread runtime; default: one per core)
+//!                     [--publish-log on|off]   (memory: the broker's log of publishes)
+//!                     [--mandatory-channels N] (amqp: AmqpOptions::mandatory_channels)
 //! ```
 //!
 //! With `--transport memory` the `echo` service runs in this process on the in-process
@@ -17,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use nameko::amqp::{AmqpOptions, AmqpTransport};
-use nameko::memory::MemoryBroker;
+use nameko::memory::{MemoryBroker, PublishLog};
 use nameko::prelude::*;
 use nameko::transport::Transport;
 use nameko_bench::cli::{self, Flags};
@@ -63,6 +65,8 @@ async fn run() -> Result<()> {
     let mut runs = 3_usize;
     let mut sizes = Sizes::default();
     let mut config = Config::new();
+    let mut publish_log = PublishLog::default();
+    let mut options = AmqpOptions::new().connection_name("nameko-bench client");
     let mut flags = Flags::from_env();
     while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
@@ -89,6 +93,20 @@ async fn run() -> Result<()> {
             "--event-n" => sizes.events = flags.parsed(&flag)?,
             "--warmup" => sizes.warmup = flags.parsed(&flag)?,
             "--set" => config = cli::set(config, &flags.value(&flag)?)?,
+            "--publish-log" => {
+                publish_log = match flags.value(&flag)?.as_str() {
+                    "off" => PublishLog::Off,
+                    "on" => PublishLog::default(),
+                    other => {
+                        return Err(BenchError::new(format!(
+                            "--publish-log on|off, not {other}"
+                        )));
+                    }
+                }
+            }
+            "--mandatory-channels" => {
+                options = options.mandatory_channels(flags.parsed(&flag)?);
+            }
             "--threads" => {
                 flags.value(&flag)?;
             }
@@ -97,13 +115,12 @@ async fn run() -> Result<()> {
     }
 
     let (implementation, client, service, broker) = if memory {
-        let broker = MemoryBroker::new();
+        let broker = MemoryBroker::builder().publish_log(publish_log).build();
         let service = ServiceContainer::<Echo>::new(Arc::new(broker.connect()), config.clone())?;
         service.start().await?;
         let client: Arc<dyn Transport> = Arc::new(broker.connect());
         ("nameko-rs", client, Some(service), Some(broker))
     } else {
-        let options = AmqpOptions::new().connection_name("nameko-bench client");
         let client: Arc<dyn Transport> =
             Arc::new(AmqpTransport::connect_with(&uri, options).await?);
         ("nameko-rs", client, None, None)
