@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 
 use crate::config::RetryPolicy;
 use crate::consumer_loop::{ConsumerTask, DeliveryHandler, Topology, settle};
@@ -226,11 +227,14 @@ struct Replier {
 }
 
 impl Replier {
-    /// Answers a request that runs no worker, and acks it.
-    async fn refuse(self, error: RemoteError, acker: Acker) -> bool {
-        tracing::warn!(exc_type = %error.exc_type, value = %error.value, "refusing RPC request");
-        self.send(&Err(error), acker).await;
-        true
+    /// Answers a request that runs no worker, and acks it. Boxed: this rare way would
+    /// otherwise make the future of every request as large as a reply's publish.
+    fn refuse(self, error: RemoteError, acker: Acker) -> BoxFuture<'static, bool> {
+        Box::pin(async move {
+            tracing::warn!(exc_type = %error.exc_type, value = %error.value, "refusing RPC request");
+            self.send(&Err(error), acker).await;
+            true
+        })
     }
 
     /// Publishes the reply and acks the request once the broker confirmed it; requeues
