@@ -366,14 +366,6 @@ fn raw_lapin(setup: &Setup<'_>) -> Result<PathBuf> {
         .ok_or_else(|| BenchError::new("raw lapin not built"))
 }
 
-fn scenario_list(scenarios: &[Scenario]) -> String {
-    scenarios
-        .iter()
-        .map(|s| s.name())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 fn sizes_of(setup: &Setup<'_>, contender: &Contender) -> Sizes {
     if matches!(contender.client, Client::Memory { .. }) {
         setup.options.memory_sizes
@@ -382,30 +374,36 @@ fn sizes_of(setup: &Setup<'_>, contender: &Contender) -> Sizes {
     }
 }
 
-/// The client processes of a contender (the Python client needs a second one for events).
+/// The client processes of a contender: one per scenario, so that no scenario runs in a
+/// process that an earlier one left in another state (a pool of channels grown by calls
+/// in flight, say).
 fn client_launches(setup: &Setup<'_>, contender: &Contender) -> Result<Vec<Launch>> {
+    contender
+        .scenarios
+        .iter()
+        .map(|&scenario| client_launch(setup, contender, scenario))
+        .collect()
+}
+
+/// The client process of one scenario.
+fn client_launch(setup: &Setup<'_>, contender: &Contender, scenario: Scenario) -> Result<Launch> {
     let sizes = sizes_of(setup, contender);
-    let common = |scenarios: &[Scenario]| {
-        let mut args = vec![
-            "--scenarios".to_owned(),
-            scenario_list(scenarios),
-            "--runs".to_owned(),
-            RUNS.to_string(),
-        ];
-        args.extend(sizes.client_args());
-        args
-    };
+    let mut common = vec![
+        "--scenarios".to_owned(),
+        scenario.name().to_owned(),
+        "--runs".to_owned(),
+        RUNS.to_string(),
+    ];
+    common.extend(sizes.client_args());
     let uri = ["--uri".to_owned(), setup.uri.clone()];
     let events = ["--event-n".to_owned(), sizes.events.to_string()];
     Ok(match contender.client {
-        Client::NamekoRs => vec![
-            Launch::new("nameko-rs client", &setup.options.client_bin)
-                .args(uri)
-                .args(common(&contender.scenarios))
-                .args(events)
-                .args(contender.client_flags.iter().copied()),
-        ],
-        Client::Memory { threads } => vec![
+        Client::NamekoRs => Launch::new("nameko-rs client", &setup.options.client_bin)
+            .args(uri)
+            .args(common)
+            .args(events)
+            .args(contender.client_flags.iter().copied()),
+        Client::Memory { threads } => {
             Launch::new("nameko-rs memory client", &setup.options.client_bin)
                 .args(["--transport", "memory"])
                 .args(
@@ -414,45 +412,26 @@ fn client_launches(setup: &Setup<'_>, contender: &Contender) -> Result<Vec<Launc
                         .into_iter()
                         .flatten(),
                 )
-                .args(common(&contender.scenarios))
-                .args(events),
-        ],
-        Client::RawLapin => vec![
-            Launch::new("raw lapin client", raw_lapin(setup)?)
-                .args(["client", "--durable-reply"])
-                .args(uri)
-                .args(common(&contender.scenarios)),
-        ],
-        Client::Python => {
-            let python = python(setup)?;
-            let rpc: Vec<Scenario> = contender
-                .scenarios
-                .iter()
-                .copied()
-                .filter(|s| *s != Scenario::Event)
-                .collect();
-            let mut launches = Vec::new();
-            if !rpc.is_empty() {
-                launches.push(
-                    Launch::new("Python client", &python)
-                        .args(["bench_client.py"])
-                        .args(uri.clone())
-                        .args(common(&rpc))
-                        .cwd(&tools::python_bench_dir()),
-                );
-            }
-            if contender.scenarios.contains(&Scenario::Event) {
-                launches.push(
-                    Launch::new("Python event client", &python)
-                        .args([tools::event_client_script().to_string_lossy().into_owned()])
-                        .args(uri)
-                        .args(["--runs".to_owned(), RUNS.to_string()])
-                        .args(["--warmup".to_owned(), sizes.warmup.to_string()])
-                        .args(events),
-                );
-            }
-            launches
+                .args(common)
+                .args(events)
         }
+        Client::RawLapin => Launch::new("raw lapin client", raw_lapin(setup)?)
+            .args(["client", "--durable-reply"])
+            .args(uri)
+            .args(common),
+        Client::Python if scenario == Scenario::Event => {
+            Launch::new("Python event client", python(setup)?)
+                .args([tools::event_client_script().to_string_lossy().into_owned()])
+                .args(uri)
+                .args(["--runs".to_owned(), RUNS.to_string()])
+                .args(["--warmup".to_owned(), sizes.warmup.to_string()])
+                .args(events)
+        }
+        Client::Python => Launch::new("Python client", python(setup)?)
+            .args(["bench_client.py"])
+            .args(uri)
+            .args(common)
+            .cwd(&tools::python_bench_dir()),
     })
 }
 
