@@ -56,7 +56,7 @@ pub enum Client {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contender {
     /// Short stable key (`rs`, `lapin`, `py`, `py-rs`, `rs-py`, `rs-p100`,
-    /// `rs-p100-c128`, `lapin-p100`, `memory`, `memory-mt`).
+    /// `lapin-p100`, `memory`, `memory-mt`).
     pub key: &'static str,
     /// Name in tables.
     pub label: &'static str,
@@ -151,15 +151,6 @@ pub fn all() -> Vec<Contender> {
             prefetch: 100,
             scenarios: vec![Pipe],
             client_flags: &[],
-        },
-        Contender {
-            key: "rs-p100-c128",
-            label: "nameko-rs, PREFETCH_COUNT 100, 128 mandatory channels",
-            server: Some(Server::NamekoRs),
-            client: Client::NamekoRs,
-            prefetch: 100,
-            scenarios: vec![Pipe],
-            client_flags: &["--mandatory-channels", "128"],
         },
         Contender {
             key: "lapin-p100",

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use nameko::prelude::*;
-use tokio::sync::Semaphore;
 
 use crate::echo::{EVENT_SOURCE, EVENT_TYPE, SERVICE};
 use crate::error::{BenchError, Result};
@@ -81,32 +82,33 @@ impl Load {
         Ok((latencies, started.elapsed()))
     }
 
+    /// Keeps `inflight` calls going from this one task (as `buffer_unordered` would), so
+    /// that the figures are those of the calls, not of spawning a task per call.
     async fn pipelined(&self, n: usize, inflight: usize) -> Result<(Vec<Duration>, Duration)> {
-        let window = Arc::new(Semaphore::new(inflight.max(1)));
-        let mut calls = Vec::with_capacity(n);
-        let started = Instant::now();
-        for i in 0..n {
-            let permit = Arc::clone(&window)
-                .acquire_owned()
-                .await
-                .map_err(|e| BenchError::new(e.to_string()))?;
-            let echo = self.echo.clone();
-            calls.push(tokio::spawn(async move {
-                let payload = scenario::small(i);
-                let sent = Instant::now();
-                let back = echo.call::<Value>("echo", (&payload,)).await;
-                let latency = sent.elapsed();
-                drop(permit);
-                match back {
-                    Ok(back) if back == payload => Ok(latency),
-                    Ok(_) => Err(BenchError::new(format!("echo mismatch at call {i}"))),
-                    Err(e) => Err(BenchError::from(e)),
-                }
-            }));
-        }
+        let call = |i: usize| async move {
+            let payload = scenario::small(i);
+            let sent = Instant::now();
+            let back = self.echo.call::<Value>("echo", (&payload,)).await;
+            let latency = sent.elapsed();
+            match back {
+                Ok(back) if back == payload => Ok(latency),
+                Ok(_) => Err(BenchError::new(format!("echo mismatch at call {i}"))),
+                Err(e) => Err(BenchError::from(e)),
+            }
+        };
         let mut latencies = Vec::with_capacity(n);
-        for call in calls {
-            latencies.push(call.await??);
+        let mut running = FuturesUnordered::new();
+        let mut next = 0;
+        let started = Instant::now();
+        loop {
+            while next < n && running.len() < inflight.max(1) {
+                running.push(call(next));
+                next += 1;
+            }
+            match running.next().await {
+                Some(latency) => latencies.push(latency?),
+                None => break,
+            }
         }
         Ok((latencies, started.elapsed()))
     }

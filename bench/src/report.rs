@@ -65,7 +65,7 @@ pub struct Report {
 fn lapin_reference(key: &str) -> Option<&'static str> {
     match key {
         "rs" | "py" | "py-rs" | "rs-py" => Some("lapin"),
-        "rs-p100" | "rs-p100-c128" => Some("lapin-p100"),
+        "rs-p100" => Some("lapin-p100"),
         _ => None,
     }
 }

@@ -57,7 +57,7 @@ use std::time::Duration;
 use nameko_amqp::{AmqpOptions, AmqpTransport, AmqpUri, ClientIdentity, Startup};
 use nameko_core::config::{Config, ConfigError, DEFAULT_AMQP_URI, HEARTBEAT, redact_uri};
 use nameko_core::transport::{Transport, TransportError};
-use nameko_memory::MemoryBroker;
+use nameko_memory::{MemoryBroker, PublishLog};
 use serde_json::Value;
 
 /// `AMQP_SSL`: TLS options for RabbitMQ (`true`, or a mapping; see the [module
@@ -121,6 +121,10 @@ pub async fn connect_or_memory(config: &Config) -> Result<Arc<dyn Transport>, Co
 /// The process-wide in-process broker that `memory://name` connects to (`""` for
 /// `memory://`), made on first use. Tests use it to look inside, or to wait until idle.
 ///
+/// It serves a process for as long as it runs, so it keeps no log of what was published
+/// (a log holds on to the messages it records); turn one on with
+/// [`MemoryBroker::set_publish_log`] to inspect the traffic.
+///
 /// ```
 /// use nameko::config::Config;
 ///
@@ -142,6 +146,7 @@ pub fn memory_broker(name: &str) -> MemoryBroker {
         .or_insert_with(|| {
             MemoryBroker::builder()
                 .name(if name.is_empty() { "" } else { name })
+                .publish_log(PublishLog::Off)
                 .build()
         })
         .clone()

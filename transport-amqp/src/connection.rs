@@ -11,7 +11,7 @@ use parking_lot::RwLock;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::error::{from_connect, from_lapin};
-use crate::options::{AmqpOptions, DEFAULT_HEARTBEAT};
+use crate::options::{AmqpOptions, DEFAULT_HEARTBEAT, DEFAULT_MANDATORY_CHANNELS};
 use crate::publish::Publisher;
 use crate::uri::AmqpUri;
 
@@ -74,7 +74,9 @@ impl Session {
             }
         };
         let events: Events = Box::pin(connection.events_listener());
-        let pool_size = options.mandatory_channels.unwrap_or(64);
+        let pool_size = options
+            .mandatory_channels
+            .unwrap_or(DEFAULT_MANDATORY_CHANNELS);
         Ok((
             Self {
                 generation,

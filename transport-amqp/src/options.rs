@@ -8,6 +8,11 @@ use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 /// nameko's default `HEARTBEAT`, in seconds.
 pub const DEFAULT_HEARTBEAT: u16 = 60;
 
+/// How many channels carry confirmed mandatory publishes at once, unless
+/// [`AmqpOptions::mandatory_channels`] says otherwise: enough for a hundred calls in flight.
+/// They are opened on demand.
+pub const DEFAULT_MANDATORY_CHANNELS: usize = 128;
+
 /// How an [`AmqpTransport`](crate::AmqpTransport) connects to RabbitMQ.
 ///
 /// Every option has a default that matches Python nameko: a 60 s heartbeat (unless the
@@ -103,7 +108,7 @@ impl AmqpOptions {
         self
     }
 
-    /// The most channels used at once for confirmed mandatory publishes (default 64).
+    /// The most channels used at once for confirmed mandatory publishes (default [`DEFAULT_MANDATORY_CHANNELS`]).
     ///
     /// A returned message can only be told apart from its neighbours when it is the only
     /// unconfirmed mandatory publish on its channel, so each such publish borrows a

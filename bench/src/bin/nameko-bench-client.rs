@@ -7,7 +7,8 @@
 //!                     [--seq-n 2000] [--pipe-n 5000] [--inflight 100] [--big-n 1000]
 //!                     [--event-n 2000] [--warmup 100] [--set KEY=VALUE]...
 //!                     [--threads N]   (1: a current-thread runtime; default: one per core)
-//!                     [--publish-log on|off]   (memory: the broker's log of publishes)
+//!                     [--publish-log off|on]   (memory: the broker's log of publishes, off as
+//!                                              for `memory://` brokers)
 //!                     [--mandatory-channels N] (amqp: AmqpOptions::mandatory_channels)
 //! ```
 //!
@@ -65,7 +66,7 @@ async fn run() -> Result<()> {
     let mut runs = 3_usize;
     let mut sizes = Sizes::default();
     let mut config = Config::new();
-    let mut publish_log = PublishLog::default();
+    let mut publish_log = PublishLog::Off;
     let mut options = AmqpOptions::new().connection_name("nameko-bench client");
     let mut flags = Flags::from_env();
     while let Some(flag) = flags.next_flag() {
