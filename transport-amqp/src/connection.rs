@@ -11,7 +11,7 @@ use parking_lot::RwLock;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::error::{from_connect, from_lapin};
-use crate::options::{AmqpOptions, DEFAULT_HEARTBEAT, DEFAULT_MANDATORY_CHANNELS};
+use crate::options::{AmqpOptions, DEFAULT_HEARTBEAT};
 use crate::publish::Publisher;
 use crate::uri::AmqpUri;
 
@@ -74,15 +74,12 @@ impl Session {
             }
         };
         let events: Events = Box::pin(connection.events_listener());
-        let pool_size = options
-            .mandatory_channels
-            .unwrap_or(DEFAULT_MANDATORY_CHANNELS);
         Ok((
             Self {
                 generation,
                 connection,
                 management: Mutex::new(None),
-                publisher: Publisher::new(pool_size),
+                publisher: Publisher::new(),
             },
             events,
         ))

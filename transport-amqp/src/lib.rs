@@ -49,9 +49,6 @@ mod uri;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
-pub use options::{
-    AmqpOptions, ClientIdentity, DEFAULT_HEARTBEAT, DEFAULT_MANDATORY_CHANNELS, ReconnectPolicy,
-    Startup,
-};
+pub use options::{AmqpOptions, ClientIdentity, DEFAULT_HEARTBEAT, ReconnectPolicy, Startup};
 pub use transport::{AmqpTransport, capabilities};
 pub use uri::{AmqpUri, InvalidUri, Scheme};

@@ -8,11 +8,6 @@ use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 /// nameko's default `HEARTBEAT`, in seconds.
 pub const DEFAULT_HEARTBEAT: u16 = 60;
 
-/// How many channels carry confirmed mandatory publishes at once, unless
-/// [`AmqpOptions::mandatory_channels`] says otherwise: enough for a hundred calls in flight.
-/// They are opened on demand.
-pub const DEFAULT_MANDATORY_CHANNELS: usize = 128;
-
 /// How an [`AmqpTransport`](crate::AmqpTransport) connects to RabbitMQ.
 ///
 /// Every option has a default that matches Python nameko: a 60 s heartbeat (unless the
@@ -42,7 +37,6 @@ pub struct AmqpOptions {
     pub(crate) tls: TlsOptions,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) startup: Startup,
-    pub(crate) mandatory_channels: Option<usize>,
 }
 
 impl AmqpOptions {
@@ -107,18 +101,6 @@ impl AmqpOptions {
         self.startup = startup;
         self
     }
-
-    /// The most channels used at once for confirmed mandatory publishes (default [`DEFAULT_MANDATORY_CHANNELS`]).
-    ///
-    /// A returned message can only be told apart from its neighbours when it is the only
-    /// unconfirmed mandatory publish on its channel, so each such publish borrows a
-    /// channel from a pool for the time of its confirm; this bounds how many are in flight
-    /// together. Other confirmed publishes share one channel and pipeline without limit.
-    #[must_use]
-    pub fn mandatory_channels(mut self, channels: usize) -> Self {
-        self.mandatory_channels = Some(channels.max(1));
-        self
-    }
 }
 
 impl fmt::Debug for AmqpOptions {
@@ -130,7 +112,6 @@ impl fmt::Debug for AmqpOptions {
             .field("tls", &self.tls)
             .field("reconnect", &self.reconnect)
             .field("startup", &self.startup)
-            .field("mandatory_channels", &self.mandatory_channels)
             .finish()
     }
 }

@@ -36,10 +36,10 @@ use crate::uri::AmqpUri;
 ///   when the broker closes the channel over a refused declaration;
 /// - one channel in confirm mode shared by every confirmed publish that is not mandatory;
 ///   they pipeline, each awaiting only its own confirm;
-/// - a pool of confirm channels for mandatory publishes, one unconfirmed publish per
-///   channel at a time (see [`AmqpOptions::mandatory_channels`]); a mandatory publish
-///   waits for the broker even when `confirm` is off, since only the confirm tells that
-///   no return is coming;
+/// - a second channel in confirm mode for mandatory publishes, which pipeline too; a
+///   returned message is given to the publish it is a copy of (lapin may hand it to
+///   another publish's confirm), and a mandatory publish waits for the broker even when
+///   `confirm` is off, since only the confirm tells that no return is coming;
 /// - one channel without confirms for publishes that are neither confirmed nor mandatory;
 /// - one channel per consumer, with the consumer's prefetch window on it.
 ///

@@ -4,7 +4,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::msg;
 use nameko_amqp::test_support::test_broker;
@@ -70,15 +70,16 @@ async fn outcomes_for_every_combination_of_options() {
                     .expect("publish");
                 assert!(no_route(&got), "confirm={confirm}: {got:?}");
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             assert_eq!(depth(&t, &q).await, 4);
         })
         .await;
 }
 
-/// Many mandatory publishes in flight at once, a third of them unroutable: each gets its
-/// own outcome. (On one lapin channel a `basic.return` can be handed to another
-/// publish's confirm; the transport must not report it there.)
+/// Many mandatory publishes in flight at once, a third of them unroutable and half of
+/// them with the same body: each gets its own outcome, and none waits for ever. (lapin
+/// can hand a `basic.return` to another publish's confirm; the transport must not report
+/// it there.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_mandatory_returns_go_to_the_right_publish() {
     let Some(broker) = test_broker().await else {
@@ -93,18 +94,34 @@ async fn concurrent_mandatory_returns_go_to_the_right_publish() {
                 .expect("declare");
             let nowhere = scope.name("nowhere");
             let mut set = JoinSet::new();
-            for i in 0..600 {
+            for i in 0..1500 {
                 let t = Arc::clone(&t);
                 let routable = i % 3 != 0;
                 let key = if routable { q.clone() } else { nowhere.clone() };
+                let body = if i % 2 == 0 {
+                    "same".to_owned()
+                } else {
+                    i.to_string()
+                };
                 set.spawn(async move {
                     let options = PublishOptions::default().with_mandatory(true);
-                    let outcome = t.publish("", &key, msg(&i.to_string()), options).await;
+                    let outcome = t.publish("", &key, msg(&body), options).await;
                     (i, routable, outcome)
                 });
             }
             let mut routed = 0;
-            while let Some(joined) = set.join_next().await {
+            let mut settled = 0;
+            loop {
+                let next = tokio::time::timeout(Duration::from_secs(20), set.join_next());
+                let Some(joined) = next.await.unwrap_or_else(|_| {
+                    panic!(
+                        "{} of 1500 publishes still wait for an outcome",
+                        1500 - settled
+                    )
+                }) else {
+                    break;
+                };
+                settled += 1;
                 let (i, routable, outcome) = joined.expect("task");
                 let outcome = outcome.expect("publish");
                 if routable {
@@ -114,7 +131,7 @@ async fn concurrent_mandatory_returns_go_to_the_right_publish() {
                     assert!(no_route(&outcome), "publish {i}: {outcome:?}");
                 }
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             assert_eq!(depth(&*t, &q).await, routed);
         })
         .await;
@@ -279,7 +296,7 @@ async fn concurrent_confirmed_publishes_pipeline() {
                 "{total} confirmed publishes from {tasks} tasks in {elapsed:?} ({:.0}/s)",
                 f64::from(total) / elapsed.as_secs_f64()
             );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             assert_eq!(depth(&*t, &q).await, total);
         })
         .await;

@@ -9,7 +9,6 @@
 //!                     [--threads N]   (1: a current-thread runtime; default: one per core)
 //!                     [--publish-log off|on]   (memory: the broker's log of publishes, off as
 //!                                              for `memory://` brokers)
-//!                     [--mandatory-channels N] (amqp: AmqpOptions::mandatory_channels)
 //! ```
 //!
 //! With `--transport memory` the `echo` service runs in this process on the in-process
@@ -67,7 +66,7 @@ async fn run() -> Result<()> {
     let mut sizes = Sizes::default();
     let mut config = Config::new();
     let mut publish_log = PublishLog::Off;
-    let mut options = AmqpOptions::new().connection_name("nameko-bench client");
+    let options = AmqpOptions::new().connection_name("nameko-bench client");
     let mut flags = Flags::from_env();
     while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
@@ -104,9 +103,6 @@ async fn run() -> Result<()> {
                         )));
                     }
                 }
-            }
-            "--mandatory-channels" => {
-                options = options.mandatory_channels(flags.parsed(&flag)?);
             }
             "--threads" => {
                 flags.value(&flag)?;
