@@ -94,43 +94,7 @@ impl Worker {
 
 /// Runs `rabbitmqctl` (blocking), killed after `within`; its output, or why it failed.
 fn rabbitmqctl(args: &[&str], within: Duration) -> Result<String, String> {
-    let mut child = Command::new("rabbitmqctl")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("rabbitmqctl: {e}"))?;
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "rabbitmqctl {} took longer than {within:?}",
-                    args.join(" ")
-                ));
-            }
-            Err(e) => return Err(format!("rabbitmqctl: {e}")),
-        }
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("rabbitmqctl: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "rabbitmqctl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+    nameko::testing::rabbitmqctl(args, within).map_err(|e| e.to_string())
 }
 
 /// [`rabbitmqctl`] off the runtime's threads.

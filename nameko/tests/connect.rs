@@ -2,7 +2,6 @@
 //! RabbitMQ with the config's options, unknown schemes and unreachable brokers (without
 //! the password in any error), and one example cluster run unchanged on both brokers.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -240,8 +239,8 @@ async fn waiting_for_the_broker_is_bounded_by_the_startup_timeout() {
 /// `rabbitmqctl list_connections` rows (heartbeat, client properties) for a vhost, when
 /// `rabbitmqctl` can be run here.
 fn connections_of(vhost: &str) -> Option<Vec<(String, String)>> {
-    let output = Command::new("rabbitmqctl")
-        .args([
+    let text = nameko::testing::rabbitmqctl(
+        &[
             "list_connections",
             "-p",
             vhost,
@@ -249,13 +248,10 @@ fn connections_of(vhost: &str) -> Option<Vec<(String, String)>> {
             "client_properties",
             "--quiet",
             "--no-table-headers",
-        ])
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        ],
+        Duration::from_secs(60),
+    )
+    .ok()?;
     Some(
         text.lines()
             .filter_map(|line| {

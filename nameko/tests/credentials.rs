@@ -173,21 +173,9 @@ async fn a_wrong_password_is_refused_without_showing_it() {
     check_error(&password, &error);
 }
 
-/// Runs `rabbitmqctl` (blocking); its output, or why it failed.
+/// Runs `rabbitmqctl` (blocking, at most a minute); its output, or why it failed.
 fn rabbitmqctl(args: &[&str]) -> Result<String, String> {
-    let output = std::process::Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .map_err(|e| format!("rabbitmqctl: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "rabbitmqctl {}: {}",
-            args.first().unwrap_or(&""),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+    nameko::testing::rabbitmqctl(args, Duration::from_secs(60)).map_err(|e| e.to_string())
 }
 
 /// A broker user with its own password and virtual host, removed when dropped.

@@ -206,20 +206,11 @@ impl ManagementApi {
     }
 }
 
+/// How long a `rabbitmqctl` command may take here.
+const RABBITMQCTL_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn rabbitmqctl(args: &[&str]) -> Result<String, String> {
-    let output = std::process::Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .map_err(|e| format!("rabbitmqctl: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "rabbitmqctl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+    crate::rabbitmqctl(args, RABBITMQCTL_TIMEOUT).map_err(|e| e.to_string())
 }
 
 /// A virtual host made for one test, deleted when dropped.

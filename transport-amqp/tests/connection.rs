@@ -103,26 +103,24 @@ async fn connection_name_is_shown_by_the_broker() {
     let Some(broker) = test_broker().await else {
         return;
     };
-    let listing = std::process::Command::new("rabbitmqctl")
-        .args(["list_connections", "client_properties", "-q"])
-        .output();
-    if !listing.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipping: rabbitmqctl is not usable here");
+    let list = || {
+        nameko_testing::rabbitmqctl(
+            &["list_connections", "client_properties", "-q"],
+            Duration::from_secs(60),
+        )
+    };
+    if let Err(error) = list() {
+        eprintln!("skipping: rabbitmqctl is not usable here ({error})");
         return;
     }
     let name = format!("nameko-rs-name-test-{}", uuid::Uuid::new_v4().simple());
     let transport = broker
         .connect_with(AmqpOptions::new().connection_name(name.clone()))
         .await;
-    let shown = tokio::task::spawn_blocking(|| {
-        std::process::Command::new("rabbitmqctl")
-            .args(["list_connections", "client_properties", "-q"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    })
-    .await
-    .expect("rabbitmqctl");
+    let shown = tokio::task::spawn_blocking(list)
+        .await
+        .expect("rabbitmqctl")
+        .unwrap_or_default();
     assert!(shown.contains(&name), "{name} not in {shown}");
     assert!(shown.contains("nameko-rs"), "product not in {shown}");
     transport.close().await.expect("close");
