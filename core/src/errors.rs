@@ -340,19 +340,6 @@ impl IntoRemoteError for Box<dyn std::error::Error + Send + Sync> {
     }
 }
 
-impl IntoRemoteError for crate::events::EventError {
-    /// A failed dispatch or publish: `EventError` (`nameko_rs.EventError`).
-    fn into_remote_error(self) -> RemoteError {
-        let message = self.to_string();
-        RemoteError::new(
-            "EventError",
-            "nameko_rs.EventError",
-            [message.clone()],
-            message,
-        )
-    }
-}
-
 impl IntoRemoteError for RpcError {
     /// Re-raises a failed downstream call the way Python nameko re-raises it: nameko's
     /// typed errors keep their class, registered user errors their own dict, and any

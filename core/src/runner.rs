@@ -725,7 +725,7 @@ impl fmt::Display for StopOutcome {
 }
 
 /// An error of a [`ServiceRunner`].
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunnerError {
     /// Two services of the same name were added.
