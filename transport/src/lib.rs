@@ -13,10 +13,14 @@
 //! - [`Message`] and its [`Properties`], with AMQP header values as [`FieldTable`] and
 //!   [`FieldValue`], carried without loss between Python and Rust services;
 //! - [`Consumer`], [`Delivery`] and [`Acker`]: what a consumer receives and how it settles it;
+//! - [`topology`]: the exchanges, queues and bindings a client declared, as one
+//!   [`Topology`](topology::Topology) that entrypoints declare and backends replay after
+//!   a reconnection;
 //! - [`TransportError`], [`TransportStatus`], and the [`Capabilities`] a backend reports.
 //!
 //! The framework (`nameko-core`) re-exports this crate as `nameko_core::transport`; a
-//! backend depends on this crate alone.
+//! backend depends on this crate alone. Every backend proves itself against the same
+//! behaviour cases, the suite of `nameko-transport-conformance`.
 //!
 //! ```
 //! use nameko_transport::{Message, Properties, PublishOptions, QueueOptions, Transport};
@@ -35,6 +39,7 @@ mod delivery;
 mod error;
 mod field;
 mod message;
+pub mod topology;
 
 use std::fmt;
 
