@@ -28,6 +28,7 @@ pub mod rpc;
 pub mod runner;
 pub mod service;
 pub mod timer;
+#[doc(inline)]
 pub use nameko_transport as transport;
 pub mod wire;
 pub mod worker;

@@ -1,13 +1,15 @@
 #![doc = include_str!("../README.md")]
 
 mod cluster;
-pub mod conformance;
 mod factory;
 mod hooks;
 mod mocks;
 mod rabbitmqctl;
 mod replace;
 mod vhost;
+
+#[doc(inline)]
+pub use nameko_transport_conformance as conformance;
 
 pub use cluster::{NotIdle, TRANSPORT_VAR, TestCluster};
 pub use factory::{FactoryError, WorkerFactory, worker_factory};
