@@ -4,7 +4,6 @@ mod cluster;
 mod factory;
 mod hooks;
 mod mocks;
-mod rabbitmqctl;
 mod replace;
 mod vhost;
 
@@ -18,7 +17,7 @@ pub use hooks::{
     entrypoint_waiter,
 };
 pub use mocks::{EventDispatcherMock, Mock, Mocks, RecordedCall, RecordedEvent, RpcProxyMock};
-pub use rabbitmqctl::{RabbitmqctlError, rabbitmqctl};
+pub use nameko_amqp::test_support::{RabbitmqctlError, rabbitmqctl};
 pub use replace::{replace_dependencies, replace_dependency, restrict_entrypoints};
 
 /// Runs each test function twice: on the in-memory broker (`memory`) and on RabbitMQ

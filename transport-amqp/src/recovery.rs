@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use lapin::Event;
-use nameko_core::transport::{ExchangeKind, TransportError, TransportStatus};
+use nameko_transport::{ExchangeKind, TransportError, TransportStatus};
 
 use crate::connection::{Events, Session};
 use crate::consumer::Attachment;

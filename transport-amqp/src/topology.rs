@@ -1,6 +1,6 @@
 //! The record of what a transport declared, replayed in order after a reconnection.
 
-use nameko_core::transport::{ExchangeKind, ExchangeOptions, QueueOptions};
+use nameko_transport::{ExchangeKind, ExchangeOptions, QueueOptions};
 
 /// One declaration to replay.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ use lapin::options::{
     QueueDeleteOptions,
 };
 use lapin::types::FieldTable as AmqpTable;
-use nameko_core::transport::{
+use nameko_transport::{
     Capabilities, ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, Message, PublishOptions,
     PublishOutcome, QueueDeclared, QueueOptions, Transport, TransportError, TransportStatus,
 };
@@ -60,9 +60,9 @@ use crate::uri::AmqpUri;
 ///
 /// ```no_run
 /// use nameko_amqp::AmqpTransport;
-/// use nameko_core::transport::{Message, Properties, PublishOptions, Transport};
+/// use nameko_transport::{Message, Properties, PublishOptions, Transport};
 ///
-/// # async fn run() -> Result<(), nameko_core::transport::TransportError> {
+/// # async fn run() -> Result<(), nameko_transport::TransportError> {
 /// let transport = AmqpTransport::connect("amqp://guest:guest@localhost:5672/%2f").await?;
 /// let message = Message::new(r#"{"args": [], "kwargs": {}}"#, Properties::json());
 /// let outcome = transport

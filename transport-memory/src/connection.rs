@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use nameko_core::transport::{
+use nameko_transport::{
     Capabilities, ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, Message, PublishOptions,
     PublishOutcome, QueueDeclared, QueueOptions, Transport, TransportError, TransportStatus,
 };
@@ -176,7 +176,7 @@ impl Connection {
 /// [`Transport::close`] does. See the [crate documentation](crate) for the semantics.
 ///
 /// ```
-/// use nameko_core::transport::{Message, Properties, PublishOptions, QueueOptions, Transport};
+/// use nameko_transport::{Message, Properties, PublishOptions, QueueOptions, Transport};
 /// use nameko_memory::MemoryBroker;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -186,7 +186,7 @@ impl Connection {
 /// conn.publish("", "jobs", Message::new("work", Properties::json()), PublishOptions::default())
 ///     .await?;
 /// assert_eq!(broker.queue("jobs").map(|q| q.ready), Some(1));
-/// # Ok::<(), nameko_core::transport::TransportError>(())
+/// # Ok::<(), nameko_transport::TransportError>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use nameko_core::transport::{TransportError, TransportStatus};
+use nameko_transport::{TransportError, TransportStatus};
 use tokio::time::Instant;
 
 use super::{State, not_found_queue};

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 
-use nameko_core::transport::{ExchangeKind, TransportError};
+use nameko_transport::{ExchangeKind, TransportError};
 use tokio::time::Instant;
 
 use crate::broker::Shared;
