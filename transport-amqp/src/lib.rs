@@ -42,7 +42,6 @@ mod error;
 mod options;
 mod publish;
 mod recovery;
-mod topology;
 mod transport;
 mod uri;
 
