@@ -46,8 +46,10 @@
 //! status goes `Reconnecting`, calls fail with `Disconnected` meanwhile, and a task
 //! reconnects — at once when the broker is available, otherwise retrying with a backoff
 //! of 100 ms doubling to 2 s on tokio time. On reconnection it redeclares every exchange,
-//! queue and binding it declared (in order, minus what it deleted; a server-named queue
-//! keeps its name) and resumes every consumer with its original options, so the
+//! queue and binding it declared, minus what it deleted (its
+//! [`Topology`](nameko_transport::topology::Topology), in kombu's order: exchanges, queues,
+//! bindings; a server-named queue keeps its name) and resumes every consumer with its
+//! original options, so the
 //! [`Consumer`](nameko_transport::Consumer) streams the framework holds just keep
 //! yielding. Deliveries handed out before the drop were requeued by the broker; settling
 //! them fails with `Disconnected`, and any still buffered in a stream are discarded
