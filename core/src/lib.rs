@@ -3,7 +3,8 @@
 //! Layers, from the bottom:
 //!
 //! - [`transport`]: the [`Transport`](transport::Transport) trait every broker backend
-//!   implements, with messages, AMQP field tables, deliveries and consumers.
+//!   implements, with messages, AMQP field tables, deliveries, consumers and declared
+//!   topology: the `nameko-transport` crate, re-exported.
 //! - [`wire`], [`errors`], [`context`], [`config`]: nameko's message bodies and names,
 //!   its error dict, context data and call id stacks, its configuration keys.
 //! - [`method`], [`worker`]: entrypoint methods (binding arguments, converting results)
@@ -30,6 +31,7 @@ pub mod publish;
 pub mod rpc;
 pub mod runner;
 pub mod service;
-pub mod transport;
+#[doc(inline)]
+pub use nameko_transport as transport;
 pub mod wire;
 pub mod worker;

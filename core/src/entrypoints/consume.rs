@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 
-use super::consumer::Topology;
 use super::queue::{QueuePlan, QueueRunner, Settling, check_one_payload};
 use crate::extension::{Entrypoint, EntrypointContext, ExtensionError};
 use crate::messaging::ExchangeDef;
 use crate::method::Method;
 use crate::transport::QueueOptions;
+use crate::transport::topology::{Declaration, Topology};
 
 /// What a `consume` entrypoint consumes (nameko's `@consume(queue)`).
 #[derive(Debug, Clone, PartialEq)]
@@ -114,16 +114,28 @@ impl Consume {
 
     fn plan(&self, ctx: &EntrypointContext) -> Result<QueuePlan, ExtensionError> {
         let config = &self.config;
+        let mut topology = Topology::new();
+        if let Some(exchange) = &config.exchange {
+            topology.record(Declaration::exchange(
+                exchange.name.clone(),
+                exchange.kind,
+                exchange.options(),
+            ));
+        }
+        topology.record(Declaration::queue(
+            config.queue.clone(),
+            config.queue_options.clone(),
+        ));
+        if let Some(exchange) = &config.exchange {
+            topology.record(Declaration::binding(
+                config.queue.clone(),
+                exchange.name.clone(),
+                config.routing_key.clone(),
+            ));
+        }
         Ok(QueuePlan {
-            topology: Topology {
-                exchange: config
-                    .exchange
-                    .as_ref()
-                    .map(|e| (e.name.clone(), e.kind, e.options())),
-                queue: config.queue.clone(),
-                queue_options: config.queue_options.clone(),
-                routing_key: config.routing_key.clone(),
-            },
+            topology,
+            queue: config.queue.clone(),
             settling: Settling {
                 requeue_on_error: config.requeue_on_error,
                 requeue_delay: ctx.container().config().requeue_delay()?,

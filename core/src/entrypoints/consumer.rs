@@ -12,52 +12,10 @@ use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::extension::{ContainerContext, ExtensionError};
-use crate::transport::{
-    ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeOptions, QueueOptions, Transport,
-    TransportError,
-};
+use crate::transport::{ConsumeOptions, Consumer, Delivery, TransportError};
 
 /// How long a stopping consumer waits for deliveries its broker had already sent.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What a consuming entrypoint declares before it consumes: an exchange (if any), its
-/// queue, and the binding between them.
-#[derive(Debug, Clone)]
-pub(crate) struct Topology {
-    pub(crate) exchange: Option<(String, ExchangeKind, ExchangeOptions)>,
-    pub(crate) queue: String,
-    pub(crate) queue_options: QueueOptions,
-    pub(crate) routing_key: String,
-}
-
-impl Topology {
-    /// Declares the exchange, the queue and the binding, in that order (as kombu does).
-    pub(crate) async fn declare(&self, transport: &dyn Transport) -> Result<(), ExtensionError> {
-        if let Some((name, kind, options)) = &self.exchange {
-            transport
-                .declare_exchange(name, *kind, *options)
-                .await
-                .map_err(|e| {
-                    ExtensionError::transport(format!("declaring exchange `{name}`"), e)
-                })?;
-        }
-        transport
-            .declare_queue(&self.queue, self.queue_options.clone())
-            .await
-            .map_err(|e| {
-                ExtensionError::transport(format!("declaring queue `{}`", self.queue), e)
-            })?;
-        if let Some((exchange, _, _)) = &self.exchange {
-            transport
-                .bind_queue(&self.queue, exchange, &self.routing_key)
-                .await
-                .map_err(|e| {
-                    ExtensionError::transport(format!("binding queue `{}`", self.queue), e)
-                })?;
-        }
-        Ok(())
-    }
-}
 
 /// What a consuming entrypoint does with each delivery.
 #[async_trait]

@@ -6,11 +6,11 @@
 
 use async_trait::async_trait;
 
-use super::consumer::Topology;
 use super::queue::{QueuePlan, QueueRunner, Settling, check_one_payload};
 use crate::events::event_exchange_options;
 use crate::extension::{Entrypoint, EntrypointContext, ExtensionError};
 use crate::method::Method;
+use crate::transport::topology::{Declaration, Topology};
 use crate::transport::{ExchangeKind, ExchangeOptions, QueueOptions};
 use crate::wire;
 
@@ -198,22 +198,30 @@ impl EventHandler {
         } else {
             ExchangeOptions::passive()
         };
+        let exchange = wire::event_exchange(&config.source_service);
+        let queue = handler_queue_name(
+            config,
+            ctx.container().service_name(),
+            ctx.method().name,
+            identifier.as_deref(),
+        );
         Ok(QueuePlan {
-            topology: Topology {
-                exchange: Some((
-                    wire::event_exchange(&config.source_service),
+            topology: Topology::new()
+                .with(Declaration::exchange(
+                    exchange.clone(),
                     ExchangeKind::Topic,
                     exchange_options,
+                ))
+                .with(Declaration::queue(
+                    queue.clone(),
+                    handler_queue_options(config),
+                ))
+                .with(Declaration::binding(
+                    queue.clone(),
+                    exchange,
+                    config.event_type.clone(),
                 )),
-                queue: handler_queue_name(
-                    config,
-                    ctx.container().service_name(),
-                    ctx.method().name,
-                    identifier.as_deref(),
-                ),
-                queue_options: handler_queue_options(config),
-                routing_key: config.event_type.clone(),
-            },
+            queue,
             settling: Settling {
                 requeue_on_error: config.requeue_on_error,
                 requeue_delay: settings.requeue_delay()?,

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::consumer::{ConsumerTask, DeliveryHandler, Topology, settle};
+use super::consumer::{ConsumerTask, DeliveryHandler, settle};
 use crate::context::ContextData;
 use crate::extension::{EntrypointContext, ExtensionError, Workers};
 use crate::method::Method;
+use crate::transport::topology::Topology;
 use crate::transport::{Acker, Delivery, Message};
 use crate::wire::{self, CallArgs};
 
@@ -28,7 +29,10 @@ pub(crate) struct Settling {
 /// settle, its prefetch window (`PREFETCH_COUNT` when `None`).
 #[derive(Debug, Clone)]
 pub(crate) struct QueuePlan {
+    /// The exchange, queue and binding to declare.
     pub(crate) topology: Topology,
+    /// The queue to consume.
+    pub(crate) queue: String,
     pub(crate) settling: Settling,
     pub(crate) prefetch: Option<u16>,
 }
@@ -81,7 +85,7 @@ impl QueueRunner {
             workers: ctx.workers().clone(),
             method: ctx.method().name,
             what,
-            queue: plan.topology.queue.clone(),
+            queue: plan.queue.clone(),
             max_size: container.config().max_message_size()?,
             settling: plan.settling,
             stopping: container.stopping().clone(),
@@ -89,7 +93,7 @@ impl QueueRunner {
         self.consumer
             .start(
                 container,
-                &plan.topology.queue,
+                &plan.queue,
                 prefetch,
                 format!("the {what} `{}`", ctx.method().name),
                 handler,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use super::consumer::{ConsumerTask, DeliveryHandler, Topology, settle};
+use super::consumer::{ConsumerTask, DeliveryHandler, settle};
 use crate::config::RetryPolicy;
 use crate::context::ContextData;
 use crate::errors::RemoteError;
@@ -17,6 +17,7 @@ use crate::extension::{
 };
 use crate::method::Output;
 use crate::publish::publish_made_with_retry;
+use crate::transport::topology::{Declaration, Topology};
 use crate::transport::{
     Acker, Delivery, ExchangeKind, ExchangeOptions, Message, Properties, PublishOptions,
     PublishOutcome, QueueOptions, Transport,
@@ -98,18 +99,23 @@ impl SharedExtension for RpcConsumer {
             retry: config.rpc_retry_policy()?,
             methods: self.methods.items(),
         };
-        Topology {
-            exchange: Some((
+        Topology::new()
+            .with(Declaration::exchange(
                 settings.exchange.clone(),
                 ExchangeKind::Topic,
                 ExchangeOptions::durable(),
-            )),
-            queue: settings.queue.clone(),
-            queue_options: QueueOptions::durable(),
-            routing_key: wire::rpc_binding(service),
-        }
-        .declare(ctx.transport().as_ref())
-        .await?;
+            ))
+            .with(Declaration::queue(
+                settings.queue.clone(),
+                QueueOptions::durable(),
+            ))
+            .with(Declaration::binding(
+                settings.queue.clone(),
+                settings.exchange.clone(),
+                wire::rpc_binding(service),
+            ))
+            .declare(ctx.transport().as_ref())
+            .await?;
         let _ = self.settings.set(Arc::new(settings));
         Ok(())
     }

@@ -4,6 +4,7 @@ use std::error::Error as StdError;
 
 use crate::config::ConfigError;
 use crate::transport::TransportError;
+use crate::transport::topology::DeclareError;
 
 /// An extension (entrypoint, shared extension) could not set up or start.
 ///
@@ -76,6 +77,15 @@ impl ExtensionError {
         Self::Other {
             message: message.into(),
             source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl From<DeclareError> for ExtensionError {
+    fn from(error: DeclareError) -> Self {
+        Self::Transport {
+            doing: format!("declaring {}", error.declaration),
+            source: error.source,
         }
     }
 }
