@@ -16,9 +16,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::config::{Config, ConfigError};
-use crate::extension::ContainerContext;
 use crate::context::ContextData;
 use crate::errors::{IntoRemoteError, RemoteError};
+use crate::extension::ContainerContext;
 use crate::worker::{WorkerContext, WorkerResult};
 
 /// A provider failed: at container start, or while serving a worker.
@@ -28,7 +28,7 @@ use crate::worker::{WorkerContext, WorkerResult};
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{remote}")]
 pub struct ProviderError {
-    remote: RemoteError,
+    remote: Box<RemoteError>,
     #[source]
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
@@ -38,7 +38,7 @@ impl ProviderError {
     #[must_use]
     pub fn new(message: impl Into<String>) -> Self {
         Self {
-            remote: message.into().into_remote_error(),
+            remote: Box::new(message.into().into_remote_error()),
             source: None,
         }
     }
@@ -50,7 +50,7 @@ impl ProviderError {
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         Self {
-            remote: message.into().into_remote_error(),
+            remote: Box::new(message.into().into_remote_error()),
             source: Some(Arc::new(source)),
         }
     }
@@ -65,7 +65,7 @@ impl ProviderError {
     #[must_use]
     pub fn from_error(error: impl IntoRemoteError) -> Self {
         Self {
-            remote: error.into_remote_error(),
+            remote: Box::new(error.into_remote_error()),
             source: None,
         }
     }

@@ -209,7 +209,7 @@ pub fn safe_for_serialization(value: Value) -> Value {
         Value::Bool(true) => Value::String("True".to_owned()),
         Value::Bool(false) => Value::String("False".to_owned()),
         Value::Number(n) => Value::String(match n.as_f64() {
-            Some(f) if !n.is_i64() && !n.is_u64() => crate::wire::json::python_float_repr(f),
+            Some(f) if !n.is_i64() && !n.is_u64() => crate::json::python_float_repr(f),
             _ => n.to_string(),
         }),
     }
@@ -361,7 +361,7 @@ impl IntoRemoteError for RpcError {
                 format!("Unknown service `{name}`"),
             ),
             Self::Timeout(d) => {
-                let secs = crate::wire::json::python_float_repr(d.as_secs_f64());
+                let secs = crate::json::python_float_repr(d.as_secs_f64());
                 RemoteError::new("RpcTimeout", RPC_TIMEOUT, [secs.clone()], secs)
             }
             Self::RepliesLost(ids) => {

@@ -233,10 +233,9 @@ impl DependencyProvider for EventDispatcherProvider {
                 .map_err(ProviderError::config)?,
         );
         let exchange = wire::event_exchange(container.service_name());
-        backend
-            .ensure_exchange(&exchange)
-            .await
-            .map_err(|e| ProviderError::with_source(format!("cannot declare `{exchange}`: {e}"), e))?;
+        backend.ensure_exchange(&exchange).await.map_err(|e| {
+            ProviderError::with_source(format!("cannot declare `{exchange}`: {e}"), e)
+        })?;
         self.backend = Some(backend);
         self.source = Some(Arc::from(container.service_name()));
         Ok(())

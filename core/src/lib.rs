@@ -5,7 +5,8 @@
 //! - [`transport`]: the [`Transport`](transport::Transport) trait every broker backend
 //!   implements, with messages, AMQP field tables, deliveries, consumers and declared
 //!   topology: the `nameko-transport` crate, re-exported.
-//! - [`wire`], [`errors`], [`context`], [`config`]: nameko's message bodies and names,
+//! - [`json`], [`wire`], [`errors`], [`context`], [`config`]: JSON exactly as Python
+//!   writes it, nameko's message bodies and names,
 //!   its error dict, context data and call id stacks, its configuration keys.
 //! - [`method`], [`worker`]: entrypoint methods (binding arguments, converting results)
 //!   and what a worker knows about its call.
@@ -25,6 +26,7 @@ pub mod entrypoints;
 pub mod errors;
 pub mod events;
 pub mod extension;
+pub mod json;
 pub mod messaging;
 pub mod method;
 pub mod publish;

@@ -236,7 +236,8 @@ pub(crate) fn expand(name: &'static str, input: TokenStream) -> syn::Result<Toke
                 .ok_or_else(|| syn::Error::new(span, "`#[event_handler]` needs the event type: `#[event_handler(\"order_service\", \"order_placed\")]`"))?;
             let source = lit_str(&source, "source")?;
             let event_type = lit_str(&event_type, "event_type")?;
-            let mut handler = quote!(::nameko::entrypoints::EventHandler::new(#source, #event_type));
+            let mut handler =
+                quote!(::nameko::entrypoints::EventHandler::new(#source, #event_type));
             if let Some(t) = args.take("handler_type") {
                 let t = handler_type(&t)?;
                 handler = quote!(#handler.handler_type(#t));

@@ -214,7 +214,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         if let Returns::Result(ty) = &m.returns
             && let Some(err) = error_type(ty)
         {
-            error_types.push(quote! { (&&&::nameko::__private::Registrar::<#err>::new()).register(); });
+            error_types
+                .push(quote! { (&&&::nameko::__private::Registrar::<#err>::new()).register(); });
         }
         for ep in &m.entrypoints {
             let expected = &ep.expected;

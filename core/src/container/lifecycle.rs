@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use super::{
-    ContainerError, ContainerState, Inner, MethodInfo, Pending, Providers, Started,
-    entrypoint_name,
+    ContainerError, ContainerState, Inner, MethodInfo, Pending, Providers, Started, entrypoint_name,
 };
 use crate::dependency::ErasedProvider;
 use crate::extension::{Entrypoint, EntrypointContext, Workers};

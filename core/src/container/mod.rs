@@ -202,16 +202,25 @@ impl<S: Service> fmt::Debug for ServiceContainer<S> {
 }
 
 /// Builds a [`ServiceContainer`] with more than a transport and a configuration.
-#[derive(Debug)]
 #[must_use]
-pub struct ContainerBuilder {
+pub struct ContainerBuilder<S> {
     transport: Arc<dyn Transport>,
     config: Config,
     ids: IdGenerator,
     scope: SharedExtensions,
+    _service: PhantomData<fn() -> S>,
 }
 
-impl ContainerBuilder {
+impl<S: Service> fmt::Debug for ContainerBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContainerBuilder")
+            .field("service", &S::name())
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Service> ContainerBuilder<S> {
     /// Call ids from `ids` (see [`IdGenerator::sequential`]).
     pub fn ids(mut self, ids: IdGenerator) -> Self {
         self.ids = ids;
@@ -231,7 +240,7 @@ impl ContainerBuilder {
     ///
     /// [`ContainerError::Config`] for a configuration value of the wrong type, and
     /// [`ContainerError::Extension`] for an entrypoint that does not fit its method.
-    pub fn build<S: Service>(self) -> Result<ServiceContainer<S>, ContainerError> {
+    pub fn build(self) -> Result<ServiceContainer<S>, ContainerError> {
         let config = self.config;
         let max_workers = config.max_workers()?;
         config.prefetch_count()?;
@@ -316,12 +325,13 @@ impl<S: Service> ServiceContainer<S> {
     }
 
     /// A builder, for call ids and shared extension scopes.
-    pub fn builder(transport: Arc<dyn Transport>, config: Config) -> ContainerBuilder {
+    pub fn builder(transport: Arc<dyn Transport>, config: Config) -> ContainerBuilder<S> {
         ContainerBuilder {
             transport,
             config,
             ids: IdGenerator::uuid(),
             scope: SharedExtensions::new(),
+            _service: PhantomData,
         }
     }
 

@@ -186,12 +186,7 @@ impl DeliveryHandler for Loop {
     }
 }
 
-async fn requeue(
-    acker: Acker,
-    redelivered: bool,
-    delay: Duration,
-    stopping: CancellationToken,
-) {
+async fn requeue(acker: Acker, redelivered: bool, delay: Duration, stopping: CancellationToken) {
     if redelivered && !delay.is_zero() {
         tracing::warn!(
             ?delay,

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::shared::{Entry, SharedExtension, SharedExtensions};
 use super::ExtensionError;
+use super::shared::{Entry, SharedExtension, SharedExtensions};
 use crate::config::Config;
 use crate::transport::Transport;
 

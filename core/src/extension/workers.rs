@@ -50,7 +50,11 @@ pub(crate) trait WorkerPool: Send + Sync + 'static {
     fn try_permit(&self) -> Option<OwnedSemaphorePermit>;
     fn token(&self) -> TaskTrackerToken;
     fn parent_calls_tracked(&self) -> usize;
-    async fn run(&self, worker: &WorkerContext, call: Box<dyn Any + Send>) -> Result<Output, RemoteError>;
+    async fn run(
+        &self,
+        worker: &WorkerContext,
+        call: Box<dyn Any + Send>,
+    ) -> Result<Output, RemoteError>;
     async fn finish(&self, worker: &Arc<WorkerContext>, result: &WorkerResult);
 }
 
@@ -328,7 +332,6 @@ impl WorkerRun {
     }
 
     /// What the method returned, or the error the worker failed with.
-    #[must_use]
     pub fn result(&self) -> &Result<Output, RemoteError> {
         &self.result
     }

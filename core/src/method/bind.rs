@@ -394,7 +394,9 @@ mod tests {
 
     impl FromArg for Native {
         fn from_arg(_json: &Value, natives: &mut Natives) -> Result<Self, String> {
-            natives.take::<Native>().ok_or_else(|| "was not supplied".to_owned())
+            natives
+                .take::<Native>()
+                .ok_or_else(|| "was not supplied".to_owned())
         }
     }
 
@@ -405,7 +407,9 @@ mod tests {
         let mut natives = Natives::new();
         natives.positional(&mut args, Native(7));
         let args = args.kwarg("value", 3);
-        let mut bound = Binder::bind("get", RV, &args).unwrap().with_natives(natives);
+        let mut bound = Binder::bind("get", RV, &args)
+            .unwrap()
+            .with_natives(natives);
         assert_eq!(bound.take::<Native>(0).unwrap(), Native(7));
         assert_eq!(bound.take::<u32>(1).unwrap(), 3);
 

@@ -14,9 +14,9 @@ use tokio::time::Instant;
 
 use super::reply::{PendingReply, ReplyListener};
 use crate::config::RetryPolicy;
-use crate::extension::{ContainerContext, ExtensionError, SharedExtension};
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::RpcError;
+use crate::extension::{ContainerContext, ExtensionError, SharedExtension};
 use crate::publish::publish_made_with_retry;
 use crate::transport::{
     FieldTable, Message, Properties, PublishOptions, PublishOutcome, Transport,

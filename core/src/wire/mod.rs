@@ -6,7 +6,7 @@
 //!
 //! Everything is written by [`json::to_vec`], byte for byte what Python nameko writes.
 
-pub mod json;
+pub use crate::json;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
