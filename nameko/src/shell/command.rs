@@ -43,7 +43,9 @@ pub(crate) async fn main(
     local: &[AddService],
 ) -> Result<(), CliError> {
     let config = load_config(args, default_broker)?;
-    logging::init_with_default(&config, "warn").map_err(|e| CliError::Usage(e.to_string()))?;
+    // Only errors by default: the shell prints what goes wrong with each line itself, and
+    // the logs of services it runs in the process would mix with its output.
+    logging::init_with_default(&config, "error").map_err(|e| CliError::Usage(e.to_string()))?;
     let connector = Connector::from_config(&config)?;
     let broker = connector.broker().clone();
     let mut directory: Option<Arc<dyn ServiceDirectory>> = None;
