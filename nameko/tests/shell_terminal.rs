@@ -362,7 +362,7 @@ async fn the_shell_in_a_terminal_prints_what_the_same_lines_piped_print() {
             continue;
         }
         let input: String = group.iter().map(|l| format!("{l}\n")).collect();
-        let args = vec!["--broker".to_owned(), uri.clone()];
+        let args = ["--broker".to_owned(), uri.clone()];
         let output = tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             pipe(Path::new(NAMEKO), &args, &[], &input)
