@@ -18,7 +18,7 @@ pub(crate) type AddService = fn(&ServiceRunner) -> Result<(), RunnerError>;
 pub(crate) const SHELL_HELP: &str = "\
 In the shell, n.rpc.<service>.<method>(...) calls a service, as in Python nameko:
   >>> n.rpc.calculator.add(1, 2)
-  3
+  3.0
   >>> n.rpc[\"service_x\"].remote_method(\"hello\")
   >>> n.rpc.user_service.calculate_user_score(1, base_score=10, multiplier=1.5)
   >>> r = n.rpc.calculator.multiply.call_async(6, 7); r.result()

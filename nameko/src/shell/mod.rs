@@ -6,7 +6,7 @@
 //! Nameko shell (nameko-rs 0.1.0) on linux
 //! Broker: amqp://guest:***@localhost:5672/%2f
 //! >>> n.rpc.calculator.add(1, 2)
-//! 3
+//! 3.0
 //! >>> n.rpc["service_x"].remote_method("hello")
 //! 'hello-x-y'
 //! >>> n.rpc.user_service.calculate_user_score(1, base_score=10, multiplier=1.5)
@@ -20,7 +20,7 @@
 //! >>> n.context(user_id=7, language="en")
 //! >>> n.timeout(5)
 //! >>> n.config["AMQP_URI"]
-//! 'amqp://guest:***@localhost:5672/'
+//! 'amqp://guest:***@localhost/'
 //! ```
 //!
 //! What a Python nameko user types works as typed: attribute and `["name"]` access on
