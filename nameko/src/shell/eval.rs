@@ -34,10 +34,10 @@ pub enum Flow {
 pub(crate) const HELP: &str = "\
 n.rpc.<service>.<method>(*args, **kwargs)      call a method and wait for its result
 n.rpc[\"<service>\"].<method>(...)               the same, for any service name
-r = n.rpc.<service>.<method>.call_async(...)  send a call; r.result() waits for its result
-n.dispatch_event(source, event_type, payload)  dispatch an event as if `source` had
+r = n.rpc.<service>.<method>.call_async(...)   send a call; r.result() waits for its result
+n.dispatch_event(source, event_type, payload)  dispatch an event as service `source`
 n.config                                       the configuration (passwords hidden)
-n.context(user_id=7, language='en')           context data for the calls that follow;
+n.context(user_id=7, language='en')            context data for the calls that follow;
                                                n.context() shows it, n.context({}) clears it
 n.timeout(5)                                   seconds to wait for a reply; n.timeout() shows
                                                it, n.timeout(None) restores RPC_TIMEOUT
