@@ -1,5 +1,6 @@
 //! nameko's command line: `run` for service binaries, and the client commands `call`,
-//! `dispatch` and `show-config`, which the `nameko` tool offers on its own.
+//! `dispatch`, `shell` (see [`shell`](crate::shell)) and `show-config`, which the `nameko`
+//! tool offers on its own.
 //!
 //! A service binary gets the whole command line from a one-line `main`:
 //!
@@ -138,6 +139,7 @@ Examples:
   nameko call users.create --kwargs '{\"name\": \"Ada\"}' --context language=en
   nameko call reports.build --timeout 120 --broker amqp://guest:guest@rabbit:5672/
   nameko dispatch orders order_placed '{\"order_id\": 1}'
+  nameko shell --broker amqp://guest:guest@rabbit:5672/   then: n.rpc.calculator.add(1, 2)
   nameko show-config --config config.yaml -d max_workers=4";
 
 const CALL_HELP: &str = "\
@@ -148,7 +150,7 @@ quotes. The result is printed as JSON on stdout.";
 
 /// Options every command reads.
 #[derive(Debug, Clone, Default, Args)]
-struct ConfigArgs {
+pub(crate) struct ConfigArgs {
     /// YAML config file (nameko's format; `${VAR}` and `${VAR:default}` are substituted
     /// from the environment)
     #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
@@ -179,6 +181,9 @@ enum ClientCommand {
     Dispatch(DispatchCmd),
     /// Print the configuration after environment substitution, passwords hidden
     ShowConfig,
+    /// An interactive shell on the cluster: n.rpc.<service>.<method>(...) as in Python nameko
+    #[command(after_help = crate::shell::SHELL_HELP)]
+    Shell(crate::shell::ShellCmd),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -233,7 +238,7 @@ struct RunCmd {
 #[command(
     name = "nameko",
     version,
-    about = "Call services and dispatch events on a nameko cluster (Python or Rust).",
+    about = "Call services, dispatch events and open a shell on a nameko cluster (Python or Rust).",
     after_help = format!("{TOOL_EXAMPLES}\n\n{}\n\n{EXIT_CODES_HELP}", broker_help(DEFAULT_AMQP_URI)),
     propagate_version = true
 )]
@@ -396,6 +401,10 @@ impl Cli {
         };
         let result = match parsed.command {
             ServiceCommand::Run(run) => self.run(&parsed.config, &run).await,
+            ServiceCommand::Client(ClientCommand::Shell(shell)) => {
+                let local: Vec<_> = self.services.iter().map(|s| s.add).collect();
+                crate::shell::main(&parsed.config, shell, &self.default_broker, &local).await
+            }
             ServiceCommand::Client(command) => {
                 client(&parsed.config, command, &self.default_broker).await
             }
@@ -537,6 +546,7 @@ fn report(result: Result<(), CliError>) -> u8 {
         Err(error) => {
             match &error {
                 CliError::Remote(line) => eprintln!("{}", redact_line(line)),
+                CliError::Reported(_) => {}
                 other => eprintln!("error: {}", redact_line(&other.to_string())),
             }
             error.exit_code()
@@ -546,7 +556,7 @@ fn report(result: Result<(), CliError>) -> u8 {
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
-enum CliError {
+pub(crate) enum CliError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -568,6 +578,9 @@ enum CliError {
     Start { code: u8, error: RunnerError },
     #[error("{message}")]
     Served { code: u8, message: String },
+    /// Already printed; exit with this code.
+    #[error("exit code {0}")]
+    Reported(u8),
 }
 
 impl CliError {
@@ -580,7 +593,7 @@ impl CliError {
             Self::UnknownService(_) => exit::UNKNOWN_SERVICE,
             Self::Timeout(_) => exit::TIMEOUT,
             Self::Failed(_) => exit::FAILURE,
-            Self::Start { code, .. } | Self::Served { code, .. } => *code,
+            Self::Start { code, .. } | Self::Served { code, .. } | Self::Reported(code) => *code,
         }
     }
 }
@@ -602,7 +615,7 @@ fn start_error(error: RunnerError) -> CliError {
 }
 
 /// The configuration of a command: the file, the defines, then the broker.
-fn load_config(args: &ConfigArgs, default_broker: &str) -> Result<Config, CliError> {
+pub(crate) fn load_config(args: &ConfigArgs, default_broker: &str) -> Result<Config, CliError> {
     let mut config = match &args.config {
         Some(path) => Config::from_yaml_file(path, &ProcessEnv)?,
         None => Config::new(),
@@ -624,6 +637,9 @@ async fn client(
     command: ClientCommand,
     default_broker: &str,
 ) -> Result<(), CliError> {
+    if let ClientCommand::Shell(shell) = command {
+        return crate::shell::main(args, shell, default_broker, &[]).await;
+    }
     let config = load_config(args, default_broker)?;
     if let ClientCommand::ShowConfig = command {
         print!("{}", config.redacted().to_yaml_string());
@@ -633,7 +649,7 @@ async fn client(
     match command {
         ClientCommand::Call(call) => self::call(&config, &call).await,
         ClientCommand::Dispatch(dispatch) => self::dispatch(&config, &dispatch).await,
-        ClientCommand::ShowConfig => Ok(()),
+        ClientCommand::ShowConfig | ClientCommand::Shell(_) => Ok(()),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod connect;
 pub mod logging;
 pub mod prelude;
 pub mod serve;
+pub mod shell;
 
 pub use connect::{connect, connect_or_memory};
 pub use nameko_core::{
