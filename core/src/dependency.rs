@@ -15,19 +15,22 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::Config;
-use crate::container::ContainerContext;
+use crate::config::{Config, ConfigError};
 use crate::context::ContextData;
 use crate::errors::{IntoRemoteError, RemoteError};
+use crate::extension::ContainerContext;
 use crate::worker::{WorkerContext, WorkerResult};
 
 /// A provider failed: at container start, or while serving a worker.
 ///
-/// Carries the error dict a worker fails with when the provider could not serve it.
+/// Carries the error dict a worker fails with when the provider could not serve it, and
+/// the error that caused it.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{remote}")]
 pub struct ProviderError {
-    remote: RemoteError,
+    remote: Box<RemoteError>,
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ProviderError {
@@ -35,15 +38,35 @@ impl ProviderError {
     #[must_use]
     pub fn new(message: impl Into<String>) -> Self {
         Self {
-            remote: message.into().into_remote_error(),
+            remote: Box::new(message.into().into_remote_error()),
+            source: None,
         }
+    }
+
+    /// A provider error with a message, caused by `source`.
+    #[must_use]
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            remote: Box::new(message.into().into_remote_error()),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// A configuration value the provider reads is wrong.
+    #[must_use]
+    pub fn config(error: ConfigError) -> Self {
+        Self::with_source(error.to_string(), error)
     }
 
     /// A provider error that callers see as this error.
     #[must_use]
     pub fn from_error(error: impl IntoRemoteError) -> Self {
         Self {
-            remote: error.into_remote_error(),
+            remote: Box::new(error.into_remote_error()),
+            source: None,
         }
     }
 

@@ -209,7 +209,7 @@ pub fn safe_for_serialization(value: Value) -> Value {
         Value::Bool(true) => Value::String("True".to_owned()),
         Value::Bool(false) => Value::String("False".to_owned()),
         Value::Number(n) => Value::String(match n.as_f64() {
-            Some(f) if !n.is_i64() && !n.is_u64() => crate::wire::json::python_float_repr(f),
+            Some(f) if !n.is_i64() && !n.is_u64() => crate::json::python_float_repr(f),
             _ => n.to_string(),
         }),
     }
@@ -340,19 +340,6 @@ impl IntoRemoteError for Box<dyn std::error::Error + Send + Sync> {
     }
 }
 
-impl IntoRemoteError for crate::events::EventError {
-    /// A failed dispatch or publish: `EventError` (`nameko_rs.EventError`).
-    fn into_remote_error(self) -> RemoteError {
-        let message = self.to_string();
-        RemoteError::new(
-            "EventError",
-            "nameko_rs.EventError",
-            [message.clone()],
-            message,
-        )
-    }
-}
-
 impl IntoRemoteError for RpcError {
     /// Re-raises a failed downstream call the way Python nameko re-raises it: nameko's
     /// typed errors keep their class, registered user errors their own dict, and any
@@ -374,7 +361,7 @@ impl IntoRemoteError for RpcError {
                 format!("Unknown service `{name}`"),
             ),
             Self::Timeout(d) => {
-                let secs = crate::wire::json::python_float_repr(d.as_secs_f64());
+                let secs = crate::json::python_float_repr(d.as_secs_f64());
                 RemoteError::new("RpcTimeout", RPC_TIMEOUT, [secs.clone()], secs)
             }
             Self::RepliesLost(ids) => {

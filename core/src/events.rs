@@ -1,29 +1,27 @@
-//! Events: dispatching them, and handling them (nameko's `EventDispatcher` and
-//! `@event_handler`).
+//! Dispatching events (nameko's `EventDispatcher`; handling them is
+//! [`crate::entrypoints::EventHandler`]).
 //!
 //! An event is published to the source service's `<service>.events` topic exchange with
-//! the event type as routing key and the payload, any JSON value, as the body. Handlers
-//! consume queues bound to that exchange, named and flagged by handler type exactly as
-//! nameko names and flags them, so Rust and Python services share them.
+//! the event type as routing key and the payload, any JSON value, as the body.
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{Config, ConfigError, RetryPolicy};
-use crate::consumer_loop::Topology;
-use crate::container::{ContainerContext, ContainerError};
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
-use crate::entrypoint::{EventHandlerConfig, HandlerType};
+use crate::errors::{IntoRemoteError, RemoteError};
+use crate::extension::ContainerContext;
 use crate::publish::publish_with_retry;
-use crate::queue_driver::{QueuePlan, Settling};
 use crate::transport::{
     ExchangeKind, ExchangeOptions, FieldTable, Message, Properties, PublishOptions, PublishOutcome,
-    QueueOptions, Transport, TransportError,
+    Transport, TransportError,
 };
 use crate::wire;
 use crate::worker::WorkerContext;
@@ -43,50 +41,16 @@ pub enum EventError {
     Refused,
 }
 
-/// The queue an event handler consumes, named as nameko names it:
-///
-/// - service pool: `evt-<source>-<event_type>--<service>.<method>`
-/// - singleton: `evt-<source>-<event_type>`
-/// - broadcast: `evt-<source>-<event_type>--<service>.<method>-<identifier>`
-///
-/// ```
-/// use nameko_core::entrypoint::{EventHandlerConfig, HandlerType};
-/// use nameko_core::events::handler_queue_name;
-///
-/// let cfg = EventHandlerConfig::new("order_service", "order_placed");
-/// assert_eq!(handler_queue_name(&cfg, "notification_service", "on_order", None),
-///            "evt-order_service-order_placed--notification_service.on_order");
-/// ```
-#[must_use]
-pub fn handler_queue_name(
-    config: &EventHandlerConfig,
-    service: &str,
-    method: &str,
-    identifier: Option<&str>,
-) -> String {
-    let base = format!("evt-{}-{}", config.source_service, config.event_type);
-    match config.handler_type {
-        HandlerType::ServicePool => format!("{base}--{service}.{method}"),
-        HandlerType::Singleton => base,
-        HandlerType::Broadcast => format!(
-            "{base}--{service}.{method}-{}",
-            identifier.unwrap_or_default()
-        ),
-    }
-}
-
-/// How an event handler's queue is declared, by handler type and reliable delivery, as
-/// nameko declares it (an exclusive broadcast queue is non-durable and auto-deleted, as
-/// RabbitMQ reports the queue kombu declares).
-#[must_use]
-pub fn handler_queue_options(config: &EventHandlerConfig) -> QueueOptions {
-    let exclusive = config.handler_type == HandlerType::Broadcast && !config.reliable_delivery;
-    if exclusive {
-        QueueOptions::default()
-            .with_exclusive(true)
-            .with_auto_delete(true)
-    } else {
-        QueueOptions::durable().with_auto_delete(!config.reliable_delivery)
+impl IntoRemoteError for EventError {
+    /// A failed dispatch or publish: `EventError` (`nameko_rs.EventError`).
+    fn into_remote_error(self) -> RemoteError {
+        let message = self.to_string();
+        RemoteError::new(
+            "EventError",
+            "nameko_rs.EventError",
+            [message.clone()],
+            message,
+        )
     }
 }
 
@@ -98,43 +62,6 @@ pub fn handler_queue_options(config: &EventHandlerConfig) -> QueueOptions {
 /// A wrong type for `AUTO_DELETE_EVENT_EXCHANGES`.
 pub fn event_exchange_options(config: &Config) -> Result<ExchangeOptions, ConfigError> {
     Ok(ExchangeOptions::durable().with_auto_delete(config.auto_delete_event_exchanges()?))
-}
-
-/// What an event handler consumes: its queue (named, flagged and bound as nameko does it,
-/// with a fresh broadcast identifier when none is given) and how it settles.
-pub(crate) fn handler_plan(
-    config: &EventHandlerConfig,
-    method: &'static str,
-    ctx: &ContainerContext,
-) -> Result<QueuePlan, ContainerError> {
-    let settings = ctx.config();
-    let identifier = match (&config.handler_type, &config.broadcast_identifier) {
-        (HandlerType::Broadcast, Some(id)) => Some(id.clone()),
-        (HandlerType::Broadcast, None) => Some(uuid::Uuid::new_v4().simple().to_string()),
-        _ => None,
-    };
-    let exchange_options = if settings.declare_event_exchanges() {
-        event_exchange_options(settings)?
-    } else {
-        ExchangeOptions::passive()
-    };
-    Ok(QueuePlan {
-        topology: Topology {
-            exchange: Some((
-                wire::event_exchange(&config.source_service),
-                ExchangeKind::Topic,
-                exchange_options,
-            )),
-            queue: handler_queue_name(config, ctx.service_name(), method, identifier.as_deref()),
-            queue_options: handler_queue_options(config),
-            routing_key: config.event_type.clone(),
-        },
-        settling: Settling {
-            requeue_on_error: config.requeue_on_error,
-            requeue_delay: settings.requeue_delay()?,
-        },
-        prefetch: None,
-    })
 }
 
 /// Where an [`EventDispatcher`]'s events go: the broker, or a test double.
@@ -180,21 +107,13 @@ impl LiveEvents {
         let Some(options) = self.declare else {
             return Ok(());
         };
-        if self
-            .declared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(exchange)
-        {
+        if self.declared.lock().contains(exchange) {
             return Ok(());
         }
         self.transport
             .declare_exchange(exchange, ExchangeKind::Topic, options)
             .await?;
-        self.declared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(exchange.to_owned());
+        self.declared.lock().insert(exchange.to_owned());
         Ok(())
     }
 }
@@ -311,13 +230,12 @@ impl DependencyProvider for EventDispatcherProvider {
         let config = container.config();
         let backend = Arc::new(
             LiveEvents::new(container.transport().clone(), config)
-                .map_err(|e| ProviderError::new(e.to_string()))?,
+                .map_err(ProviderError::config)?,
         );
         let exchange = wire::event_exchange(container.service_name());
-        backend
-            .ensure_exchange(&exchange)
-            .await
-            .map_err(|e| ProviderError::new(format!("cannot declare `{exchange}`: {e}")))?;
+        backend.ensure_exchange(&exchange).await.map_err(|e| {
+            ProviderError::with_source(format!("cannot declare `{exchange}`: {e}"), e)
+        })?;
         self.backend = Some(backend);
         self.source = Some(Arc::from(container.service_name()));
         Ok(())

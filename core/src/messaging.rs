@@ -1,6 +1,6 @@
 //! Generic AMQP messaging (nameko's `nameko.messaging`): a [`Publisher`] dependency that
-//! publishes to any exchange, and the `consume` entrypoint that runs a worker per message
-//! of any queue.
+//! publishes to any exchange (the `consume` entrypoint that runs a worker per message of
+//! any queue is [`crate::entrypoints::Consume`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,47 +9,50 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::config::RetryPolicy;
-use crate::consumer_loop::Topology;
-use crate::container::{ContainerContext, ContainerError};
 use crate::dependency::{DependencyProvider, ProviderError};
-use crate::entrypoint::{ConsumeConfig, ExchangeDef};
 use crate::events::EventError;
+use crate::extension::ContainerContext;
 use crate::publish::publish_with_retry;
-use crate::queue_driver::{QueuePlan, Settling};
 use crate::transport::{
-    ExchangeOptions, FieldTable, FieldValue, Message, Properties, PublishOptions, PublishOutcome,
-    Transport,
+    ExchangeKind, ExchangeOptions, FieldTable, FieldValue, Message, Properties, PublishOptions,
+    PublishOutcome, Transport,
 };
 use crate::wire;
 use crate::worker::WorkerContext;
 
-fn exchange_options(def: &ExchangeDef) -> ExchangeOptions {
-    let mut options = ExchangeOptions::default().with_auto_delete(def.auto_delete);
-    options.durable = def.durable;
-    options
+/// An exchange a publisher publishes to, or a consumer binds its queue to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExchangeDef {
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: ExchangeKind,
+    /// Declared durable.
+    pub durable: bool,
+    /// Declared auto-delete.
+    pub auto_delete: bool,
 }
 
-/// What a `consume` entrypoint consumes, and how it settles.
-pub(crate) fn consume_plan(
-    config: &ConsumeConfig,
-    ctx: &ContainerContext,
-) -> Result<QueuePlan, ContainerError> {
-    Ok(QueuePlan {
-        topology: Topology {
-            exchange: config
-                .exchange
-                .as_ref()
-                .map(|e| (e.name.clone(), e.kind, exchange_options(e))),
-            queue: config.queue.clone(),
-            queue_options: config.queue_options.clone(),
-            routing_key: config.routing_key.clone(),
-        },
-        settling: Settling {
-            requeue_on_error: config.requeue_on_error,
-            requeue_delay: ctx.config().requeue_delay()?,
-        },
-        prefetch: config.prefetch,
-    })
+impl ExchangeDef {
+    /// A durable exchange of this kind.
+    #[must_use]
+    pub fn new(name: impl Into<String>, kind: ExchangeKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            durable: true,
+            auto_delete: false,
+        }
+    }
+
+    /// The options it is declared with.
+    #[must_use]
+    pub fn options(&self) -> ExchangeOptions {
+        let mut options = ExchangeOptions::default().with_auto_delete(self.auto_delete);
+        options.durable = self.durable;
+        options
+    }
 }
 
 /// Publishes messages to one exchange (or the default exchange): nameko's `Publisher`.
@@ -173,16 +176,19 @@ impl DependencyProvider for PublisherProvider {
         let transport = container.transport().clone();
         if let Some(exchange) = &self.exchange {
             transport
-                .declare_exchange(&exchange.name, exchange.kind, exchange_options(exchange))
+                .declare_exchange(&exchange.name, exchange.kind, exchange.options())
                 .await
                 .map_err(|e| {
-                    ProviderError::new(format!("cannot declare exchange `{}`: {e}", exchange.name))
+                    ProviderError::with_source(
+                        format!("cannot declare exchange `{}`: {e}", exchange.name),
+                        e,
+                    )
                 })?;
         }
         let retry = container
             .config()
             .rpc_retry_policy()
-            .map_err(|e| ProviderError::new(e.to_string()))?;
+            .map_err(ProviderError::config)?;
         self.state = Some((transport, retry));
         Ok(())
     }

@@ -42,6 +42,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::config::Config;
 use crate::container::{ContainerError, ContainerState, ErasedContainer, ServiceContainer};
+use crate::extension::SharedExtensions;
 use crate::service::Service;
 use crate::transport::Transport;
 
@@ -56,8 +57,11 @@ pub const STOP_GRACE: Duration = Duration::from_secs(5);
 type Connector =
     dyn Fn(&'static str) -> BoxFuture<'static, Result<Arc<dyn Transport>, BoxError>> + Send + Sync;
 
-type MakeContainer =
-    fn(Arc<dyn Transport>, Config) -> Result<Arc<dyn ErasedContainer>, ContainerError>;
+type MakeContainer = fn(
+    Arc<dyn Transport>,
+    Config,
+    SharedExtensions,
+) -> Result<Arc<dyn ErasedContainer>, ContainerError>;
 
 /// Where the runner's containers get their transport.
 #[derive(Clone)]
@@ -101,6 +105,7 @@ struct Registry {
 
 struct Inner {
     config: Config,
+    scope: SharedExtensions,
     source: Source,
     registry: Mutex<Registry>,
     lifecycle: tokio::sync::Mutex<()>,
@@ -157,6 +162,7 @@ impl ServiceRunner {
         Self {
             inner: Arc::new(Inner {
                 config,
+                scope: SharedExtensions::new(),
                 source,
                 registry: Mutex::default(),
                 lifecycle: tokio::sync::Mutex::new(()),
@@ -168,6 +174,15 @@ impl ServiceRunner {
     #[must_use]
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The scope of the process-wide shared extensions of the runner's containers (see
+    /// [`ContainerContext::process_shared`](crate::extension::ContainerContext::process_shared)).
+    /// A container built beforehand for [`add_container`](Self::add_container) shares
+    /// them when built with [`ContainerBuilder::scope`](crate::container::ContainerBuilder::scope).
+    #[must_use]
+    pub fn shared_extensions(&self) -> &SharedExtensions {
+        &self.inner.scope
     }
 
     /// Adds service `S`, to be started with the others.
@@ -348,7 +363,11 @@ impl ServiceRunner {
                         }
                     },
                 };
-                match make(transport.clone(), self.inner.config.clone()) {
+                match make(
+                    transport.clone(),
+                    self.inner.config.clone(),
+                    self.inner.scope.clone(),
+                ) {
                     Ok(container) => (container, owned.then_some(transport)),
                     Err(error) => {
                         if owned {
@@ -568,8 +587,13 @@ where
 fn make_container<S: Service>(
     transport: Arc<dyn Transport>,
     config: Config,
+    scope: SharedExtensions,
 ) -> Result<Arc<dyn ErasedContainer>, ContainerError> {
-    Ok(Arc::new(ServiceContainer::<S>::new(transport, config)?))
+    Ok(Arc::new(
+        ServiceContainer::<S>::builder(transport, config)
+            .scope(scope)
+            .build()?,
+    ))
 }
 
 async fn close(service: &str, transport: &Arc<dyn Transport>) {
@@ -725,7 +749,7 @@ impl fmt::Display for StopOutcome {
 }
 
 /// An error of a [`ServiceRunner`].
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunnerError {
     /// Two services of the same name were added.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nameko::entrypoint::ExchangeDef;
+use nameko::messaging::ExchangeDef;
 use nameko::messaging::PublisherProvider;
 use nameko::prelude::*;
 use nameko::transport::ExchangeKind;

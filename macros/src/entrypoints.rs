@@ -1,18 +1,17 @@
-//! Parsing of the entrypoint attributes: `#[rpc]`, `#[event_handler]`, `#[timer]`,
-//! `#[consume]`, `#[once]` and `#[dummy]`.
+//! The built-in entrypoint attributes `#[rpc]`, `#[event_handler]`, `#[timer]`,
+//! `#[consume]`, `#[once]` and `#[dummy]`: `#[service]` turns each into a call of the
+//! function-like macro of the same name, which checks its arguments and builds the
+//! entrypoint from `nameko::entrypoints`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitStr, Path, Token};
-
-/// Names of the entrypoint attributes.
-pub(crate) const NAMES: &[&str] = &["rpc", "event_handler", "timer", "consume", "once", "dummy"];
+use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitStr, Token};
 
 /// One argument of an entrypoint attribute: positional, or `name = value`.
-enum Arg {
+pub(crate) enum Arg {
     Positional(Expr),
     Named(Ident, Expr),
 }
@@ -29,37 +28,15 @@ impl Parse for Arg {
     }
 }
 
-/// What an entrypoint attribute says, checked.
-pub(crate) struct Entrypoint {
-    /// The attribute's name.
-    pub(crate) attr: &'static str,
-    /// The span of the attribute, for errors.
-    pub(crate) span: Span,
-    /// An expression building the entrypoint's `EntrypointKind`.
-    pub(crate) kind: TokenStream,
-    /// Types of the expected exceptions.
-    pub(crate) expected: Vec<Path>,
-    /// How many parameters the method must take, if fixed.
-    pub(crate) arity: Option<usize>,
-}
-
 struct Args {
     positional: Vec<Expr>,
     named: Vec<(Ident, Expr)>,
 }
 
 impl Args {
-    fn parse(attr: &syn::Attribute) -> syn::Result<Self> {
-        let list: Punctuated<Arg, Token![,]> = match &attr.meta {
-            syn::Meta::Path(_) => Punctuated::new(),
-            syn::Meta::List(_) => attr.parse_args_with(Punctuated::parse_terminated)?,
-            syn::Meta::NameValue(nv) => {
-                return Err(syn::Error::new(
-                    nv.span(),
-                    "use parentheses: `#[name(arg, key = value)]`",
-                ));
-            }
-        };
+    fn parse(input: TokenStream) -> syn::Result<Self> {
+        let list: Punctuated<Arg, Token![,]> =
+            syn::parse::Parser::parse2(Punctuated::parse_terminated, input)?;
         let mut positional = Vec::new();
         let mut named: Vec<(Ident, Expr)> = Vec::new();
         for arg in list {
@@ -176,28 +153,6 @@ fn seconds(expr: &Expr) -> syn::Result<TokenStream> {
     }
 }
 
-fn expected(args: &mut Args) -> syn::Result<Vec<Path>> {
-    let Some(expr) = args.take("expected_exceptions") else {
-        return Ok(Vec::new());
-    };
-    let items: Vec<Expr> = match expr {
-        Expr::Array(a) => a.elems.into_iter().collect(),
-        Expr::Tuple(t) => t.elems.into_iter().collect(),
-        Expr::Paren(p) => vec![*p.expr],
-        other => vec![other],
-    };
-    items
-        .into_iter()
-        .map(|e| match e {
-            Expr::Path(p) => Ok(p.path),
-            other => Err(syn::Error::new(
-                other.span(),
-                "`expected_exceptions` lists error types: `[MyError, OtherError]`",
-            )),
-        })
-        .collect()
-}
-
 fn handler_type(expr: &Expr) -> syn::Result<TokenStream> {
     let name = match expr {
         Expr::Lit(ExprLit {
@@ -222,9 +177,9 @@ fn handler_type(expr: &Expr) -> syn::Result<TokenStream> {
         .collect::<String>()
         .to_ascii_lowercase();
     match normalized.as_str() {
-        "servicepool" => Ok(quote!(::nameko::__private::HandlerType::ServicePool)),
-        "singleton" => Ok(quote!(::nameko::__private::HandlerType::Singleton)),
-        "broadcast" => Ok(quote!(::nameko::__private::HandlerType::Broadcast)),
+        "servicepool" => Ok(quote!(::nameko::entrypoints::HandlerType::ServicePool)),
+        "singleton" => Ok(quote!(::nameko::entrypoints::HandlerType::Singleton)),
+        "broadcast" => Ok(quote!(::nameko::entrypoints::HandlerType::Broadcast)),
         _ => Err(syn::Error::new(
             expr.span(),
             format!(
@@ -253,9 +208,9 @@ fn exchange_kind(expr: &Expr) -> syn::Result<TokenStream> {
         }
     };
     match name.to_ascii_lowercase().as_str() {
-        "direct" => Ok(quote!(::nameko::__private::ExchangeKind::Direct)),
-        "fanout" => Ok(quote!(::nameko::__private::ExchangeKind::Fanout)),
-        "topic" => Ok(quote!(::nameko::__private::ExchangeKind::Topic)),
+        "direct" => Ok(quote!(::nameko::transport::ExchangeKind::Direct)),
+        "fanout" => Ok(quote!(::nameko::transport::ExchangeKind::Fanout)),
+        "topic" => Ok(quote!(::nameko::transport::ExchangeKind::Topic)),
         _ => Err(syn::Error::new(
             expr.span(),
             format!("unknown exchange type `{name}`; expected `direct`, `fanout` or `topic`"),
@@ -263,184 +218,138 @@ fn exchange_kind(expr: &Expr) -> syn::Result<TokenStream> {
     }
 }
 
-impl Entrypoint {
-    /// Parses an entrypoint attribute; `None` if it is not one.
-    pub(crate) fn parse(attr: &syn::Attribute) -> syn::Result<Option<Self>> {
-        let Some(name) = NAMES.iter().find(|n| attr.path().is_ident(n)).copied() else {
-            return Ok(None);
-        };
-        let span = attr.span();
-        let mut args = Args::parse(attr)?;
-        let entrypoint = match name {
-            "rpc" => {
-                let expected = expected(&mut args)?;
-                args.finish(name, 0, &["expected_exceptions"])?;
-                Self {
-                    attr: name,
-                    span,
-                    kind: quote!(::nameko::__private::EntrypointKind::Rpc),
-                    expected,
-                    arity: None,
-                }
+/// Expands the built-in entrypoint macro `name` with its attribute's arguments.
+pub(crate) fn expand(name: &'static str, input: TokenStream) -> syn::Result<TokenStream> {
+    let span = Span::call_site();
+    let mut args = Args::parse(input)?;
+    let entrypoint = match name {
+        "rpc" => {
+            args.finish(name, 0, &["expected_exceptions", "sensitive_arguments"])?;
+            quote!(::nameko::entrypoints::Rpc::new())
+        }
+        "event_handler" => {
+            let source = args
+                .take_either(0, "source")?
+                .ok_or_else(|| syn::Error::new(span, "`#[event_handler]` needs the source service and the event type: `#[event_handler(\"order_service\", \"order_placed\")]`"))?;
+            let event_type = args
+                .take_either(1, "event_type")?
+                .ok_or_else(|| syn::Error::new(span, "`#[event_handler]` needs the event type: `#[event_handler(\"order_service\", \"order_placed\")]`"))?;
+            let source = lit_str(&source, "source")?;
+            let event_type = lit_str(&event_type, "event_type")?;
+            let mut handler =
+                quote!(::nameko::entrypoints::EventHandler::new(#source, #event_type));
+            if let Some(t) = args.take("handler_type") {
+                let t = handler_type(&t)?;
+                handler = quote!(#handler.handler_type(#t));
             }
-            "event_handler" => {
-                let source = args
-                    .take_either(0, "source")?
-                    .ok_or_else(|| syn::Error::new(span, "`#[event_handler]` needs the source service and the event type: `#[event_handler(\"order_service\", \"order_placed\")]`"))?;
-                let event_type = args
-                    .take_either(1, "event_type")?
-                    .ok_or_else(|| syn::Error::new(span, "`#[event_handler]` needs the event type: `#[event_handler(\"order_service\", \"order_placed\")]`"))?;
-                let source = lit_str(&source, "source")?;
-                let event_type = lit_str(&event_type, "event_type")?;
-                let mut config =
-                    quote!(::nameko::__private::EventHandlerConfig::new(#source, #event_type));
-                if let Some(t) = args.take("handler_type") {
-                    let t = handler_type(&t)?;
-                    config = quote!(#config.handler_type(#t));
-                }
-                if let Some(b) = args.take("reliable_delivery") {
-                    let b = lit_bool(&b, "reliable_delivery")?;
-                    config = quote!(#config.reliable_delivery(#b));
-                }
-                if let Some(b) = args.take("requeue_on_error") {
-                    let b = lit_bool(&b, "requeue_on_error")?;
-                    config = quote!(#config.requeue_on_error(#b));
-                }
-                if let Some(id) = args.take("broadcast_identifier") {
-                    config = quote!(#config.broadcast_identifier(#id));
-                }
-                let expected = expected(&mut args)?;
-                args.finish(
-                    name,
-                    2,
-                    &[
-                        "source",
-                        "event_type",
-                        "handler_type",
-                        "reliable_delivery",
-                        "requeue_on_error",
-                        "broadcast_identifier",
-                        "expected_exceptions",
-                    ],
-                )?;
-                Self {
-                    attr: name,
-                    span,
-                    kind: quote!(::nameko::__private::EntrypointKind::EventHandler(#config)),
-                    expected,
-                    arity: Some(1),
-                }
+            if let Some(b) = args.take("reliable_delivery") {
+                let b = lit_bool(&b, "reliable_delivery")?;
+                handler = quote!(#handler.reliable_delivery(#b));
             }
-            "timer" => {
-                let interval = args.take_either(0, "interval")?.ok_or_else(|| {
-                    syn::Error::new(
-                        span,
-                        "`#[timer]` needs an interval in seconds: `#[timer(interval = 5)]`",
-                    )
-                })?;
-                let interval = seconds(&interval)?;
-                let eager = match args.take("eager") {
-                    Some(e) => lit_bool(&e, "eager")?,
-                    None => LitBool::new(false, span),
-                };
-                let expected = expected(&mut args)?;
-                args.finish(name, 1, &["interval", "eager", "expected_exceptions"])?;
-                Self {
-                    attr: name,
-                    span,
-                    kind: quote!(::nameko::__private::EntrypointKind::Timer(
-                        ::nameko::__private::TimerConfig::new(#interval).eager(#eager)
-                    )),
-                    expected,
-                    arity: Some(0),
-                }
+            if let Some(b) = args.take("requeue_on_error") {
+                let b = lit_bool(&b, "requeue_on_error")?;
+                handler = quote!(#handler.requeue_on_error(#b));
             }
-            "consume" => {
-                let queue = args.take_either(0, "queue")?.ok_or_else(|| {
-                    syn::Error::new(
-                        span,
-                        "`#[consume]` needs a queue: `#[consume(queue = \"my_queue\")]`",
-                    )
-                })?;
-                let queue = lit_str(&queue, "queue")?;
-                let mut config = quote!(::nameko::__private::ConsumeConfig::new(#queue));
-                let exchange = args.take("exchange");
-                let routing_key = args.take("routing_key");
-                let kind = match args.take("exchange_type") {
-                    Some(k) => exchange_kind(&k)?,
-                    None => quote!(::nameko::__private::ExchangeKind::Topic),
-                };
-                match (exchange, routing_key) {
-                    (Some(exchange), routing_key) => {
-                        let exchange = lit_str(&exchange, "exchange")?;
-                        let routing_key = match routing_key {
-                            Some(rk) => lit_str(&rk, "routing_key")?,
-                            None => queue.clone(),
-                        };
-                        config = quote!(#config.bind(::nameko::__private::ExchangeDef::new(#exchange, #kind), #routing_key));
-                    }
-                    (None, Some(rk)) => {
-                        return Err(syn::Error::new(
-                            rk.span(),
-                            "`routing_key` needs an `exchange`",
-                        ));
-                    }
-                    (None, None) => {}
-                }
-                if let Some(b) = args.take("requeue_on_error") {
-                    let b = lit_bool(&b, "requeue_on_error")?;
-                    config = quote!(#config.requeue_on_error(#b));
-                }
-                if let Some(p) = args.take("prefetch") {
-                    config = quote!(#config.prefetch(#p));
-                }
-                let expected = expected(&mut args)?;
-                args.finish(
-                    name,
-                    1,
-                    &[
-                        "queue",
-                        "exchange",
-                        "exchange_type",
-                        "routing_key",
-                        "requeue_on_error",
-                        "prefetch",
-                        "expected_exceptions",
-                    ],
-                )?;
-                Self {
-                    attr: name,
-                    span,
-                    kind: quote!(::nameko::__private::EntrypointKind::Consume(#config)),
-                    expected,
-                    arity: Some(1),
-                }
+            if let Some(id) = args.take("broadcast_identifier") {
+                handler = quote!(#handler.broadcast_identifier(#id));
             }
-            "once" => {
-                let values = std::mem::take(&mut args.positional);
-                args.finish(name, 0, &[])?;
-                Self {
-                    attr: name,
+            args.finish(
+                name,
+                2,
+                &[
+                    "source",
+                    "event_type",
+                    "handler_type",
+                    "reliable_delivery",
+                    "requeue_on_error",
+                    "broadcast_identifier",
+                    "expected_exceptions",
+                    "sensitive_arguments",
+                ],
+            )?;
+            handler
+        }
+        "timer" => {
+            let interval = args.take_either(0, "interval")?.ok_or_else(|| {
+                syn::Error::new(
                     span,
-                    kind: quote!(::nameko::__private::EntrypointKind::Once(
-                        ::nameko::__private::CallArgs::new()#(.arg(#values))*
-                    )),
-                    expected: Vec::new(),
-                    arity: None,
-                }
-            }
-            _ => {
-                let expected = expected(&mut args)?;
-                args.finish(name, 0, &["expected_exceptions"])?;
-                Self {
-                    attr: name,
+                    "`#[timer]` needs an interval in seconds: `#[timer(interval = 5)]`",
+                )
+            })?;
+            let interval = seconds(&interval)?;
+            let eager = match args.take("eager") {
+                Some(e) => lit_bool(&e, "eager")?,
+                None => LitBool::new(false, span),
+            };
+            args.finish(name, 1, &["interval", "eager", "expected_exceptions"])?;
+            quote!(::nameko::entrypoints::Timer::new(#interval).eager(#eager))
+        }
+        "consume" => {
+            let queue = args.take_either(0, "queue")?.ok_or_else(|| {
+                syn::Error::new(
                     span,
-                    kind: quote!(::nameko::__private::EntrypointKind::Dummy),
-                    expected,
-                    arity: None,
+                    "`#[consume]` needs a queue: `#[consume(queue = \"my_queue\")]`",
+                )
+            })?;
+            let queue = lit_str(&queue, "queue")?;
+            let mut consume = quote!(::nameko::entrypoints::Consume::new(#queue));
+            let exchange = args.take("exchange");
+            let routing_key = args.take("routing_key");
+            let kind = match args.take("exchange_type") {
+                Some(k) => exchange_kind(&k)?,
+                None => quote!(::nameko::transport::ExchangeKind::Topic),
+            };
+            match (exchange, routing_key) {
+                (Some(exchange), routing_key) => {
+                    let exchange = lit_str(&exchange, "exchange")?;
+                    let routing_key = match routing_key {
+                        Some(rk) => lit_str(&rk, "routing_key")?,
+                        None => queue.clone(),
+                    };
+                    consume = quote!(#consume.bind(::nameko::messaging::ExchangeDef::new(#exchange, #kind), #routing_key));
                 }
+                (None, Some(rk)) => {
+                    return Err(syn::Error::new(
+                        rk.span(),
+                        "`routing_key` needs an `exchange`",
+                    ));
+                }
+                (None, None) => {}
             }
-        };
-        Ok(Some(entrypoint))
-    }
+            if let Some(b) = args.take("requeue_on_error") {
+                let b = lit_bool(&b, "requeue_on_error")?;
+                consume = quote!(#consume.requeue_on_error(#b));
+            }
+            if let Some(p) = args.take("prefetch") {
+                consume = quote!(#consume.prefetch(#p));
+            }
+            args.finish(
+                name,
+                1,
+                &[
+                    "queue",
+                    "exchange",
+                    "exchange_type",
+                    "routing_key",
+                    "requeue_on_error",
+                    "prefetch",
+                    "expected_exceptions",
+                    "sensitive_arguments",
+                ],
+            )?;
+            consume
+        }
+        "once" => {
+            let values = std::mem::take(&mut args.positional);
+            args.finish(name, 0, &[])?;
+            quote!(::nameko::entrypoints::Once::new(
+                ::nameko::wire::CallArgs::new()#(.arg(#values))*
+            ))
+        }
+        _ => {
+            args.finish(name, 0, &["expected_exceptions", "sensitive_arguments"])?;
+            quote!(::nameko::entrypoints::Dummy)
+        }
+    };
+    Ok(entrypoint)
 }

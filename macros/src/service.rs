@@ -5,11 +5,11 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ImplItem, ItemImpl, LitStr, Pat, ReturnType, Type};
 
-use crate::entrypoints::Entrypoint;
+use crate::attribute::EntrypointAttr;
 
 struct Method {
     ident: syn::Ident,
-    entrypoint: Entrypoint,
+    entrypoints: Vec<EntrypointAttr>,
     params: Vec<(syn::Ident, Type)>,
     returns: Returns,
 }
@@ -85,29 +85,18 @@ fn error_type(ty: &Type) -> Option<Type> {
 }
 
 fn method(item: &mut syn::ImplItemFn) -> syn::Result<Option<Method>> {
-    let mut found: Option<Entrypoint> = None;
+    let mut entrypoints = Vec::new();
     let mut keep = Vec::with_capacity(item.attrs.len());
     for attr in item.attrs.drain(..) {
-        match Entrypoint::parse(&attr)? {
-            Some(ep) => {
-                if let Some(first) = &found {
-                    return Err(syn::Error::new(
-                        ep.span,
-                        format!(
-                            "`{}` is already a `#[{}]` entrypoint; a method is one entrypoint",
-                            item.sig.ident, first.attr
-                        ),
-                    ));
-                }
-                found = Some(ep);
-            }
+        match EntrypointAttr::parse(&attr)? {
+            Some(ep) => entrypoints.push(ep),
             None => keep.push(attr),
         }
     }
     item.attrs = keep;
-    let Some(entrypoint) = found else {
+    if entrypoints.is_empty() {
         return Ok(None);
-    };
+    }
     let sig = &item.sig;
     if sig.asyncness.is_none() {
         return Err(syn::Error::new(
@@ -154,20 +143,9 @@ fn method(item: &mut syn::ImplItemFn) -> syn::Result<Option<Method>> {
         }
         params.push((ident.ident.clone(), (*pat.ty).clone()));
     }
-    if let Some(arity) = entrypoint.arity
-        && params.len() != arity
-    {
-        let what = match entrypoint.attr {
-            "timer" => "a `#[timer]` method takes no arguments besides `&self`".to_owned(),
-            other => format!(
-                "a `#[{other}]` method takes exactly one argument besides `&self`: the message payload"
-            ),
-        };
-        return Err(syn::Error::new(sig.inputs.span(), what));
-    }
     Ok(Some(Method {
         ident: sig.ident.clone(),
-        entrypoint,
+        entrypoints,
         params,
         returns: returns(&sig.output),
     }))
@@ -199,7 +177,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     if methods.is_empty() {
         return Err(syn::Error::new(
             block.self_ty.span(),
-            "a service needs at least one entrypoint: mark a method `#[rpc]`, `#[event_handler(...)]`, `#[timer(...)]`, `#[consume(...)]`, `#[once]` or `#[dummy]`",
+            "a service needs at least one entrypoint: mark a method `#[rpc]`, `#[event_handler(...)]`, `#[timer(...)]`, `#[consume(...)]`, `#[once]`, `#[dummy]`, or with the entrypoint attribute of another crate (`#[http(...)]`)",
         ));
     }
     let self_ty = &block.self_ty;
@@ -220,26 +198,6 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         let types: Vec<&Type> = m.params.iter().map(|(_, t)| t).collect();
         variants.push(quote! { #ident(#(#types),*) });
 
-        let kind = &m.entrypoint.kind;
-        let expected = &m.entrypoint.expected;
-        let mut registrations: Vec<TokenStream> = expected
-            .iter()
-            .map(|e| quote_spanned! {e.span()=> (&&&::nameko::__private::Registrar::<#e>::new()).register(); })
-            .collect();
-        if let Returns::Result(ty) = &m.returns
-            && let Some(err) = error_type(ty)
-        {
-            registrations
-                .push(quote! { (&&&::nameko::__private::Registrar::<#err>::new()).register(); });
-        }
-        defs.push(quote! {{
-            #[allow(unused_imports)]
-            use ::nameko::__private::{RegisterAsNameko as _, RegisterFromRemote as _, RegisterNothing as _};
-            #(#registrations)*
-            ::nameko::__private::EntrypointDef::new(#method_name, #kind)
-                #(.expect(<#expected as ::nameko::__private::NamekoError>::exc_path()))*
-        }});
-
         let params: Vec<TokenStream> = m
             .params
             .iter()
@@ -252,6 +210,32 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 }
             })
             .collect();
+        let mut error_types: Vec<TokenStream> = Vec::new();
+        if let Returns::Result(ty) = &m.returns
+            && let Some(err) = error_type(ty)
+        {
+            error_types
+                .push(quote! { (&&&::nameko::__private::Registrar::<#err>::new()).register(); });
+        }
+        for ep in &m.entrypoints {
+            let expected = &ep.expected;
+            let sensitive = &ep.sensitive;
+            let build = &ep.build;
+            let registrations = expected.iter().map(|e| {
+                quote_spanned! {e.span()=> (&&&::nameko::__private::Registrar::<#e>::new()).register(); }
+            });
+            defs.push(quote! {{
+                #[allow(unused_imports)]
+                use ::nameko::__private::{RegisterAsNameko as _, RegisterFromRemote as _, RegisterNothing as _};
+                #(#registrations)*
+                #(#error_types)*
+                const PARAMS: &[::nameko::__private::Param] = &[#(#params),*];
+                ::nameko::__private::EntrypointDef::new(#method_name, PARAMS, #build)
+                    #(.expect(<#expected as ::nameko::__private::NamekoError>::exc_path()))*
+                    #(.sensitive(#sensitive))*
+            }});
+        }
+
         let takes: Vec<TokenStream> = (0..m.params.len())
             .map(|i| quote!(bound.take(#i)?))
             .collect();
@@ -259,7 +243,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             #method_name => {
                 const PARAMS: &[::nameko::__private::Param] = &[#(#params),*];
                 #[allow(unused_mut)]
-                let mut bound = ::nameko::__private::Binder::bind(#method_name, PARAMS, args)?;
+                let mut bound = ::nameko::__private::Binder::bind(#method_name, PARAMS, args)?
+                    .with_natives(natives);
                 ::core::result::Result::Ok(#call::#ident(#(#takes),*))
             }
         });
@@ -269,13 +254,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             .collect();
         let convert = match &m.returns {
             Returns::Unit => {
-                quote! { { self.#ident(#(#vars),*).await; ::core::result::Result::Ok(::nameko::__private::Value::Null) } }
+                quote! { { self.#ident(#(#vars),*).await; ::core::result::Result::Ok(::nameko::__private::Output::Json(::nameko::__private::Value::Null)) } }
             }
             Returns::Value => {
-                quote! { ::nameko::__private::value_result(self.#ident(#(#vars),*).await) }
+                quote! { ::nameko::__private::IntoOutput::into_output(self.#ident(#(#vars),*).await) }
             }
             Returns::Result(_) => {
-                quote! { ::nameko::__private::result_result(self.#ident(#(#vars),*).await) }
+                quote! { ::nameko::__private::result_output(self.#ident(#(#vars),*).await) }
             }
         };
         invokes.push(quote! { #call::#ident(#(#vars),*) => #convert, });
@@ -303,16 +288,20 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             }
 
             fn bind(
-                entrypoint: &str,
+                method: &str,
                 args: &::nameko::__private::CallArgs,
+                natives: ::nameko::__private::Natives,
             ) -> ::core::result::Result<Self::Call, ::nameko::__private::BindError> {
-                match entrypoint {
+                match method {
                     #(#binds)*
                     other => ::core::result::Result::Err(::nameko::__private::BindError::MethodNotFound(other.to_owned())),
                 }
             }
 
-            async fn invoke(&self, call: Self::Call) -> ::nameko::__private::WorkerResult {
+            async fn invoke(
+                &self,
+                call: Self::Call,
+            ) -> ::core::result::Result<::nameko::__private::Output, ::nameko::__private::RemoteError> {
                 match call {
                     #(#invokes)*
                 }

@@ -15,10 +15,20 @@ pub mod shell;
 
 pub use connect::{connect, connect_or_memory};
 pub use nameko_core::{
-    config, container, context, dependency, entrypoint, errors, events, messaging, publish, rpc,
-    runner, service, transport, wire, worker,
+    config, container, context, dependency, errors, events, extension, messaging, method, publish,
+    rpc, runner, service, transport, wire, worker,
 };
-pub use nameko_macros::{Dependencies, NamekoError, service};
+pub use nameko_macros::{
+    Dependencies, NamekoError, consume, dummy, event_handler, once, rpc, service, timer,
+};
+
+/// The built-in entrypoints, and the macros of their attributes (`#[rpc]`,
+/// `#[event_handler(...)]`, `#[timer(...)]`, `#[consume(...)]`, `#[once(...)]`,
+/// `#[dummy]`), which `#[service]` expands.
+pub mod entrypoints {
+    pub use nameko_core::entrypoints::*;
+    pub use nameko_macros::{consume, dummy, event_handler, once, rpc, timer};
+}
 
 /// The in-process broker (`AMQP_URI: memory://`).
 pub mod memory {

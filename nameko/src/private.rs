@@ -4,18 +4,14 @@ use std::marker::PhantomData;
 
 pub use async_trait::async_trait;
 pub use nameko_core::dependency::{Dependency, DependencyProvider, ErasedProvider};
-pub use nameko_core::entrypoint::{
-    ConsumeConfig, EntrypointKind, EventHandlerConfig, ExchangeDef, HandlerType, TimerConfig,
-};
 pub use nameko_core::errors::{FromRemoteError, IntoRemoteError, NamekoError, RemoteError};
+pub use nameko_core::method::{IntoOutput, Natives, Output, result_output};
 pub use nameko_core::rpc::RpcProxyProvider;
 pub use nameko_core::service::{
     BindError, Binder, BuildError, Dependencies, DependencyDef, DependencyValues, EntrypointDef,
     Param, Service,
 };
-pub use nameko_core::transport::ExchangeKind;
 pub use nameko_core::wire::CallArgs;
-pub use nameko_core::worker::WorkerResult;
 pub use serde_json::Value;
 
 /// Boxes a field's default provider.
@@ -29,23 +25,6 @@ pub fn provider_for<T: Send + 'static, P: DependencyProvider<Output = T>>(
     provider: P,
 ) -> Box<dyn ErasedProvider> {
     Box::new(provider)
-}
-
-/// The worker result of a method returning a value.
-pub fn value_result<T: serde::Serialize>(value: T) -> WorkerResult {
-    serde_json::to_value(&value).map_err(|e| {
-        RemoteError::unserializable_value(format!("{} ({e})", std::any::type_name::<T>()))
-    })
-}
-
-/// The worker result of a method returning a `Result`.
-pub fn result_result<T: serde::Serialize, E: IntoRemoteError>(
-    result: Result<T, E>,
-) -> WorkerResult {
-    match result {
-        Ok(value) => value_result(value),
-        Err(error) => Err(error.into_remote_error()),
-    }
 }
 
 /// Registers an error type of a service, as far as it allows: see the three

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use nameko::entrypoint::ExchangeDef;
+use nameko::messaging::ExchangeDef;
 use nameko::messaging::PublisherProvider;
 use nameko::prelude::*;
 use nameko::testing::{TestCluster, cluster_tests, entrypoint_hook};

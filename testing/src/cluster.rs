@@ -9,6 +9,7 @@ use nameko_core::config::Config;
 use nameko_core::container::{ContainerState, ErasedContainer, IdGenerator, ServiceContainer};
 use nameko_core::context::ContextData;
 use nameko_core::events::StandaloneDispatcher;
+use nameko_core::extension::SharedExtensions;
 use nameko_core::rpc::ClusterRpcProxy;
 use nameko_core::service::Service;
 use nameko_core::transport::{QueueOptions, Transport};
@@ -76,6 +77,7 @@ enum Backend {
 pub struct TestCluster {
     backend: Backend,
     config: Config,
+    scope: SharedExtensions,
     ids: Option<IdGenerator>,
     containers: Vec<Arc<dyn ErasedContainer>>,
 }
@@ -114,6 +116,7 @@ impl TestCluster {
             backend: Backend::Memory(broker),
             config: Config::new().with("AMQP_URI", "memory://"),
             ids: None,
+            scope: SharedExtensions::new(),
             containers: Vec::new(),
         }
     }
@@ -145,6 +148,7 @@ impl TestCluster {
             },
             config,
             ids: None,
+            scope: SharedExtensions::new(),
             containers: Vec::new(),
         })
     }
@@ -237,7 +241,10 @@ impl TestCluster {
     pub async fn container<S: Service>(&mut self) -> ServiceContainer<S> {
         let transport = self.connect().await;
         let ids = self.ids.clone().unwrap_or_default();
-        let container = ServiceContainer::<S>::with_ids(transport, self.config.clone(), ids)
+        let container = ServiceContainer::<S>::builder(transport, self.config.clone())
+            .ids(ids)
+            .scope(self.scope.clone())
+            .build()
             .unwrap_or_else(|e| panic!("cannot make a container for `{}`: {e}", S::name()));
         self.containers.push(Arc::new(container.clone()));
         container

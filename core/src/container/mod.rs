@@ -1,82 +1,62 @@
 //! The service container: one running service, its extensions and its workers.
 //!
 //! A [`ServiceContainer`] runs one [`Service`] on a transport: it sets up and starts the
-//! service's dependency providers and entrypoints, spawns a worker for every call
-//! (bounded by `max_workers`), and stops gracefully: entrypoints stop taking work, what
-//! was prefetched but not started goes back to the broker, running workers finish and
-//! settle their messages within `SHUTDOWN_TIMEOUT`, then the providers stop.
+//! service's entrypoints, dependency providers and shared extensions, runs a worker for
+//! every call its entrypoints take (at most `max_workers` at once), and stops gracefully:
+//! entrypoints stop taking work, what was prefetched but not started goes back to the
+//! broker, running workers finish and settle their messages within `SHUTDOWN_TIMEOUT`,
+//! then the providers stop.
 
-mod context;
-mod run;
+mod lifecycle;
+mod pool;
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use tokio::sync::{Semaphore, broadcast, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
-pub use context::{ContainerContext, IdGenerator};
+pub use crate::extension::{ContainerContext, ContainerState, IdGenerator, SpawnError};
 
 use crate::config::{Config, ConfigError};
 use crate::context::ContextData;
-use crate::dependency::{ErasedProvider, ProviderError};
-use crate::entrypoint::EntrypointKind;
-use crate::errors::RemoteError;
-use crate::service::{BindError, EntrypointDef, Service};
+use crate::dependency::{DependencyProvider, ErasedProvider, ProviderError};
+use crate::extension::{Entrypoint, ExtensionError, SharedExtensions, Workers};
+use crate::service::{EntrypointDef, Service};
 use crate::transport::{Transport, TransportError};
 use crate::wire::CallArgs;
 use crate::worker::{WorkerEvent, WorkerResult};
 
-pub(crate) use run::{Driver, ResultHandler, Spawner};
-
-/// Where a container is in its life.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ContainerState {
-    /// Built, not started: dependencies can still be replaced.
-    Created,
-    /// Setting up and starting its extensions.
-    Starting,
-    /// Serving.
-    Running,
-    /// Stopping gracefully.
-    Stopping,
-    /// Stopped gracefully.
-    Stopped,
-    /// Killed by its owner.
-    Killed,
-    /// Killed by a failure it could not go on after.
-    Crashed(String),
-}
-
-impl ContainerState {
-    /// Whether the container is done (stopped, killed or crashed).
-    #[must_use]
-    pub fn is_finished(&self) -> bool {
-        matches!(self, Self::Stopped | Self::Killed | Self::Crashed(_))
-    }
-}
-
 /// An error of a container's life.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ContainerError {
     /// A configuration value is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The service is configured in a way nameko refuses (e.g. a broadcast handler with
-    /// reliable delivery and no broadcast identifier).
+    /// The service is defined in a way that cannot run.
     #[error("invalid service definition: {0}")]
     Definition(String),
+    /// An entrypoint or a shared extension does not fit, or failed to set up or start.
+    #[error("{name}: {source}")]
+    Extension {
+        /// Which extension: `rpc entrypoint `add``, `RpcConsumer`, ...
+        name: String,
+        /// What went wrong.
+        #[source]
+        source: ExtensionError,
+    },
     /// A dependency provider failed to set up or start.
     #[error("dependency `{name}` failed: {error}")]
     Provider {
         /// The dependency's name.
         name: String,
         /// What went wrong.
+        #[source]
         error: ProviderError,
     },
     /// The broker refused a declaration, or could not be reached.
@@ -85,6 +65,7 @@ pub enum ContainerError {
         /// What the container was doing.
         context: String,
         /// The transport's error.
+        #[source]
         error: TransportError,
     },
     /// The operation needs a container that has not started yet.
@@ -115,30 +96,12 @@ pub enum ContainerError {
 }
 
 impl ContainerError {
-    pub(crate) fn transport(context: impl Into<String>, error: TransportError) -> Self {
-        Self::Transport {
-            context: context.into(),
-            error,
+    fn extension(name: impl Into<String>, source: ExtensionError) -> Self {
+        Self::Extension {
+            name: name.into(),
+            source,
         }
     }
-}
-
-/// A worker could not be spawned.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum SpawnError {
-    /// The arguments do not fit the entrypoint.
-    #[error(transparent)]
-    Bind(#[from] BindError),
-    /// The container is stopping and takes no new work.
-    #[error("the container is stopping")]
-    Stopping,
-    /// The container was killed (nameko's `ContainerBeingKilled`).
-    #[error("the container is being killed")]
-    Killed,
-    /// The container is not running.
-    #[error("the container is not running ({0:?})")]
-    NotRunning(ContainerState),
 }
 
 /// A spawned worker: its call id, and its result to come.
@@ -177,22 +140,25 @@ struct Pending {
     entrypoints: Vec<EntrypointDef>,
 }
 
-pub(crate) struct EntrypointInfo {
-    pub(crate) name: Arc<str>,
-    pub(crate) def: EntrypointDef,
+/// What the container knows of one method with an entrypoint.
+pub(crate) struct MethodInfo {
+    pub(crate) name: &'static str,
+    pub(crate) shared_name: Arc<str>,
+    pub(crate) expected_exceptions: Vec<&'static str>,
 }
 
+type Providers = Arc<[(&'static str, Arc<dyn ErasedProvider>)]>;
+
 struct Started {
-    providers: Arc<[(&'static str, Arc<dyn ErasedProvider>)]>,
-    drivers: Vec<Box<dyn Driver>>,
+    providers: Providers,
+    entrypoints: Vec<(String, Box<dyn Entrypoint>)>,
 }
 
 pub(crate) struct Inner<S> {
     ctx: ContainerContext,
-    state: watch::Sender<ContainerState>,
     pending: Mutex<Option<Pending>>,
-    providers: OnceLock<Arc<[(&'static str, Arc<dyn ErasedProvider>)]>>,
-    entrypoints: OnceLock<Vec<EntrypointInfo>>,
+    methods: OnceLock<Vec<MethodInfo>>,
+    providers: OnceLock<Providers>,
     started: tokio::sync::Mutex<Option<Started>>,
     pool: Arc<Semaphore>,
     workers: TaskTracker,
@@ -230,9 +196,108 @@ impl<S: Service> fmt::Debug for ServiceContainer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceContainer")
             .field("service", &S::name())
-            .field("state", &*self.inner.state.borrow())
+            .field("state", &self.inner.ctx.state())
             .finish_non_exhaustive()
     }
+}
+
+/// Builds a [`ServiceContainer`] with more than a transport and a configuration.
+#[must_use]
+pub struct ContainerBuilder<S> {
+    transport: Arc<dyn Transport>,
+    config: Config,
+    ids: IdGenerator,
+    scope: SharedExtensions,
+    _service: PhantomData<fn() -> S>,
+}
+
+impl<S: Service> fmt::Debug for ContainerBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContainerBuilder")
+            .field("service", &S::name())
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Service> ContainerBuilder<S> {
+    /// Call ids from `ids` (see [`IdGenerator::sequential`]).
+    pub fn ids(mut self, ids: IdGenerator) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// Shares process-wide extensions (one web server, ...) with the other containers
+    /// of `scope` (a `ServiceRunner` gives all its containers one).
+    pub fn scope(mut self, scope: SharedExtensions) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// The container.
+    ///
+    /// # Errors
+    ///
+    /// [`ContainerError::Config`] for a configuration value of the wrong type, and
+    /// [`ContainerError::Extension`] for an entrypoint that does not fit its method.
+    pub fn build(self) -> Result<ServiceContainer<S>, ContainerError> {
+        let config = self.config;
+        let max_workers = config.max_workers()?;
+        config.prefetch_count()?;
+        config.rpc_exchange()?;
+        config.serializer()?;
+        config.rpc_timeout()?;
+        config.rpc_retry_policy()?;
+        config.max_message_size()?;
+        let parent_calls_tracked = config.parent_calls_tracked()?;
+        let shutdown_timeout = config.shutdown_timeout()?;
+        let entrypoints = S::entrypoints();
+        for def in &entrypoints {
+            def.entrypoint
+                .check(&def.method)
+                .map_err(|e| ContainerError::extension(entrypoint_name(def), e))?;
+        }
+        let providers = S::dependencies()
+            .into_iter()
+            .map(|d| ProviderSlot {
+                name: d.name,
+                type_name: d.type_name,
+                type_id: d.type_id,
+                provider: d.provider,
+            })
+            .collect();
+        let ctx = ContainerContext::new(
+            S::name(),
+            Arc::new(config),
+            self.transport,
+            self.ids,
+            self.scope,
+        );
+        let (events, _) = broadcast::channel(1024);
+        Ok(ServiceContainer {
+            inner: Arc::new(Inner {
+                ctx,
+                pending: Mutex::new(Some(Pending {
+                    providers,
+                    entrypoints,
+                })),
+                methods: OnceLock::new(),
+                providers: OnceLock::new(),
+                started: tokio::sync::Mutex::new(None),
+                pool: Arc::new(Semaphore::new(max_workers)),
+                workers: TaskTracker::new(),
+                events,
+                parent_calls_tracked,
+                shutdown_timeout,
+                lifecycle: tokio::sync::Mutex::new(()),
+                _service: PhantomData,
+            }),
+        })
+    }
+}
+
+fn entrypoint_name(def: &EntrypointDef) -> String {
+    format!("{} entrypoint `{}`", def.entrypoint.kind(), def.method.name)
 }
 
 impl<S: Service> ServiceContainer<S> {
@@ -241,9 +306,9 @@ impl<S: Service> ServiceContainer<S> {
     /// # Errors
     ///
     /// [`ContainerError::Config`] for a configuration value of the wrong type, and
-    /// [`ContainerError::Definition`] for entrypoints nameko would refuse.
+    /// [`ContainerError::Extension`] for an entrypoint that does not fit its method.
     pub fn new(transport: Arc<dyn Transport>, config: Config) -> Result<Self, ContainerError> {
-        Self::with_ids(transport, config, IdGenerator::uuid())
+        Self::builder(transport, config).build()
     }
 
     /// A container whose call ids come from `ids` (see [`IdGenerator::sequential`]).
@@ -256,48 +321,18 @@ impl<S: Service> ServiceContainer<S> {
         config: Config,
         ids: IdGenerator,
     ) -> Result<Self, ContainerError> {
-        let max_workers = config.max_workers()?;
-        config.prefetch_count()?;
-        config.rpc_exchange()?;
-        config.serializer()?;
-        config.rpc_timeout()?;
-        config.rpc_retry_policy()?;
-        config.max_message_size()?;
-        let parent_calls_tracked = config.parent_calls_tracked()?;
-        let shutdown_timeout = config.shutdown_timeout()?;
-        let entrypoints = S::entrypoints();
-        validate_entrypoints(&entrypoints)?;
-        let providers = S::dependencies()
-            .into_iter()
-            .map(|d| ProviderSlot {
-                name: d.name,
-                type_name: d.type_name,
-                type_id: d.type_id,
-                provider: d.provider,
-            })
-            .collect();
-        let ctx = ContainerContext::new(S::name(), Arc::new(config), transport, ids);
-        let (events, _) = broadcast::channel(1024);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                ctx,
-                state: watch::Sender::new(ContainerState::Created),
-                pending: Mutex::new(Some(Pending {
-                    providers,
-                    entrypoints,
-                })),
-                providers: OnceLock::new(),
-                entrypoints: OnceLock::new(),
-                started: tokio::sync::Mutex::new(None),
-                pool: Arc::new(Semaphore::new(max_workers)),
-                workers: TaskTracker::new(),
-                events,
-                parent_calls_tracked,
-                shutdown_timeout,
-                lifecycle: tokio::sync::Mutex::new(()),
-                _service: PhantomData,
-            }),
-        })
+        Self::builder(transport, config).ids(ids).build()
+    }
+
+    /// A builder, for call ids and shared extension scopes.
+    pub fn builder(transport: Arc<dyn Transport>, config: Config) -> ContainerBuilder<S> {
+        ContainerBuilder {
+            transport,
+            config,
+            ids: IdGenerator::uuid(),
+            scope: SharedExtensions::new(),
+            _service: PhantomData,
+        }
     }
 
     /// The service name.
@@ -307,7 +342,7 @@ impl<S: Service> ServiceContainer<S> {
     }
 
     /// What the container's extensions share: configuration, transport, shared
-    /// extensions.
+    /// extensions, lifecycle signals.
     #[must_use]
     pub fn context(&self) -> &ContainerContext {
         &self.inner.ctx
@@ -316,13 +351,13 @@ impl<S: Service> ServiceContainer<S> {
     /// The current state.
     #[must_use]
     pub fn state(&self) -> ContainerState {
-        self.inner.state.borrow().clone()
+        self.inner.ctx.state()
     }
 
     /// A watch of the state.
     #[must_use]
     pub fn watch_state(&self) -> watch::Receiver<ContainerState> {
-        self.inner.state.subscribe()
+        self.inner.ctx.watch_state()
     }
 
     /// Workers that finished and were torn down, from now on (for entrypoint waiters).
@@ -340,7 +375,7 @@ impl<S: Service> ServiceContainer<S> {
     /// The service's dependencies: names and type names, in field order.
     #[must_use]
     pub fn dependency_types(&self) -> Vec<(&'static str, &'static str, std::any::TypeId)> {
-        match &*lock(&self.inner.pending) {
+        match &*self.inner.pending.lock() {
             Some(p) => p
                 .providers
                 .iter()
@@ -353,7 +388,7 @@ impl<S: Service> ServiceContainer<S> {
     /// Names of the service's dependencies.
     #[must_use]
     pub fn dependency_names(&self) -> Vec<&'static str> {
-        match &*lock(&self.inner.pending) {
+        match &*self.inner.pending.lock() {
             Some(p) => p.providers.iter().map(|p| p.name).collect(),
             None => self
                 .inner
@@ -364,18 +399,15 @@ impl<S: Service> ServiceContainer<S> {
         }
     }
 
-    /// Names of the entrypoints that will run.
+    /// Names of the methods whose entrypoints will run (each once, in definition order).
     #[must_use]
     pub fn entrypoint_names(&self) -> Vec<&'static str> {
-        match &*lock(&self.inner.pending) {
-            Some(p) => p.entrypoints.iter().map(|e| e.name).collect(),
-            None => self
-                .inner
-                .entrypoints
-                .get()
-                .map(|e| e.iter().map(|e| e.def.name).collect())
-                .unwrap_or_default(),
-        }
+        let mut names: Vec<&'static str> = match &*self.inner.pending.lock() {
+            Some(p) => p.entrypoints.iter().map(EntrypointDef::name).collect(),
+            None => return self.inner.method_names(),
+        };
+        dedup_in_order(&mut names);
+        names
     }
 
     /// Replaces the provider of a dependency, before the container starts (nameko's
@@ -386,7 +418,7 @@ impl<S: Service> ServiceContainer<S> {
     /// [`ContainerError::AlreadyStarted`] once started;
     /// [`ContainerError::UnknownDependency`] naming the dependencies that exist;
     /// [`ContainerError::Definition`] if the provider's output is not the field's type.
-    pub fn replace_dependency<P: crate::dependency::DependencyProvider>(
+    pub fn replace_dependency<P: DependencyProvider>(
         &self,
         name: &str,
         provider: P,
@@ -412,7 +444,7 @@ impl<S: Service> ServiceContainer<S> {
         output_name: &str,
         provider: Box<dyn ErasedProvider>,
     ) -> Result<(), ContainerError> {
-        let mut pending = lock(&self.inner.pending);
+        let mut pending = self.inner.pending.lock();
         let pending = pending.as_mut().ok_or(ContainerError::AlreadyStarted)?;
         let known = join(pending.providers.iter().map(|p| p.name));
         let slot = pending
@@ -433,71 +465,39 @@ impl<S: Service> ServiceContainer<S> {
         Ok(())
     }
 
-    /// Keeps only the named entrypoints, before the container starts (nameko's
-    /// `restrict_entrypoints`).
+    /// Keeps only the entrypoints of the named methods, before the container starts
+    /// (nameko's `restrict_entrypoints`).
     ///
     /// # Errors
     ///
     /// [`ContainerError::AlreadyStarted`] once started;
     /// [`ContainerError::UnknownEntrypoint`] naming the entrypoints that exist.
     pub fn restrict_entrypoints(&self, names: &[&str]) -> Result<(), ContainerError> {
-        let mut pending = lock(&self.inner.pending);
+        let mut pending = self.inner.pending.lock();
         let pending = pending.as_mut().ok_or(ContainerError::AlreadyStarted)?;
         for name in names {
-            if !pending.entrypoints.iter().any(|e| e.name == *name) {
+            if !pending.entrypoints.iter().any(|e| e.name() == *name) {
+                let mut known: Vec<&str> = pending.entrypoints.iter().map(|e| e.name()).collect();
+                dedup_in_order(&mut known);
                 return Err(ContainerError::UnknownEntrypoint {
                     name: (*name).to_owned(),
-                    known: join(pending.entrypoints.iter().map(|e| e.name)),
+                    known: join(known.into_iter()),
                 });
             }
         }
-        pending.entrypoints.retain(|e| names.contains(&e.name));
+        pending.entrypoints.retain(|e| names.contains(&e.name()));
         Ok(())
     }
 
-    /// Sets up and starts every dependency provider and entrypoint: the service is
-    /// serving when this returns.
+    /// Sets up and starts every entrypoint, dependency provider and shared extension:
+    /// the service is serving when this returns.
     ///
     /// # Errors
     ///
     /// [`ContainerError::AlreadyStarted`] if started before; any setup or start failure
     /// (after which the container is killed and reports the failure).
     pub async fn start(&self) -> Result<(), ContainerError> {
-        let guard = self.inner.lifecycle.lock().await;
-        let pending = lock(&self.inner.pending)
-            .take()
-            .ok_or(ContainerError::AlreadyStarted)?;
-        self.inner.state.send_replace(ContainerState::Starting);
-        match self.inner.clone().start_extensions(pending).await {
-            Ok(()) => {
-                self.inner.state.send_replace(ContainerState::Running);
-                tracing::info!(service = S::name(), "service started");
-                let inner = self.inner.clone();
-                tokio::spawn(async move {
-                    let ctx = inner.ctx.clone();
-                    tokio::select! {
-                        () = ctx.crashed().cancelled() => {
-                            let reason = ctx.crash_reason().unwrap_or_default();
-                            inner.kill(ContainerState::Crashed(reason)).await;
-                        }
-                        // Killed from outside (a test cluster dropped mid-test): finish
-                        // the kill so the state says so. A graceful stop that cancels
-                        // this token at its end is already finished by then.
-                        () = ctx.killed().cancelled() => inner.kill(ContainerState::Killed).await,
-                    }
-                });
-                Ok(())
-            }
-            Err(error) => {
-                // `kill` takes the lifecycle lock itself.
-                drop(guard);
-                self.inner.ctx.crash(error.to_string());
-                self.inner
-                    .kill(ContainerState::Crashed(error.to_string()))
-                    .await;
-                Err(error)
-            }
-        }
+        self.inner.clone().start().await
     }
 
     /// Stops gracefully: entrypoints stop taking work and give back what they had not
@@ -523,7 +523,7 @@ impl<S: Service> ServiceContainer<S> {
     ///
     /// [`ContainerError::Crashed`] with the reason it crashed.
     pub async fn wait(&self) -> Result<(), ContainerError> {
-        let mut rx = self.inner.state.subscribe();
+        let mut rx = self.inner.ctx.watch_state();
         let state = rx
             .wait_for(ContainerState::is_finished)
             .await
@@ -535,9 +535,15 @@ impl<S: Service> ServiceContainer<S> {
         }
     }
 
-    /// Runs an entrypoint through the real worker path (dependencies, hooks), with the
-    /// given arguments and context data, as a test's entrypoint hook does. Waits for a
-    /// free worker like any call.
+    /// The container's workers, as its entrypoints use them.
+    #[must_use]
+    pub fn workers(&self) -> Workers {
+        Workers::new(self.inner.clone())
+    }
+
+    /// Runs a method through the real worker path (dependencies, hooks), with the given
+    /// arguments and context data, as a test's entrypoint hook does. Waits for a free
+    /// worker like any call.
     ///
     /// # Errors
     ///
@@ -553,145 +559,20 @@ impl<S: Service> ServiceContainer<S> {
         if state != ContainerState::Running {
             return Err(SpawnError::NotRunning(state));
         }
-        let call = self.inner.bind(entrypoint, args)?;
-        let slot = self.inner.worker_slot().await?;
-        Ok(self.inner.spawn(slot, call, context, &[], None))
-    }
-}
-
-impl<S: Service> Inner<S> {
-    async fn start_extensions(self: Arc<Self>, pending: Pending) -> Result<(), ContainerError> {
-        let Pending {
-            providers,
-            entrypoints,
-        } = pending;
-        let infos: Vec<EntrypointInfo> = entrypoints
-            .iter()
-            .map(|def| EntrypointInfo {
-                name: Arc::from(def.name),
-                def: def.clone(),
-            })
-            .collect();
-        let _ = self.entrypoints.set(infos);
-        let mut drivers = crate::drivers::build(&entrypoints, &self.ctx)?;
-        let mut ready = Vec::with_capacity(providers.len());
-        for mut slot in providers {
-            slot.provider
-                .setup(&self.ctx)
-                .await
-                .map_err(|error| ContainerError::Provider {
-                    name: slot.name.to_owned(),
-                    error,
-                })?;
-            ready.push((slot.name, Arc::<dyn ErasedProvider>::from(slot.provider)));
-        }
-        for driver in &mut drivers {
-            driver.setup(&self.ctx).await?;
-        }
-        let providers: Arc<[(&'static str, Arc<dyn ErasedProvider>)]> = ready.into();
-        let _ = self.providers.set(providers.clone());
-        *self.started.lock().await = Some(Started {
-            providers: providers.clone(),
-            drivers,
+        let workers = self.workers();
+        let call = workers.bind(entrypoint, args)?;
+        let slot = workers.slot().await?;
+        let worker = workers.start(slot, call, context, &[]);
+        let (tx, rx) = oneshot::channel();
+        let call_id = worker.context().call_id().to_owned();
+        workers.spawn(worker, |worker| async move {
+            let result = worker.run().await.finish_with_result().await;
+            let _ = tx.send(result);
         });
-        for (name, provider) in providers.iter() {
-            provider
-                .start()
-                .await
-                .map_err(|error| ContainerError::Provider {
-                    name: (*name).to_owned(),
-                    error,
-                })?;
-        }
-        let spawner: Arc<dyn Spawner> = self.clone();
-        let started = self.started.lock().await;
-        if let Some(started) = &*started {
-            for driver in &started.drivers {
-                driver.start(spawner.clone()).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn stop(self: &Arc<Self>) -> Result<(), ContainerError> {
-        let _guard = self.lifecycle.lock().await;
-        match self.state.borrow().clone() {
-            ContainerState::Created => {
-                lock(&self.pending).take();
-                self.state.send_replace(ContainerState::Stopped);
-                return Ok(());
-            }
-            ContainerState::Crashed(reason) => return Err(ContainerError::Crashed(reason)),
-            ContainerState::Stopped | ContainerState::Killed => return Ok(()),
-            _ => {}
-        }
-        self.state.send_replace(ContainerState::Stopping);
-        tracing::info!(service = S::name(), "stopping service");
-        self.ctx.stopping().cancel();
-        let started = self.started.lock().await.take();
-        if let Some(started) = &started {
-            for driver in &started.drivers {
-                driver.stop().await;
-            }
-        }
-        self.workers.close();
-        if tokio::time::timeout(self.shutdown_timeout, self.workers.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                service = S::name(),
-                running = self.workers.len(),
-                timeout = ?self.shutdown_timeout,
-                "workers still running at the shutdown deadline; killing them (the broker redelivers their messages)"
-            );
-            self.ctx.killed().cancel();
-            self.workers.wait().await;
-        }
-        if let Some(started) = started {
-            for (_, provider) in started.providers.iter() {
-                provider.stop().await;
-            }
-            for driver in &started.drivers {
-                driver.close().await;
-            }
-        }
-        self.ctx.killed().cancel();
-        if let Some(reason) = self.ctx.crash_reason() {
-            self.state
-                .send_replace(ContainerState::Crashed(reason.clone()));
-            return Err(ContainerError::Crashed(reason));
-        }
-        self.state.send_replace(ContainerState::Stopped);
-        tracing::info!(service = S::name(), "service stopped");
-        Ok(())
-    }
-
-    async fn kill(self: &Arc<Self>, final_state: ContainerState) {
-        self.ctx.stopping().cancel();
-        self.ctx.killed().cancel();
-        let _guard = self.lifecycle.lock().await;
-        if self.state.borrow().is_finished() {
-            return;
-        }
-        lock(&self.pending).take();
-        let started = self.started.lock().await.take();
-        if let Some(started) = started {
-            for driver in &started.drivers {
-                driver.kill().await;
-            }
-            self.workers.close();
-            self.workers.wait().await;
-            for (_, provider) in started.providers.iter() {
-                provider.kill().await;
-            }
-        }
-        tracing::warn!(service = S::name(), state = ?final_state, "service killed");
-        self.state.send_replace(final_state);
-    }
-
-    pub(crate) fn entrypoint(&self, name: &str) -> Option<&EntrypointInfo> {
-        self.entrypoints.get()?.iter().find(|e| &*e.name == name)
+        Ok(WorkerHandle {
+            call_id,
+            result: rx,
+        })
     }
 }
 
@@ -785,29 +666,16 @@ pub trait ErasedContainer: Send + Sync + fmt::Debug {
     fn running_workers(&self) -> usize;
 }
 
-fn validate_entrypoints(entrypoints: &[EntrypointDef]) -> Result<(), ContainerError> {
-    for ep in entrypoints {
-        match &ep.kind {
-            EntrypointKind::EventHandler(cfg)
-                if cfg.handler_type == crate::entrypoint::HandlerType::Broadcast
-                    && cfg.reliable_delivery
-                    && cfg.broadcast_identifier.is_none() =>
-            {
-                return Err(ContainerError::Definition(format!(
-                    "EventHandlerConfigurationError: `{}`: you are using the default broadcast identifier, which is not compatible with reliable delivery",
-                    ep.name
-                )));
-            }
-            EntrypointKind::Timer(cfg) if cfg.interval.is_zero() => {
-                return Err(ContainerError::Definition(format!(
-                    "timer `{}` has a zero interval",
-                    ep.name
-                )));
-            }
-            _ => {}
+fn dedup_in_order(names: &mut Vec<&'static str>) {
+    let mut seen = Vec::with_capacity(names.len());
+    names.retain(|n| {
+        if seen.contains(n) {
+            false
+        } else {
+            seen.push(*n);
+            true
         }
-    }
-    Ok(())
+    });
 }
 
 fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
@@ -817,24 +685,4 @@ fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
     } else {
         names.join(", ")
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The error dict a worker fails with when the service panicked.
-pub(crate) fn panic_error(payload: &(dyn std::any::Any + Send)) -> RemoteError {
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".to_owned());
-    let message = format!("worker panicked: {message}");
-    RemoteError::new(
-        "WorkerPanic",
-        "nameko_rs.WorkerPanic",
-        [message.clone()],
-        message,
-    )
 }

@@ -14,9 +14,9 @@ use tokio::time::Instant;
 
 use super::reply::{PendingReply, ReplyListener};
 use crate::config::RetryPolicy;
-use crate::container::ContainerContext;
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::RpcError;
+use crate::extension::{ContainerContext, ExtensionError, SharedExtension};
 use crate::publish::publish_made_with_retry;
 use crate::transport::{
     FieldTable, Message, Properties, PublishOptions, PublishOutcome, Transport,
@@ -355,22 +355,36 @@ impl RpcProxyProvider {
     }
 }
 
+#[async_trait]
+impl SharedExtension for LiveBackend {
+    async fn start(&self) -> Result<(), ExtensionError> {
+        self.listener
+            .start()
+            .await
+            .map_err(|e| ExtensionError::transport("starting the reply queue", e))
+    }
+
+    async fn close(&self) {
+        self.listener.stop().await;
+    }
+
+    async fn kill(&self) {
+        self.listener.stop().await;
+    }
+}
+
 /// The container's shared RPC backend and reply queue.
 pub(crate) fn shared_backend(ctx: &ContainerContext) -> Result<Arc<LiveBackend>, ProviderError> {
     let config = ctx.config();
     let exchange = config
         .rpc_exchange()
-        .map_err(|e| ProviderError::new(e.to_string()))?
+        .map_err(ProviderError::config)?
         .to_owned();
-    let retry = config
-        .rpc_retry_policy()
-        .map_err(|e| ProviderError::new(e.to_string()))?;
-    let max_size = config
-        .max_message_size()
-        .map_err(|e| ProviderError::new(e.to_string()))?;
+    let retry = config.rpc_retry_policy().map_err(ProviderError::config)?;
+    let max_size = config.max_message_size().map_err(ProviderError::config)?;
     let transport = ctx.transport().clone();
     let service = ctx.service_name();
-    Ok(ctx.shared(|| {
+    Ok(ctx.shared("", || {
         let listener = Arc::new(ReplyListener::new(
             transport.clone(),
             exchange.clone(),
@@ -394,32 +408,9 @@ impl DependencyProvider for RpcProxyProvider {
         self.config_timeout = container
             .config()
             .rpc_timeout()
-            .map_err(|e| ProviderError::new(e.to_string()))?;
+            .map_err(ProviderError::config)?;
         self.backend = Some(shared_backend(container)?);
         Ok(())
-    }
-
-    async fn start(&self) -> Result<(), ProviderError> {
-        if let Some(backend) = &self.backend {
-            backend
-                .listener
-                .start()
-                .await
-                .map_err(|e| ProviderError::new(format!("cannot start the reply queue: {e}")))?;
-        }
-        Ok(())
-    }
-
-    async fn stop(&self) {
-        if let Some(backend) = &self.backend {
-            backend.listener.stop().await;
-        }
-    }
-
-    async fn kill(&self) {
-        if let Some(backend) = &self.backend {
-            backend.listener.stop().await;
-        }
     }
 
     async fn get_dependency(&self, worker: &WorkerContext) -> Result<RpcProxy, ProviderError> {

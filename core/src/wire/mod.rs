@@ -6,7 +6,7 @@
 //!
 //! Everything is written by [`json::to_vec`], byte for byte what Python nameko writes.
 
-pub mod json;
+pub use crate::json;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -267,15 +267,18 @@ struct ReplyOut<'a> {
 /// ```
 #[must_use]
 pub fn encode_reply(outcome: &Result<Value, RemoteError>) -> Vec<u8> {
-    let reply = match outcome {
-        Ok(result) => ReplyOut {
-            result,
-            error: None,
-        },
-        Err(error) => ReplyOut {
-            result: &Value::Null,
-            error: Some(error),
-        },
+    match outcome {
+        Ok(result) => encode_reply_parts(Some(result), None),
+        Err(error) => encode_reply_parts(None, Some(error)),
+    }
+}
+
+/// An RPC reply body from its two parts: `result` (`null` when `None`) and `error`.
+#[must_use]
+pub fn encode_reply_parts(result: Option<&Value>, error: Option<&RemoteError>) -> Vec<u8> {
+    let reply = ReplyOut {
+        result: result.unwrap_or(&Value::Null),
+        error,
     };
     // Writing a Value and an error dict of strings and Values cannot fail.
     json::to_vec(&reply).unwrap_or_else(|_| br#"{"result": null, "error": null}"#.to_vec())

@@ -1,33 +1,69 @@
-//! The RPC entrypoint: one consumer on `rpc-<service>` for all of a service's RPC methods.
+//! The RPC entrypoint (nameko's `@rpc`): every RPC method of a service registers with one
+//! [`RpcConsumer`], a shared extension that consumes `rpc-<service>` and runs a worker per
+//! request.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
+use super::consumer::{ConsumerTask, DeliveryHandler, settle};
 use crate::config::RetryPolicy;
-use crate::consumer_loop::{ConsumerTask, DeliveryHandler, Topology, settle};
-use crate::container::{ContainerContext, ContainerError, Driver, ResultHandler, Spawner};
 use crate::context::ContextData;
 use crate::errors::RemoteError;
+use crate::extension::{
+    Collector, Entrypoint, EntrypointContext, ExtensionError, SharedExtension, Workers,
+};
+use crate::method::Output;
 use crate::publish::publish_made_with_retry;
+use crate::transport::topology::{Declaration, Topology};
 use crate::transport::{
     Acker, Delivery, ExchangeKind, ExchangeOptions, Message, Properties, PublishOptions,
     PublishOutcome, QueueOptions, Transport,
 };
 use crate::wire::{self, CallArgs};
-use crate::worker::WorkerResult;
 
-/// Consumes `rpc-<service>` and runs a worker per request.
-pub(crate) struct RpcDriver {
-    methods: Vec<&'static str>,
-    settings: Option<Arc<Settings>>,
+/// An RPC method: requests on `rpc-<service>` with routing key `<service>.<method>`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Rpc;
+
+impl Rpc {
+    /// The RPC entrypoint.
+    #[must_use]
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+#[async_trait]
+impl Entrypoint for Rpc {
+    fn kind(&self) -> &'static str {
+        "rpc"
+    }
+
+    async fn setup(&mut self, ctx: &EntrypointContext) -> Result<(), ExtensionError> {
+        let workers = ctx.workers().clone();
+        let consumer = ctx
+            .container()
+            .shared("", move || RpcConsumer::new(workers));
+        consumer.methods.register(ctx.method().name);
+        Ok(())
+    }
+}
+
+/// Consumes `rpc-<service>` for every RPC method of a container (nameko's `RpcConsumer`):
+/// checks each request, runs its worker, publishes the reply, then acks the request.
+#[derive(Debug)]
+pub struct RpcConsumer {
+    workers: Workers,
+    methods: Collector<&'static str>,
+    settings: OnceLock<Arc<Settings>>,
     consumer: ConsumerTask,
 }
 
+#[derive(Debug)]
 struct Settings {
-    ctx: ContainerContext,
     service: &'static str,
     queue: String,
     exchange: String,
@@ -37,60 +73,64 @@ struct Settings {
     methods: Vec<&'static str>,
 }
 
-impl RpcDriver {
-    pub(crate) fn new(methods: Vec<&'static str>) -> Self {
+impl RpcConsumer {
+    fn new(workers: Workers) -> Self {
         Self {
-            methods,
-            settings: None,
+            workers,
+            methods: Collector::new(),
+            settings: OnceLock::new(),
             consumer: ConsumerTask::default(),
         }
     }
 }
 
 #[async_trait]
-impl Driver for RpcDriver {
-    async fn setup(&mut self, ctx: &ContainerContext) -> Result<(), ContainerError> {
+impl SharedExtension for RpcConsumer {
+    async fn setup(&self) -> Result<(), ExtensionError> {
+        let ctx = self.workers.container();
         let config = ctx.config();
         let service = ctx.service_name();
         let settings = Settings {
-            ctx: ctx.clone(),
             service,
             queue: wire::rpc_queue(service),
             exchange: config.rpc_exchange()?.to_owned(),
             prefetch: config.prefetch_count()?,
             max_size: config.max_message_size()?,
             retry: config.rpc_retry_policy()?,
-            methods: self.methods.clone(),
+            methods: self.methods.items(),
         };
-        Topology {
-            exchange: Some((
+        Topology::new()
+            .with(Declaration::exchange(
                 settings.exchange.clone(),
                 ExchangeKind::Topic,
                 ExchangeOptions::durable(),
-            )),
-            queue: settings.queue.clone(),
-            queue_options: QueueOptions::durable(),
-            routing_key: wire::rpc_binding(service),
-        }
-        .declare(ctx.transport().as_ref())
-        .await?;
-        self.settings = Some(Arc::new(settings));
+            ))
+            .with(Declaration::queue(
+                settings.queue.clone(),
+                QueueOptions::durable(),
+            ))
+            .with(Declaration::binding(
+                settings.queue.clone(),
+                settings.exchange.clone(),
+                wire::rpc_binding(service),
+            ))
+            .declare(ctx.transport().as_ref())
+            .await?;
+        let _ = self.settings.set(Arc::new(settings));
         Ok(())
     }
 
-    async fn start(&self, spawner: Arc<dyn Spawner>) -> Result<(), ContainerError> {
-        let Some(settings) = self.settings.clone() else {
-            return Err(ContainerError::Definition(
-                "RPC entrypoint started before setup".to_owned(),
-            ));
+    async fn start(&self) -> Result<(), ExtensionError> {
+        let Some(settings) = self.settings.get().cloned() else {
+            return Err(ExtensionError::msg("RPC consumer started before setup"));
         };
         let handler = Arc::new(RpcHandler {
             settings: settings.clone(),
-            spawner,
+            workers: self.workers.clone(),
         });
         self.consumer
             .start(
-                &settings.ctx,
+                self.workers.container(),
                 &settings.queue,
                 settings.prefetch,
                 "the RPC entrypoint".to_owned(),
@@ -114,19 +154,19 @@ impl Driver for RpcDriver {
 
 struct RpcHandler {
     settings: Arc<Settings>,
-    spawner: Arc<dyn Spawner>,
+    workers: Workers,
 }
 
 #[async_trait]
 impl DeliveryHandler for RpcHandler {
     async fn handle(&self, delivery: Delivery) -> bool {
-        handle(&self.settings, self.spawner.as_ref(), delivery).await
+        handle(&self.settings, &self.workers, delivery).await
     }
 }
 
 /// Handles one request; `false` when the container is stopping and the request went back
 /// to the queue.
-async fn handle(settings: &Arc<Settings>, spawner: &dyn Spawner, delivery: Delivery) -> bool {
+async fn handle(settings: &Arc<Settings>, workers: &Workers, delivery: Delivery) -> bool {
     let (message, info, acker) = delivery.into_parts();
     let Message {
         body,
@@ -142,6 +182,7 @@ async fn handle(settings: &Arc<Settings>, spawner: &dyn Spawner, delivery: Deliv
         return true;
     };
     let reply = Replier {
+        transport: workers.container().transport().clone(),
         settings: settings.clone(),
         reply_to,
         correlation_id: properties.correlation_id.take(),
@@ -180,13 +221,13 @@ async fn handle(settings: &Arc<Settings>, spawner: &dyn Spawner, delivery: Deliv
             .refuse(RemoteError::method_not_found(name), acker)
             .await;
     };
-    let call = match spawner.bind(method, args) {
+    let call = match workers.bind(method, args) {
         Ok(call) => call,
         Err(error) => return reply.refuse(error.to_remote_error(), acker).await,
     };
-    let slot = match spawner.try_worker_slot() {
+    let slot = match workers.try_slot() {
         Some(slot) => slot,
-        None => match spawner.worker_slot().await {
+        None => match workers.slot().await {
             Ok(slot) => slot,
             Err(_) => {
                 settle(acker.nack(true).await);
@@ -195,13 +236,13 @@ async fn handle(settings: &Arc<Settings>, spawner: &dyn Spawner, delivery: Deliv
         },
     };
     let (context, parent_stack) = ContextData::from_headers(&properties.headers);
-    let on_result: ResultHandler = Box::new(move |_worker, result| {
-        Box::pin(async move {
-            reply.send(&result, acker).await;
-            result
-        })
+    let worker = workers.start(slot, call, context, &parent_stack);
+    workers.spawn(worker, move |worker| async move {
+        let run = worker.run().await;
+        let body = encode_reply(run.result());
+        reply.send(body, acker).await;
+        run.finish().await;
     });
-    spawner.spawn_detached(slot, call, context, &parent_stack, on_result);
     true
 }
 
@@ -221,6 +262,7 @@ fn check_content_type(properties: &Properties) -> Result<(), String> {
 
 /// Sends the reply to one request, then settles the request.
 struct Replier {
+    transport: Arc<dyn Transport>,
     settings: Arc<Settings>,
     reply_to: String,
     correlation_id: Option<String>,
@@ -232,23 +274,23 @@ impl Replier {
     fn refuse(self, error: RemoteError, acker: Acker) -> BoxFuture<'static, bool> {
         Box::pin(async move {
             tracing::warn!(exc_type = %error.exc_type, value = %error.value, "refusing RPC request");
-            self.send(&Err(error), acker).await;
+            let body = wire::encode_reply_parts(None, Some(&error));
+            self.send(body, acker).await;
             true
         })
     }
 
     /// Publishes the reply and acks the request once the broker confirmed it; requeues
     /// the request if the reply cannot be published.
-    async fn send(self, result: &WorkerResult, acker: Acker) {
-        let transport: &dyn Transport = self.settings.ctx.transport().as_ref();
-        let body = Bytes::from(wire::encode_reply(result));
+    async fn send(self, body: Vec<u8>, acker: Acker) {
+        let body = Bytes::from(body);
         let message = || {
             let mut properties = Properties::json();
             properties.correlation_id.clone_from(&self.correlation_id);
             Message::new(body.clone(), properties)
         };
         let outcome = publish_made_with_retry(
-            transport,
+            self.transport.as_ref(),
             &self.settings.exchange,
             &self.reply_to,
             message,
@@ -275,5 +317,15 @@ impl Replier {
                 settle(acker.nack(true).await);
             }
         }
+    }
+}
+
+/// The reply body of a worker's result; a native output has no JSON form and answers
+/// `null`.
+fn encode_reply(result: &Result<Output, RemoteError>) -> Vec<u8> {
+    match result {
+        Ok(Output::Json(value)) => wire::encode_reply_parts(Some(value), None),
+        Ok(_) => wire::encode_reply_parts(None, None),
+        Err(error) => wire::encode_reply_parts(None, Some(error)),
     }
 }

@@ -5,8 +5,10 @@ struct Svc;
 
 #[service(name = "svc")]
 impl Svc {
-    #[event_handler("orders", "placed")]
-    async fn on_placed(&self, order: Value, extra: Value) {}
+    #[htp("GET", "/")]
+    async fn index(&self) -> String {
+        String::new()
+    }
 }
 
 fn main() {}

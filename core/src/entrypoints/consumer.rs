@@ -3,72 +3,34 @@
 //! started, and releasing the consumer once every worker has finished. Also the task
 //! handle of the entrypoints that consume nothing (timers, `once`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::container::{ContainerContext, ContainerError};
-use crate::transport::{
-    ConsumeOptions, Consumer, Delivery, ExchangeKind, ExchangeOptions, QueueOptions, Transport,
-    TransportError,
-};
+use crate::extension::{ContainerContext, ExtensionError};
+use crate::transport::{ConsumeOptions, Consumer, Delivery, TransportError};
 
 /// How long a stopping consumer waits for deliveries its broker had already sent.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What a consuming entrypoint declares before it consumes: an exchange (if any), its
-/// queue, and the binding between them.
-#[derive(Debug, Clone)]
-pub(crate) struct Topology {
-    pub(crate) exchange: Option<(String, ExchangeKind, ExchangeOptions)>,
-    pub(crate) queue: String,
-    pub(crate) queue_options: QueueOptions,
-    pub(crate) routing_key: String,
-}
-
-impl Topology {
-    /// Declares the exchange, the queue and the binding, in that order (as kombu does).
-    pub(crate) async fn declare(&self, transport: &dyn Transport) -> Result<(), ContainerError> {
-        if let Some((name, kind, options)) = &self.exchange {
-            transport
-                .declare_exchange(name, *kind, *options)
-                .await
-                .map_err(|e| {
-                    ContainerError::transport(format!("declaring exchange `{name}`"), e)
-                })?;
-        }
-        transport
-            .declare_queue(&self.queue, self.queue_options.clone())
-            .await
-            .map_err(|e| {
-                ContainerError::transport(format!("declaring queue `{}`", self.queue), e)
-            })?;
-        if let Some((exchange, _, _)) = &self.exchange {
-            transport
-                .bind_queue(&self.queue, exchange, &self.routing_key)
-                .await
-                .map_err(|e| {
-                    ContainerError::transport(format!("binding queue `{}`", self.queue), e)
-                })?;
-        }
-        Ok(())
-    }
-}
-
 /// What a consuming entrypoint does with each delivery.
 #[async_trait]
-pub(crate) trait DeliveryHandler: Send + Sync + 'static {
+pub trait DeliveryHandler: Send + Sync + 'static {
     /// Handles one delivery; `false` when the container is stopping and the delivery went
     /// back to its queue, which ends the loop.
     async fn handle(&self, delivery: Delivery) -> bool;
 }
 
-/// The consumer of one entrypoint and the task reading it.
-#[derive(Default)]
-pub(crate) struct ConsumerTask {
+/// The consumer of one entrypoint and the task reading it: start consuming a queue and
+/// hand every delivery to a [`DeliveryHandler`] until the container stops; on stop, give
+/// back what was received but not started; close once every worker settled its
+/// delivery. A consumer that ends while the container runs crashes the container.
+#[derive(Debug, Default)]
+pub struct ConsumerTask {
     task: Mutex<Option<JoinHandle<Option<Consumer>>>>,
     stopped: tokio::sync::Mutex<Option<Consumer>>,
 }
@@ -77,28 +39,32 @@ impl ConsumerTask {
     /// Starts consuming `queue` and handing each delivery to `handler`, until the
     /// container stops. A consumer that ends while the container runs crashes it, naming
     /// `what` consumed.
-    pub(crate) async fn start(
+    ///
+    /// # Errors
+    ///
+    /// The transport refused the consumer.
+    pub async fn start(
         &self,
         ctx: &ContainerContext,
         queue: &str,
         prefetch: u16,
         what: String,
         handler: Arc<dyn DeliveryHandler>,
-    ) -> Result<(), ContainerError> {
+    ) -> Result<(), ExtensionError> {
         let consumer = ctx
             .transport()
             .consume(queue, ConsumeOptions::with_prefetch(prefetch))
             .await
-            .map_err(|e| ContainerError::transport(format!("consuming `{queue}`"), e))?;
+            .map_err(|e| ExtensionError::transport(format!("consuming `{queue}`"), e))?;
         let task = tokio::spawn(run(ctx.clone(), consumer, queue.to_owned(), what, handler));
-        *lock(&self.task) = Some(task);
+        *self.task.lock() = Some(task);
         Ok(())
     }
 
     /// Waits for the loop to end (the container is stopping), keeping the consumer open
     /// so that the running workers can still settle their deliveries.
-    pub(crate) async fn stop(&self) {
-        let task = lock(&self.task).take();
+    pub async fn stop(&self) {
+        let task = self.task.lock().take();
         if let Some(task) = task
             && let Ok(consumer) = task.await
         {
@@ -108,7 +74,7 @@ impl ConsumerTask {
 
     /// Closes the consumer once every worker has finished; anything still unsettled goes
     /// back to the queue.
-    pub(crate) async fn close(&self) {
+    pub async fn close(&self) {
         let consumer = self.stopped.lock().await.take();
         if let Some(consumer) = consumer
             && let Err(error) = consumer.close().await
@@ -119,8 +85,8 @@ impl ConsumerTask {
 
     /// Stops at once: the loop is aborted and the consumer dropped, which gives back
     /// everything unsettled.
-    pub(crate) async fn kill(&self) {
-        let task = lock(&self.task).take();
+    pub async fn kill(&self) {
+        let task = self.task.lock().take();
         if let Some(task) = task {
             task.abort();
             let _ = task.await;
@@ -192,42 +158,38 @@ async fn give_back_unstarted(consumer: &mut Consumer, queue: &str) {
 
 /// Logs a delivery that could not be settled (its channel is gone; the broker redelivers
 /// it).
-pub(crate) fn settle(result: Result<(), TransportError>) {
+pub fn settle(result: Result<(), TransportError>) {
     if let Err(error) = result {
         tracing::warn!(%error, "could not settle a message; the broker will redeliver it");
     }
 }
 
 /// The task of an entrypoint that consumes nothing (a timer, `once`).
-#[derive(Default)]
-pub(crate) struct BackgroundTask {
+#[derive(Debug, Default)]
+pub struct BackgroundTask {
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl BackgroundTask {
     /// Runs `future` as the entrypoint's task.
-    pub(crate) fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
-        *lock(&self.task) = Some(tokio::spawn(future));
+    pub fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
+        *self.task.lock() = Some(tokio::spawn(future));
     }
 
     /// Waits for the task to end (it watches the container's stop signal).
-    pub(crate) async fn finish(&self) {
-        let task = lock(&self.task).take();
+    pub async fn finish(&self) {
+        let task = self.task.lock().take();
         if let Some(task) = task {
             let _ = task.await;
         }
     }
 
     /// Aborts the task.
-    pub(crate) async fn abort(&self) {
-        let task = lock(&self.task).take();
+    pub async fn abort(&self) {
+        let task = self.task.lock().take();
         if let Some(task) = task {
             task.abort();
             let _ = task.await;
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,0 +1,201 @@
+//! What event handlers and generic consumers share: consume one queue, run a worker per
+//! message with the decoded body as its one argument, ack when it finished.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::consumer::{ConsumerTask, DeliveryHandler, settle};
+use crate::context::ContextData;
+use crate::extension::{EntrypointContext, ExtensionError, Workers};
+use crate::method::Method;
+use crate::transport::topology::Topology;
+use crate::transport::{Acker, Delivery, Message};
+use crate::wire::{self, CallArgs};
+
+/// How a queue entrypoint settles its messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settling {
+    pub(crate) requeue_on_error: bool,
+    /// Wait before requeueing a message that failed again after a redelivery, so a
+    /// message that always fails cannot spin in a hot loop.
+    pub(crate) requeue_delay: Duration,
+}
+
+/// Everything a queue entrypoint needs to know to consume: what to declare, how to
+/// settle, its prefetch window (`PREFETCH_COUNT` when `None`).
+#[derive(Debug, Clone)]
+pub(crate) struct QueuePlan {
+    /// The exchange, queue and binding to declare.
+    pub(crate) topology: Topology,
+    /// The queue to consume.
+    pub(crate) queue: String,
+    pub(crate) settling: Settling,
+    pub(crate) prefetch: Option<u16>,
+}
+
+/// Checks that a queue entrypoint's method takes the message payload, and only it.
+pub(crate) fn check_one_payload(attr: &str, method: &Method) -> Result<(), ExtensionError> {
+    if method.params.len() == 1 {
+        Ok(())
+    } else {
+        Err(ExtensionError::definition(format!(
+            "a `#[{attr}]` method takes exactly one argument besides `&self`: the message payload (`{}` takes {})",
+            method.name,
+            method.params.len()
+        )))
+    }
+}
+
+/// The running part of a queue entrypoint.
+#[derive(Debug, Default)]
+pub(crate) struct QueueRunner {
+    setup: Option<(EntrypointContext, QueuePlan)>,
+    consumer: ConsumerTask,
+}
+
+impl QueueRunner {
+    /// Declares what the plan consumes.
+    pub(crate) async fn setup(
+        &mut self,
+        ctx: &EntrypointContext,
+        plan: QueuePlan,
+    ) -> Result<(), ExtensionError> {
+        plan.topology
+            .declare(ctx.container().transport().as_ref())
+            .await?;
+        self.setup = Some((ctx.clone(), plan));
+        Ok(())
+    }
+
+    /// Starts consuming; `what` names the entrypoint kind in logs.
+    pub(crate) async fn start(&self, what: &'static str) -> Result<(), ExtensionError> {
+        let Some((ctx, plan)) = &self.setup else {
+            return Err(ExtensionError::msg("queue entrypoint started before setup"));
+        };
+        let container = ctx.container();
+        let prefetch = match plan.prefetch {
+            Some(p) => p,
+            None => container.config().prefetch_count()?,
+        };
+        let handler = Arc::new(Loop {
+            workers: ctx.workers().clone(),
+            method: ctx.method().name,
+            what,
+            queue: plan.queue.clone(),
+            max_size: container.config().max_message_size()?,
+            settling: plan.settling,
+            stopping: container.stopping().clone(),
+        });
+        self.consumer
+            .start(
+                container,
+                &plan.queue,
+                prefetch,
+                format!("the {what} `{}`", ctx.method().name),
+                handler,
+            )
+            .await
+    }
+
+    pub(crate) async fn stop(&self) {
+        self.consumer.stop().await;
+    }
+
+    pub(crate) async fn close(&self) {
+        self.consumer.close().await;
+    }
+
+    pub(crate) async fn kill(&self) {
+        self.consumer.kill().await;
+    }
+}
+
+struct Loop {
+    workers: Workers,
+    method: &'static str,
+    what: &'static str,
+    queue: String,
+    max_size: usize,
+    settling: Settling,
+    stopping: CancellationToken,
+}
+
+/// Reads a message body as nameko does: JSON only.
+pub(crate) fn decode_body(message: &Message, max_size: usize) -> Result<Value, String> {
+    if message.body.len() > max_size {
+        return Err(format!(
+            "message body of {} bytes is larger than MAX_MESSAGE_SIZE ({max_size} bytes)",
+            message.body.len()
+        ));
+    }
+    match message.properties.content_type.as_deref() {
+        Some(ct) if wire::is_json_content_type(ct) => {}
+        Some(ct) => return Err(format!("unsupported content type `{ct}`")),
+        None => return Err("message has no content type".to_owned()),
+    }
+    wire::json::parse_value(&message.body).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+#[async_trait]
+impl DeliveryHandler for Loop {
+    async fn handle(&self, delivery: Delivery) -> bool {
+        let (message, info, acker) = delivery.into_parts();
+        let payload = match decode_body(&message, self.max_size) {
+            Ok(payload) => payload,
+            Err(problem) => {
+                tracing::error!(queue = %self.queue, routing_key = %info.routing_key, %problem, "cannot read message; rejected");
+                settle(acker.reject(false).await);
+                return true;
+            }
+        };
+        let call = match self
+            .workers
+            .bind(self.method, CallArgs::positional(vec![payload]))
+        {
+            Ok(call) => call,
+            Err(error) => {
+                tracing::error!(queue = %self.queue, %error, "message does not fit the {}; rejected", self.what);
+                settle(acker.reject(false).await);
+                return true;
+            }
+        };
+        let Ok(slot) = self.workers.slot().await else {
+            settle(acker.nack(true).await);
+            return false;
+        };
+        let (context, parent_stack) = ContextData::from_headers(&message.properties.headers);
+        let worker = self.workers.start(slot, call, context, &parent_stack);
+        let settling = self.settling;
+        let redelivered = info.redelivered;
+        let stopping = self.stopping.clone();
+        self.workers.spawn(worker, move |worker| async move {
+            let run = worker.run().await;
+            match (run.result(), settling.requeue_on_error) {
+                (Err(_), true) => {
+                    requeue(acker, redelivered, settling.requeue_delay, stopping).await;
+                }
+                _ => settle(acker.ack().await),
+            }
+            run.finish().await;
+        });
+        true
+    }
+}
+
+async fn requeue(acker: Acker, redelivered: bool, delay: Duration, stopping: CancellationToken) {
+    if redelivered && !delay.is_zero() {
+        tracing::warn!(
+            ?delay,
+            "message failed again after a redelivery; requeueing after a delay"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stopping.cancelled() => {}
+        }
+    }
+    settle(acker.nack(true).await);
+}
