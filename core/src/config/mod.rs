@@ -12,8 +12,24 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+mod compose;
+mod construct;
+mod define;
+mod env;
+mod error;
 mod load;
-pub use load::{ConfigLoadError, Env, Location, ProcessEnv, parse_define, redact_uri};
+mod redact;
+mod resolve;
+mod substitute;
+#[cfg(test)]
+mod test_support;
+mod writer;
+
+pub use define::parse_define;
+pub use env::{Env, ProcessEnv};
+use error::wrong;
+pub use error::{ConfigError, ConfigLoadError, Location};
+pub use redact::redact_uri;
 
 /// `AMQP_URI`: the broker to connect to.
 pub const AMQP_URI: &str = "AMQP_URI";
@@ -51,30 +67,6 @@ pub const REQUEUE_DELAY: &str = "REQUEUE_DELAY";
 
 /// The broker nameko uses when none is configured.
 pub const DEFAULT_AMQP_URI: &str = "amqp://guest:guest@localhost:5672/";
-
-/// A configuration value of the wrong type, or out of range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The key holds a value of another type.
-    #[error("config key `{key}` must be {expected}, found {found}")]
-    WrongType {
-        /// The key.
-        key: String,
-        /// What the framework expects, in words.
-        expected: &'static str,
-        /// The value found, as JSON.
-        found: String,
-    },
-    /// The value has the right type but a meaning the framework refuses.
-    #[error("config key `{key}`: {reason}")]
-    Invalid {
-        /// The key.
-        key: String,
-        /// Why the value is refused.
-        reason: String,
-    },
-}
 
 /// Retries of a publish that failed on the transport (`RPC_RETRY_POLICY`).
 ///
@@ -510,14 +502,6 @@ impl Config {
 impl From<Map<String, Value>> for Config {
     fn from(values: Map<String, Value>) -> Self {
         Self { values }
-    }
-}
-
-fn wrong(key: &str, expected: &'static str, found: &Value) -> ConfigError {
-    ConfigError::WrongType {
-        key: key.to_owned(),
-        expected,
-        found: found.to_string(),
     }
 }
 
