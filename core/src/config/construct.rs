@@ -70,7 +70,7 @@ pub(super) fn load(
         origin: Origin::Text { file },
         budget: &budget,
     };
-    let root = compose(text).map_err(|error| builder.compose_error(&error, ""))?;
+    let root = compose(text).map_err(|error| builder.compose_error(error, ""))?;
     let Some(root) = root else {
         return Ok(Config::new());
     };
@@ -148,7 +148,7 @@ impl<E: Env + ?Sized> Builder<'_, E> {
         }
     }
 
-    fn compose_error(&self, error: &ComposeError, path: &str) -> ConfigLoadError {
+    fn compose_error(&self, error: ComposeError, path: &str) -> ConfigLoadError {
         let (line, column) = error.position();
         let at = self.location_at(line, column);
         match self.origin {
@@ -156,12 +156,13 @@ impl<E: Env + ?Sized> Builder<'_, E> {
                 at,
                 key: key_name(path),
                 message: error.message(),
+                source: match error {
+                    ComposeError::Scan(source) => Some(source),
+                    _ => None,
+                },
             },
             Origin::Text { .. } => match error {
-                ComposeError::Scan(_) => ConfigLoadError::Syntax {
-                    at,
-                    message: error.message(),
-                },
+                ComposeError::Scan(source) => ConfigLoadError::Syntax { at, source },
                 ComposeError::MultipleDocuments { .. } => ConfigLoadError::MultipleDocuments { at },
                 ComposeError::TooDeep { .. } => ConfigLoadError::TooLarge {
                     at,
@@ -195,7 +196,7 @@ impl<E: Env + ?Sized> Builder<'_, E> {
 
     /// Parses `text` as a whole YAML document and builds its value.
     fn document(&self, text: &str, path: &str, role: Role) -> Result<Value, ConfigLoadError> {
-        match compose(text).map_err(|error| self.compose_error(&error, path))? {
+        match compose(text).map_err(|error| self.compose_error(error, path))? {
             None => Ok(Value::Null),
             Some(root) => self.construct(&root, path, role, 0),
         }

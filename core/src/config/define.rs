@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::construct::value_without_substitution;
-use super::{Config, ConfigLoadError, redact_uri};
+use super::{Config, ConfigLoadError, DefineError, redact_uri};
 
 impl Config {
     /// Applies one `-d KEY=VALUE` define, as `nameko run --define` does: the value is
@@ -91,24 +91,24 @@ impl Config {
 /// [`ConfigLoadError::InvalidDefine`] for an empty key or a value that is not valid YAML or
 /// not a valid config value.
 pub fn parse_define(define: &str) -> Result<(String, Value), ConfigLoadError> {
-    let invalid = |reason: String| ConfigLoadError::InvalidDefine {
+    let invalid = |problem: DefineError| ConfigLoadError::InvalidDefine {
         define: redact_uri(define),
-        reason,
+        problem,
     };
     let (key, value) = match define.split_once('=') {
         Some((key, text)) => {
             let key = key.trim();
             if key.is_empty() {
-                return Err(invalid("the key before `=` is empty".to_owned()));
+                return Err(invalid(DefineError::EmptyKey));
             }
             let value = value_without_substitution(text, key)
-                .map_err(|error| invalid(error.to_string()))?;
+                .map_err(|error| invalid(DefineError::Value(Box::new(error))))?;
             (key, value)
         }
         None => {
             let key = define.trim();
             if key.is_empty() {
-                return Err(invalid("the key is empty".to_owned()));
+                return Err(invalid(DefineError::Empty));
             }
             (key, Value::Bool(true))
         }
@@ -178,5 +178,39 @@ mod tests {
         let error = config.apply_define("X=[");
         assert!(error.is_err());
         assert_eq!(config, before);
+    }
+
+    #[test]
+    fn define_errors_keep_their_source() {
+        use std::error::Error as _;
+
+        let error = parse_define("X=[1,").map(|_| ());
+        let Err(ConfigLoadError::InvalidDefine { problem, .. }) = &error else {
+            panic!("{error:?}");
+        };
+        assert!(
+            matches!(problem, DefineError::Value(inner) if matches!(**inner, ConfigLoadError::Syntax { .. })),
+            "{problem:?}"
+        );
+        let Err(error) = error else { unreachable!() };
+        let scan = error
+            .source()
+            .and_then(|problem| problem.source())
+            .and_then(|source| source.downcast_ref::<saphyr_parser::ScanError>());
+        assert!(scan.is_some(), "{error:?}");
+        assert!(matches!(
+            parse_define("=1"),
+            Err(ConfigLoadError::InvalidDefine {
+                problem: DefineError::EmptyKey,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_define(" "),
+            Err(ConfigLoadError::InvalidDefine {
+                problem: DefineError::Empty,
+                ..
+            })
+        ));
     }
 }

@@ -5,7 +5,10 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use saphyr_parser::ScanError;
 use serde_json::Value;
+
+use super::redact_uri;
 
 /// A configuration value of the wrong type, or out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,12 +34,12 @@ pub enum ConfigError {
     },
 }
 
-/// A [`ConfigError::WrongType`] for `key`.
+/// A [`ConfigError::WrongType`] for `key`, with the passwords of URIs in the value hidden.
 pub(crate) fn wrong(key: &str, expected: &'static str, found: &Value) -> ConfigError {
     ConfigError::WrongType {
         key: key.to_owned(),
         expected,
-        found: found.to_string(),
+        found: redact_uri(&found.to_string()),
     }
 }
 
@@ -79,15 +82,16 @@ pub enum ConfigLoadError {
         /// The file.
         path: PathBuf,
         /// What the operating system said.
+        #[source]
         error: io::Error,
     },
     /// The text is not valid YAML.
-    #[error("{at}: invalid YAML: {message}")]
+    #[error("{at}: invalid YAML: {}", .source.info())]
     Syntax {
         /// Where the parser stopped.
         at: Location,
-        /// The parser's message.
-        message: String,
+        /// The parser's error.
+        source: ScanError,
     },
     /// The text holds more than one YAML document (`---` separates them).
     #[error("{at}: a config holds a single YAML document, but a second one starts here")]
@@ -135,8 +139,11 @@ pub enum ConfigLoadError {
         at: Location,
         /// Its key.
         key: String,
-        /// The parser's message about the substituted text.
+        /// What is wrong with the substituted text (never the text itself).
         message: String,
+        /// The parser's error, when the parser refused the text (rather than a limit).
+        #[source]
+        source: Option<ScanError>,
     },
     /// A tag this loader cannot construct (`!!binary`, `!!set`, `!!python/...`, a custom
     /// tag), or a substitution tag where substitution does not apply.
@@ -194,11 +201,27 @@ pub enum ConfigLoadError {
         what: &'static str,
     },
     /// A `KEY=VALUE` define with an empty key or a value that is not valid YAML.
-    #[error("invalid define `{define}`: {reason}")]
+    #[error("invalid define `{define}`: {problem}")]
     InvalidDefine {
         /// The define, redacted.
         define: String,
         /// What is wrong.
-        reason: String,
+        #[source]
+        problem: DefineError,
     },
+}
+
+/// What is wrong with a `-d KEY=VALUE` define ([`ConfigLoadError::InvalidDefine`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DefineError {
+    /// Nothing before the `=`.
+    #[error("the key before `=` is empty")]
+    EmptyKey,
+    /// No `=` and no key: an empty or blank define.
+    #[error("the key is empty")]
+    Empty,
+    /// The value is not valid YAML, or not a valid config value.
+    #[error(transparent)]
+    Value(Box<ConfigLoadError>),
 }

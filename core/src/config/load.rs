@@ -202,4 +202,41 @@ mod tests {
             "{message:?}"
         );
     }
+
+    #[test]
+    fn load_errors_keep_their_source() {
+        use std::error::Error as _;
+
+        let path =
+            std::env::temp_dir().join(format!("nameko-rs-load-{}-source.yaml", std::process::id()));
+        let error = Config::from_yaml_file(&path, &NO_ENV).map(|_| ());
+        let source = error.as_ref().err().and_then(|e| e.source());
+        assert!(
+            source
+                .and_then(|s| s.downcast_ref::<io::Error>())
+                .is_some_and(|e| e.kind() == io::ErrorKind::NotFound),
+            "{error:?}"
+        );
+
+        let error = Config::from_yaml_str("a: [1", &NO_ENV).map(|_| ());
+        let source = error.as_ref().err().and_then(|e| e.source());
+        assert!(
+            source
+                .and_then(|s| s.downcast_ref::<saphyr_parser::ScanError>())
+                .is_some(),
+            "{error:?}"
+        );
+
+        let error = Config::from_yaml_str("a: ${X}", &[("X", "[1, secret")]).map(|_| ());
+        assert!(
+            matches!(
+                &error,
+                Err(ConfigLoadError::SubstitutedSyntax {
+                    source: Some(_),
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+    }
 }

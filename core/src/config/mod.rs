@@ -28,7 +28,7 @@ mod writer;
 pub use define::parse_define;
 pub use env::{Env, ProcessEnv};
 use error::wrong;
-pub use error::{ConfigError, ConfigLoadError, Location};
+pub use error::{ConfigError, ConfigLoadError, DefineError, Location};
 pub use redact::redact_uri;
 
 /// `AMQP_URI`: the broker to connect to.
@@ -588,5 +588,13 @@ mod tests {
             err.to_string()
                 .contains("Please register a serializer for \"pickle\" format")
         );
+    }
+
+    #[test]
+    fn wrong_values_are_shown_without_passwords() {
+        let c = Config::new().with(MAX_WORKERS, "amqp://u:s3cret@host/");
+        let message = c.max_workers().unwrap_err().to_string();
+        assert!(message.contains("amqp://u:***@host/"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
     }
 }
