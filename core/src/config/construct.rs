@@ -157,7 +157,7 @@ impl<E: Env + ?Sized> Builder<'_, E> {
                 key: key_name(path),
                 message: error.message(),
                 source: match error {
-                    ComposeError::Scan(source) => Some(source),
+                    ComposeError::Scan(source) => Some(Box::new(source)),
                     _ => None,
                 },
             },

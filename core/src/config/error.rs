@@ -143,7 +143,7 @@ pub enum ConfigLoadError {
         message: String,
         /// The parser's error, when the parser refused the text (rather than a limit).
         #[source]
-        source: Option<ScanError>,
+        source: Option<Box<ScanError>>,
     },
     /// A tag this loader cannot construct (`!!binary`, `!!set`, `!!python/...`, a custom
     /// tag), or a substitution tag where substitution does not apply.
