@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use saphyr_parser::ScanError;
 use serde_json::Value;
 
+use super::extract::DeserializeError;
 use super::redact_uri;
 
 /// A configuration value of the wrong type, or out of range.
@@ -32,6 +33,44 @@ pub enum ConfigError {
         /// Why the value is refused.
         reason: String,
     },
+    /// The type given to [`Config::extract`](super::Config::extract) refused the config.
+    #[error("config key `{key}`: {source}")]
+    Deserialize {
+        /// The key, as a path from the top of the config (`DB_URIS.orders`, `ACCEPT[0]`),
+        /// or `<root>` when the config as a whole was refused (a missing key, named by
+        /// serde's message).
+        key: String,
+        /// serde's error.
+        source: DeserializeError,
+    },
+}
+
+impl ConfigError {
+    /// What is wrong, as a `Deserialize` implementation of `field` tells serde (which
+    /// names `field` on its own): without the words `config key`, and naming only the
+    /// part of the key below `field` (`max_retries` of `RPC_RETRY_POLICY.max_retries`).
+    pub(super) fn detail(&self, field: &str) -> String {
+        let (key, text) = match self {
+            ConfigError::WrongType {
+                key,
+                expected,
+                found,
+            } => (key, format!("must be {expected}, found {found}")),
+            ConfigError::Invalid { key, reason } => (key, reason.clone()),
+            ConfigError::Deserialize { key, source } => (key, source.to_string()),
+        };
+        match key.strip_prefix(field) {
+            Some("") => text,
+            Some(sub) if sub.starts_with(['.', '[']) => {
+                let sub = sub.strip_prefix('.').unwrap_or(sub);
+                match self {
+                    ConfigError::WrongType { .. } => format!("`{sub}` {text}"),
+                    _ => format!("`{sub}`: {text}"),
+                }
+            }
+            _ => format!("`{key}`: {text}"),
+        }
+    }
 }
 
 /// A [`ConfigError::WrongType`] for `key`, with the passwords of URIs in the value hidden.
@@ -224,4 +263,33 @@ pub enum DefineError {
     /// The value is not valid YAML, or not a valid config value.
     #[error(transparent)]
     Value(Box<ConfigLoadError>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn details_name_the_part_below_the_field() {
+        let error = wrong("RPC_RETRY_POLICY.max_retries", "a number", &json!("x"));
+        assert_eq!(
+            error.detail("RPC_RETRY_POLICY"),
+            "`max_retries` must be a number, found \"x\""
+        );
+        assert_eq!(
+            error.detail("RPC_RETRY_POLICY.max_retries"),
+            "must be a number, found \"x\""
+        );
+        assert_eq!(
+            error.detail("OTHER"),
+            "`RPC_RETRY_POLICY.max_retries`: must be a number, found \"x\""
+        );
+        let error = ConfigError::Invalid {
+            key: "AMQP_SSL.verify".to_owned(),
+            reason: "unsupported".to_owned(),
+        };
+        assert_eq!(error.detail("AMQP_SSL"), "`verify`: unsupported");
+        assert_eq!(error.detail("AMQP"), "`AMQP_SSL.verify`: unsupported");
+    }
 }
