@@ -40,7 +40,7 @@ mod error;
 mod extract;
 mod keys;
 mod load;
-mod redact;
+pub mod redact;
 mod resolve;
 mod rules;
 mod settings;
@@ -151,8 +151,72 @@ impl Config {
     }
 }
 
+impl Config {
+    /// A copy with the password of every URI in every string value replaced by `***` (see
+    /// [`redact_uri`]), for printing and logging.
+    ///
+    /// ```
+    /// use nameko_core::config::Config;
+    ///
+    /// let config = Config::new()
+    ///     .with("AMQP_URI", "amqp://guest:guest@localhost:5672/")
+    ///     .with("DB_URIS", serde_json::json!({"svc:Base": "postgresql://app:pw@db/app"}));
+    /// assert_eq!(
+    ///     config.redacted().to_yaml_string(),
+    ///     "AMQP_URI: amqp://guest:***@localhost:5672/\nDB_URIS:\n  svc:Base: postgresql://app:***@db/app\n",
+    /// );
+    /// ```
+    #[must_use]
+    pub fn redacted(&self) -> Config {
+        Config {
+            values: self
+                .values
+                .iter()
+                .map(|(key, value)| (key.clone(), redact_value(value)))
+                .collect(),
+        }
+    }
+}
+
 impl From<Map<String, Value>> for Config {
     fn from(values: Map<String, Value>) -> Self {
         Self { values }
+    }
+}
+
+fn redact_value(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(redact_uri(text)),
+        Value::Array(items) => Value::Array(items.iter().map(redact_value).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, value)| (key.clone(), redact_value(value)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn redacted_config_hides_passwords_everywhere() {
+        let config = Config::new()
+            .with("AMQP_URI", "amqp://guest:guest@localhost:5672/")
+            .with("DB_URIS", json!({"svc:Base": "postgresql://app:pw@db/app"}))
+            .with("list", json!(["amqp://a:b@c", 5]))
+            .with("plain", "amqp://localhost");
+        assert_eq!(
+            config.redacted().to_value(),
+            json!({
+                "AMQP_URI": "amqp://guest:***@localhost:5672/",
+                "DB_URIS": {"svc:Base": "postgresql://app:***@db/app"},
+                "list": ["amqp://a:***@c", 5],
+                "plain": "amqp://localhost",
+            })
+        );
     }
 }

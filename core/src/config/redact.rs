@@ -1,35 +1,13 @@
-//! Hiding credentials: the passwords of URIs in any text, and in every string of a config.
-
-use serde_json::Value;
-
-use super::Config;
-
-impl Config {
-    /// A copy with the password of every URI in every string value replaced by `***` (see
-    /// [`redact_uri`]), for printing and logging.
-    ///
-    /// ```
-    /// use nameko_core::config::Config;
-    ///
-    /// let config = Config::new()
-    ///     .with("AMQP_URI", "amqp://guest:guest@localhost:5672/")
-    ///     .with("DB_URIS", serde_json::json!({"svc:Base": "postgresql://app:pw@db/app"}));
-    /// assert_eq!(
-    ///     config.redacted().to_yaml_string(),
-    ///     "AMQP_URI: amqp://guest:***@localhost:5672/\nDB_URIS:\n  svc:Base: postgresql://app:***@db/app\n",
-    /// );
-    /// ```
-    #[must_use]
-    pub fn redacted(&self) -> Config {
-        Config {
-            values: self
-                .values
-                .iter()
-                .map(|(key, value)| (key.clone(), redact_value(value)))
-                .collect(),
-        }
-    }
-}
+//! Hiding credentials in text, before it reaches a log, an error message or a terminal:
+//! every redaction of nameko-rs goes through these functions.
+//!
+//! - [`redact_uri`]: the passwords of the URIs in a text (`amqp://user:***@host/`);
+//! - [`redact_secret`]: a known secret wherever it appears, as written or
+//!   percent-encoded (what the RabbitMQ transport applies to its client's error messages);
+//! - [`redact_line`]: a line of log: URI passwords and `auth_token` values.
+//!
+//! When in doubt they hide more, never less. The module depends on the standard library
+//! alone.
 
 /// Hides the passwords of the URIs in `text`: `amqp://user:secret@host/` becomes
 /// `amqp://user:***@host/`.
@@ -49,7 +27,7 @@ impl Config {
 /// text could tell from a list of two URIs.
 ///
 /// ```
-/// use nameko_core::config::redact_uri;
+/// use nameko_core::config::redact::redact_uri;
 ///
 /// assert_eq!(redact_uri("amqp://guest:guest@localhost:5672/"), "amqp://guest:***@localhost:5672/");
 /// assert_eq!(redact_uri("amqps://svc:p@ss@rabbit/vhost"), "amqps://svc:***@rabbit/vhost");
@@ -75,17 +53,162 @@ pub fn redact_uri(text: &str) -> String {
     out
 }
 
-fn redact_value(value: &Value) -> Value {
-    match value {
-        Value::String(text) => Value::String(redact_uri(text)),
-        Value::Array(items) => Value::Array(items.iter().map(redact_value).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, value)| (key.clone(), redact_value(value)))
-                .collect(),
-        ),
-        other => other.clone(),
+/// Replaces every occurrence of `secret` in `text` by `***`, whether it is written as is or
+/// percent-encoded, in whole or in part, with upper- or lower-case hex digits (`p@ss`,
+/// `p%40ss`, `p%40%73s`), then hides URI passwords as [`redact_uri`] does. An empty secret
+/// hides nothing more.
+///
+/// ```
+/// use nameko_core::config::redact::redact_secret;
+///
+/// assert_eq!(
+///     redact_secret("ACCESS_REFUSED for p@ss/w (p%40ss%2Fw)", "p@ss/w"),
+///     "ACCESS_REFUSED for *** (***)",
+/// );
+/// assert_eq!(redact_secret("nothing to hide", ""), "nothing to hide");
+/// ```
+#[must_use]
+pub fn redact_secret(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        return redact_uri(text);
     }
+    let secret = secret.as_bytes();
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        match secret_len_at(bytes, at, secret) {
+            Some(len) => {
+                out.push_str(&text[copied..at]);
+                out.push_str("***");
+                at += len;
+                copied = at;
+            }
+            None => at += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    redact_uri(&out)
+}
+
+/// The length of the longest text at `at` that spells `secret`, each byte as is or as
+/// `%XX` (both can match a `%`, so every way is followed).
+fn secret_len_at(bytes: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
+    let encodes = |i: usize, expected: u8| {
+        bytes.get(i) == Some(&b'%')
+            && bytes
+                .get(i + 1..i + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                == Some(expected)
+    };
+    // Where the text can be after each byte of the secret: at most one more place per
+    // byte, so this stays linear in the secret's length.
+    let mut ends = vec![at];
+    for &expected in secret {
+        let mut next = Vec::with_capacity(ends.len() + 1);
+        for &i in &ends {
+            if bytes.get(i) == Some(&expected) {
+                next.push(i + 1);
+            }
+            if encodes(i, expected) {
+                next.push(i + 3);
+            }
+        }
+        next.sort_unstable();
+        next.dedup();
+        if next.is_empty() {
+            return None;
+        }
+        ends = next;
+    }
+    ends.last().map(|end| end - at)
+}
+
+/// Hides the credentials in one line of log: URI passwords ([`redact_uri`]) and the value
+/// of every `auth_token`, in the shapes logs write it (`auth_token=x`, `auth_token: x`,
+/// `"auth_token": "x"`, escaped quotes, terminal colours around the key).
+///
+/// ```
+/// use nameko_core::config::redact::redact_line;
+///
+/// assert_eq!(
+///     redact_line(r#"connected to amqp://app:pw@rabbit/ with {"auth_token": "abc"}"#),
+///     r#"connected to amqp://app:***@rabbit/ with {"auth_token": "***"}"#,
+/// );
+/// assert_eq!(redact_line("auth_token=abc user=1"), "auth_token=*** user=1");
+/// ```
+#[must_use]
+pub fn redact_line(line: &str) -> String {
+    let line = redact_uri(line);
+    const KEY: &str = "auth_token";
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line.as_str();
+    while let Some(at) = rest.find(KEY) {
+        let (before, after_key) = rest.split_at(at + KEY.len());
+        out.push_str(before);
+        rest = after_key;
+        // A closing quote of the key, white space, then `=` or `:`.
+        let bytes = rest.as_bytes();
+        let mut i = skip(bytes, 0, |b| matches!(b, b'"' | b'\'' | b'\\' | b' '));
+        if i >= bytes.len() || !matches!(bytes[i], b'=' | b':') {
+            continue;
+        }
+        i = skip(bytes, i + 1, |b| b == b' ');
+        // An optional opening quote (possibly escaped), then the value up to its end.
+        let mut quote = None;
+        let mut escaped = false;
+        if i < bytes.len() && bytes[i] == b'\\' {
+            escaped = true;
+            i += 1;
+        }
+        if i < bytes.len() && matches!(bytes[i], b'"' | b'\'') {
+            quote = Some(bytes[i]);
+            i += 1;
+        }
+        out.push_str(&rest[..i]);
+        let value = &rest[i..];
+        let end = match quote {
+            Some(q) => {
+                let pair = [b'\\', q];
+                let single = [q];
+                let closing: &[u8] = if escaped { &pair } else { &single };
+                value
+                    .as_bytes()
+                    .windows(closing.len())
+                    .position(|w| w == closing)
+                    .unwrap_or(value.len())
+            }
+            None => value
+                .find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ')' | ']' | ';'))
+                .unwrap_or(value.len()),
+        };
+        if end > 0 {
+            out.push_str("***");
+        }
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The index of the first byte from `i` that is neither `skipped` nor part of a terminal
+/// colour sequence (`ESC [ ... m`).
+fn skip(bytes: &[u8], mut i: usize, skipped: impl Fn(u8) -> bool) -> usize {
+    while i < bytes.len() {
+        if bytes[i] == 0x1b && bytes.get(i + 1) == Some(&b'[') {
+            match bytes[i + 2..].iter().position(|&b| b == b'm') {
+                Some(end) => i += end + 3,
+                None => return i,
+            }
+        } else if skipped(bytes[i]) {
+            i += 1;
+        } else {
+            return i;
+        }
+    }
+    i
 }
 
 fn is_scheme_char(c: u8) -> bool {
@@ -163,8 +286,55 @@ fn redact_authority(uri: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, MAX_WORKERS};
     use proptest::prelude::*;
     use serde_json::json;
+
+    /// Percent-encodes every byte that is not unreserved, with upper- or lower-case hex.
+    fn encode(text: &str, upper: bool) -> String {
+        text.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                    char::from(b).to_string()
+                } else if upper {
+                    format!("%{b:02X}")
+                } else {
+                    format!("%{b:02x}")
+                }
+            })
+            .collect()
+    }
+
+    /// Every way nameko-rs shows a text that may hold `uri`, in core.
+    fn shown(uri: &str, password: &str) -> Vec<String> {
+        let sentence = format!("cannot connect to {uri}: refused");
+        let config = Config::new()
+            .with("AMQP_URI", uri)
+            .with("DB_URIS", json!({"svc:Base": [sentence.clone()]}));
+        let settings = config
+            .settings()
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_else(|e| e.to_string());
+        let wrong = Config::new()
+            .with(MAX_WORKERS, sentence.as_str())
+            .max_workers()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|e| e.to_string());
+        let define = crate::config::parse_define(&format!("AMQP_URI=[{uri}"))
+            .map(|(k, v)| format!("{k}{v}"))
+            .unwrap_or_else(|e| e.to_string());
+        vec![
+            redact_uri(&sentence),
+            redact_secret(&sentence, password),
+            redact_secret(&format!("{sentence} ({password})"), password),
+            redact_line(&sentence),
+            config.redacted().to_yaml_string(),
+            format!("{config:?}"),
+            settings,
+            wrong,
+            define,
+        ]
+    }
 
     proptest! {
         #[test]
@@ -238,21 +408,100 @@ mod tests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn a_uri_password_never_survives_any_entry_point(
+            scheme in "(amqp|amqps|pyamqp|redis|postgresql\\+psycopg)",
+            user in "[a-z]{1,8}",
+            // No `/` nor white space: `;` or `,` then `scheme://` could start a second URI.
+            password in "S3cr[a-zA-Z0-9@?#%!:;,._~\\-]{1,12}",
+            encoded in any::<Option<bool>>(),
+            hosts in prop::collection::vec("[a-z]{1,8}(:[0-9]{1,5})?", 1..4),
+            vhost in "(/[a-z]{0,6})?",
+        ) {
+            let written = match encoded {
+                None => password.clone(),
+                Some(upper) => encode(&password, upper),
+            };
+            let uri = format!("{scheme}://{user}:{written}@{}{vhost}", hosts.join(","));
+            for text in shown(&uri, &password) {
+                prop_assert!(!text.contains(&password), "{uri}: {text}");
+                prop_assert!(!text.contains(&written), "{uri}: {text}");
+                prop_assert!(!text.contains("S3cr"), "{uri}: {text}");
+            }
+        }
+
+        #[test]
+        fn a_known_secret_never_survives_in_any_spelling(
+            prefix in "[ -~]{0,10}",
+            secret in "[ -~]{1,10}",
+            spelling in prop::collection::vec(0..3u8, 10),
+            suffix in "[ -~]{0,10}",
+        ) {
+            // Each byte as is, or percent-encoded in lower or upper case.
+            let written: String = secret
+                .bytes()
+                .zip(spelling.iter().cycle())
+                .map(|(b, how)| match how {
+                    0 => char::from(b).to_string(),
+                    1 => format!("%{b:02x}"),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            let text = format!("{prefix}{written}{suffix}");
+            let hidden = redact_secret(&text, &secret);
+            prop_assert!(!hidden.contains(&written), "{text}: {hidden}");
+        }
+    }
+
     #[test]
-    fn redacted_config_hides_passwords_everywhere() {
-        let config = Config::new()
-            .with("AMQP_URI", "amqp://guest:guest@localhost:5672/")
-            .with("DB_URIS", json!({"svc:Base": "postgresql://app:pw@db/app"}))
-            .with("list", json!(["amqp://a:b@c", 5]))
-            .with("plain", "amqp://localhost");
-        assert_eq!(
-            config.redacted().to_value(),
-            json!({
-                "AMQP_URI": "amqp://guest:***@localhost:5672/",
-                "DB_URIS": {"svc:Base": "postgresql://app:***@db/app"},
-                "list": ["amqp://a:***@c", 5],
-                "plain": "amqp://localhost",
-            })
-        );
+    fn secrets_are_hidden_as_written_or_percent_encoded() {
+        let cases = [
+            (
+                "login refused for p@ss/w",
+                "p@ss/w",
+                "login refused for ***",
+            ),
+            ("p%40ss%2Fw and p%40ss%2fw", "p@ss/w", "*** and ***"),
+            ("p%40s%73/w", "p@ss/w", "***"),
+            ("no secret here", "p@ss", "no secret here"),
+            ("pp@ss", "p@ss", "p***"),
+            ("50%", "5", "***0%"),
+            ("amqp://u:other@h/ x", "", "amqp://u:***@h/ x"),
+            ("é p@ss é", "p@ss", "é *** é"),
+        ];
+        for (text, secret, expected) in cases {
+            assert_eq!(redact_secret(text, secret), expected, "{text} / {secret}");
+        }
+    }
+
+    #[test]
+    fn lines_hide_uri_passwords_and_auth_tokens() {
+        for (line, expected) in [
+            ("amqp://u:secret@h/ up", "amqp://u:***@h/ up"),
+            (
+                r#"context={"auth_token": "tok-1", "user": 2}"#,
+                r#"context={"auth_token": "***", "user": 2}"#,
+            ),
+            (
+                r#"{\"auth_token\": \"tok-1\"}"#,
+                r#"{\"auth_token\": \"***\"}"#,
+            ),
+            ("auth_token: tok-1, next", "auth_token: ***, next"),
+            ("auth_token='tok 1' x", "auth_token='***' x"),
+            ("no token here", "no token here"),
+            ("the auth_token header", "the auth_token header"),
+            ("auth_token=", "auth_token="),
+            (
+                "a auth_token=1 b auth_token=2",
+                "a auth_token=*** b auth_token=***",
+            ),
+            (
+                "\x1b[3mauth_token\x1b[0m\x1b[2m=\x1b[0mtok-1 \x1b[3mbroker\x1b[0m\x1b[2m=\x1b[0mamqp://u:pw@h/",
+                "\x1b[3mauth_token\x1b[0m\x1b[2m=\x1b[0m*** \x1b[3mbroker\x1b[0m\x1b[2m=\x1b[0mamqp://u:***@h/",
+            ),
+        ] {
+            assert_eq!(redact_line(line), expected, "{line}");
+        }
     }
 }
