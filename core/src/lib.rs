@@ -1,7 +1,8 @@
 //! nameko-core: the broker-independent core of nameko-rs.
 //!
 //! - [`transport`]: the [`Transport`](transport::Transport) trait every broker backend
-//!   implements, with messages, AMQP field tables, deliveries and consumers.
+//!   implements, with messages, AMQP field tables, deliveries, consumers and declared
+//!   topology: the `nameko-transport` crate, re-exported.
 //! - [`wire`]: nameko's message bodies and names, and JSON exactly as Python writes it.
 //! - [`service`], [`dependency`], [`entrypoint`], [`worker`]: what a service is made of.
 //! - [`container`]: running a service: lifecycle, worker pool, graceful stop.
@@ -27,6 +28,7 @@ pub mod rpc;
 pub mod runner;
 pub mod service;
 pub mod timer;
-pub mod transport;
+#[doc(inline)]
+pub use nameko_transport as transport;
 pub mod wire;
 pub mod worker;

@@ -1,13 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 mod cluster;
-pub mod conformance;
 mod factory;
 mod hooks;
 mod mocks;
-mod rabbitmqctl;
 mod replace;
 mod vhost;
+
+#[doc(inline)]
+pub use nameko_transport_conformance as conformance;
 
 pub use cluster::{NotIdle, TRANSPORT_VAR, TestCluster};
 pub use factory::{FactoryError, WorkerFactory, worker_factory};
@@ -16,7 +17,7 @@ pub use hooks::{
     entrypoint_waiter,
 };
 pub use mocks::{EventDispatcherMock, Mock, Mocks, RecordedCall, RecordedEvent, RpcProxyMock};
-pub use rabbitmqctl::{RabbitmqctlError, rabbitmqctl};
+pub use nameko_amqp::test_support::{RabbitmqctlError, rabbitmqctl};
 pub use replace::{replace_dependencies, replace_dependency, restrict_entrypoints};
 
 /// Runs each test function twice: on the in-memory broker (`memory`) and on RabbitMQ

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties, ConnectionStatus, Event};
-use nameko_core::transport::TransportError;
+use nameko_transport::TransportError;
 use parking_lot::RwLock;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 

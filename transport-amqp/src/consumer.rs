@@ -1,5 +1,5 @@
 //! Consumers: a channel each (so the prefetch window is per consumer), deliveries mapped
-//! to nameko-core's, and transparent re-attachment after a reconnection.
+//! to nameko-transport's, and transparent re-attachment after a reconnection.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,7 +17,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable as AmqpTable;
 use lapin::{Channel, ConnectionStatus};
-use nameko_core::transport::{
+use nameko_transport::{
     Acker, ConsumeOptions, ConsumerStream, Delivery, DeliveryInfo, Message, Settle, Settlement,
     TransportError,
 };

@@ -1,4 +1,4 @@
-//! Conversions between nameko-core's message types and lapin's.
+//! Conversions between nameko-transport's message types and lapin's.
 //!
 //! Every AMQP property and every field-table type maps both ways without loss: integer
 //! widths are kept (Python sends int32 `I` for small ints and `l` for large ones), long
@@ -10,7 +10,7 @@ use lapin::types::{
     AMQPValue, ByteArray, DecimalValue, FieldArray, FieldTable as AmqpTable, LongString,
     ShortString,
 };
-use nameko_core::transport::{DeliveryMode, FieldTable, FieldValue, Properties, TransportError};
+use nameko_transport::{DeliveryMode, FieldTable, FieldValue, Properties, TransportError};
 
 /// A short string (at most 255 bytes), refused with `InvalidArgument` when longer.
 pub(crate) fn short(value: &str, what: &str) -> Result<ShortString, TransportError> {

@@ -1,7 +1,7 @@
 //! Mapping lapin's errors and AMQP reply codes to [`TransportError`].
 
 use lapin::ErrorKind;
-use nameko_core::transport::TransportError;
+use nameko_transport::TransportError;
 
 /// The error for an AMQP reply code and the broker's reply text.
 pub(crate) fn from_reply(code: u16, text: &str) -> TransportError {

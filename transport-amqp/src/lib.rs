@@ -1,20 +1,20 @@
 //! nameko-amqp: the RabbitMQ transport of nameko-rs, on [lapin].
 //!
-//! [`AmqpTransport`] implements nameko-core's
-//! [`Transport`](nameko_core::transport::Transport) on one AMQP 0-9-1 connection, so
+//! [`AmqpTransport`] implements nameko-transport's
+//! [`Transport`](nameko_transport::Transport) on one AMQP 0-9-1 connection, so
 //! that Rust services run on the same broker as Python nameko services and exchange
 //! byte-identical messages with them: every AMQP property and header type is carried
-//! without loss (see [`FieldValue`](nameko_core::transport::FieldValue)), headers are
+//! without loss (see [`FieldValue`](nameko_transport::FieldValue)), headers are
 //! always sent, and publisher confirms and mandatory returns give nameko's
 //! `UnknownService` detection.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use nameko_amqp::{AmqpOptions, AmqpTransport, Startup};
-//! use nameko_core::transport::{ConsumeOptions, Transport};
+//! use nameko_transport::{ConsumeOptions, Transport};
 //! use futures_util::StreamExt as _;
 //!
-//! # async fn run() -> Result<(), nameko_core::transport::TransportError> {
+//! # async fn run() -> Result<(), nameko_transport::TransportError> {
 //! let options = AmqpOptions::new()
 //!     .connection_name("greeting-service")
 //!     .heartbeat(Duration::from_secs(60))
@@ -42,7 +42,6 @@ mod error;
 mod options;
 mod publish;
 mod recovery;
-mod topology;
 mod transport;
 mod uri;
 

@@ -64,7 +64,7 @@ impl AmqpOptions {
     }
 
     /// How long one connection attempt (TCP, TLS and the AMQP handshake) may take before
-    /// it fails with [`TransportError::Timeout`](nameko_core::transport::TransportError).
+    /// it fails with [`TransportError::Timeout`](nameko_transport::TransportError).
     /// Defaults to the URI's `connection_timeout`, or 10 s.
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -258,7 +258,7 @@ impl ReconnectPolicy {
     }
 
     /// No reconnection: a lost connection closes the transport
-    /// ([`TransportStatus::Closed`](nameko_core::transport::TransportStatus)).
+    /// ([`TransportStatus::Closed`](nameko_transport::TransportStatus)).
     #[must_use]
     pub fn never() -> Self {
         Self {

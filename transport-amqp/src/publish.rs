@@ -23,7 +23,7 @@ use lapin::message::BasicReturnMessage;
 use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
-use nameko_core::transport::{Message, PublishOptions, PublishOutcome, TransportError};
+use nameko_transport::{Message, PublishOptions, PublishOutcome, TransportError};
 use parking_lot::{Mutex, RwLock};
 
 use crate::connection::{Session, SharedChannel};

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use lapin::Event;
-use nameko_core::transport::{ExchangeKind, TransportError, TransportStatus};
+use nameko_transport::topology::Declaration;
+use nameko_transport::{ExchangeKind, TransportError, TransportStatus};
 
 use crate::connection::{Events, Session};
 use crate::consumer::Attachment;
-use crate::topology::Declaration;
 use crate::transport::{Inner, Signals};
 
 /// How often the supervisor looks at the connection when nothing woke it.
@@ -156,8 +156,8 @@ fn give_up(transport: &Inner) {
 /// a consumer the broker refuses is skipped (and the consumer told why); losing the new
 /// connection fails the whole restore.
 async fn restore(transport: &Inner, session: &Session) -> Result<(), TransportError> {
-    let declarations = transport.topology.lock().snapshot();
-    for declaration in &declarations {
+    let topology = transport.topology.lock().clone();
+    for declaration in topology.iter() {
         if let Err(error) = redeclare(session, declaration).await {
             if !session.is_alive() {
                 return Err(error);

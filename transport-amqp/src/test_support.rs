@@ -9,9 +9,12 @@
 //! Each test runs in a [`Scope`]: names unique to the run, and whatever queues and
 //! exchanges it declared under them deleted at the end, even when the test panics.
 //!
+//! [`rabbitmqctl`] runs the broker's control tool, with a time limit, for what AMQP cannot
+//! do (list or close connections, manage users and vhosts).
+//!
 //! ```no_run
 //! use nameko_amqp::test_support::test_broker;
-//! use nameko_core::transport::{QueueOptions, Transport};
+//! use nameko_transport::{QueueOptions, Transport};
 //!
 //! # async fn example() {
 //! let Some(broker) = test_broker().await else { return };
@@ -31,10 +34,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
-use nameko_core::transport::Transport;
+use nameko_transport::Transport;
 use parking_lot::Mutex;
 
 use crate::{AmqpOptions, AmqpTransport, AmqpUri};
+
+mod rabbitmqctl;
+
+pub use rabbitmqctl::{RabbitmqctlError, rabbitmqctl};
 
 /// The variable naming the test broker's URI.
 pub const URI_VAR: &str = "NAMEKO_TEST_AMQP_URI";

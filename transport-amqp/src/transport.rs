@@ -11,7 +11,8 @@ use lapin::options::{
     QueueDeleteOptions,
 };
 use lapin::types::FieldTable as AmqpTable;
-use nameko_core::transport::{
+use nameko_transport::topology::{Declaration, Topology};
+use nameko_transport::{
     Capabilities, ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, Message, PublishOptions,
     PublishOutcome, QueueDeclared, QueueOptions, Transport, TransportError, TransportStatus,
 };
@@ -25,7 +26,6 @@ use crate::error::from_lapin;
 use crate::options::{AmqpOptions, Startup};
 use crate::publish::Outgoing;
 use crate::recovery;
-use crate::topology::Topology;
 use crate::uri::AmqpUri;
 
 /// The RabbitMQ transport: a [`Transport`] on one AMQP connection, through lapin.
@@ -46,8 +46,9 @@ use crate::uri::AmqpUri;
 /// When the connection is lost (broker restart, `rabbitmqctl close_connection`, missed
 /// heartbeats) the status turns to [`TransportStatus::Reconnecting`] and the transport
 /// reconnects with the [`ReconnectPolicy`](crate::ReconnectPolicy)'s backoff. It then
-/// declares again every exchange, queue and binding it declared (in order, leaving out
-/// what it deleted), starts every consumer again with its options, and the
+/// declares again every exchange, queue and binding it declared, leaving out what it
+/// deleted (its [`Topology`], in kombu's order: exchanges, queues, bindings), starts
+/// every consumer again with its options, and the
 /// [`Consumer`] streams go on yielding deliveries. Meanwhile every operation fails at once
 /// with [`TransportError::Disconnected`]; publishes that were awaiting a confirm fail with
 /// it too. Deliveries taken before the loss cannot be settled any more (the broker
@@ -60,9 +61,9 @@ use crate::uri::AmqpUri;
 ///
 /// ```no_run
 /// use nameko_amqp::AmqpTransport;
-/// use nameko_core::transport::{Message, Properties, PublishOptions, Transport};
+/// use nameko_transport::{Message, Properties, PublishOptions, Transport};
 ///
-/// # async fn run() -> Result<(), nameko_core::transport::TransportError> {
+/// # async fn run() -> Result<(), nameko_transport::TransportError> {
 /// let transport = AmqpTransport::connect("amqp://guest:guest@localhost:5672/%2f").await?;
 /// let message = Message::new(r#"{"args": [], "kwargs": {}}"#, Properties::json());
 /// let outcome = transport
@@ -358,7 +359,10 @@ impl Transport for AmqpTransport {
         };
         result.map_err(|e| self.failed(&session, from_lapin(&e)))?;
         if !options.passive {
-            self.inner.topology.lock().exchange(name, kind, options);
+            self.inner
+                .topology
+                .lock()
+                .record(Declaration::exchange(name, kind, options));
         }
         self.inner.known_exchanges.write().insert(name.to_owned());
         Ok(())
@@ -367,7 +371,7 @@ impl Transport for AmqpTransport {
     async fn delete_exchange(&self, name: &str) -> Result<(), TransportError> {
         let session = self.session()?;
         let name_short = short(name, "exchange name")?;
-        self.inner.topology.lock().delete_exchange(name);
+        self.inner.topology.lock().forget_exchange(name);
         self.inner.known_exchanges.write().remove(name);
         let result = {
             let channel = session.management().await?;
@@ -404,7 +408,10 @@ impl Transport for AmqpTransport {
         };
         let queue = result.map_err(|e| self.failed(&session, from_lapin(&e)))?;
         if !options.passive && !name.is_empty() {
-            self.inner.topology.lock().queue(name, &options);
+            self.inner
+                .topology
+                .lock()
+                .record(Declaration::queue(name, options));
         }
         Ok(QueueDeclared::new(
             queue.name().as_str(),
@@ -439,7 +446,7 @@ impl Transport for AmqpTransport {
         self.inner
             .topology
             .lock()
-            .binding(queue, exchange, routing_key);
+            .record(Declaration::binding(queue, exchange, routing_key));
         Ok(())
     }
 
@@ -454,11 +461,11 @@ impl Transport for AmqpTransport {
         };
         match result.map_err(|e| self.failed(&session, from_lapin(&e))) {
             Ok(count) => {
-                self.inner.topology.lock().delete_queue(name);
+                self.inner.topology.lock().forget_queue(name);
                 Ok(count)
             }
             Err(TransportError::NotFound(_)) => {
-                self.inner.topology.lock().delete_queue(name);
+                self.inner.topology.lock().forget_queue(name);
                 Ok(0)
             }
             Err(e) => Err(e),

@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use nameko_amqp::test_support::{TestBroker, test_broker};
 use nameko_amqp::{AmqpOptions, AmqpTransport};
-use nameko_core::transport::{Capabilities, Transport};
-use nameko_testing::conformance::{Harness, run_transport_suite};
+use nameko_transport::{Capabilities, Transport};
+use nameko_transport_conformance::{Harness, run_transport_suite};
 
 struct Rabbit {
     broker: TestBroker,

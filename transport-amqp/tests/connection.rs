@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use common::msg;
 use nameko_amqp::test_support::test_broker;
 use nameko_amqp::{AmqpOptions, AmqpTransport, AmqpUri};
-use nameko_core::transport::{
-    PublishOptions, QueueOptions, Transport, TransportError, TransportStatus,
-};
+use nameko_transport::{PublishOptions, QueueOptions, Transport, TransportError, TransportStatus};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_status_and_debug_never_show_the_password() {
@@ -104,7 +102,7 @@ async fn connection_name_is_shown_by_the_broker() {
         return;
     };
     let list = || {
-        nameko_testing::rabbitmqctl(
+        nameko_amqp::test_support::rabbitmqctl(
             &["list_connections", "client_properties", "-q"],
             Duration::from_secs(60),
         )

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use common::{id_of, msg, next, quiet};
 use futures_util::StreamExt as _;
 use nameko_amqp::test_support::test_broker;
-use nameko_core::transport::{
-    ConsumeOptions, PublishOptions, QueueOptions, Transport, TransportError,
-};
+use nameko_transport::{ConsumeOptions, PublishOptions, QueueOptions, Transport, TransportError};
 
 async fn fill(t: &impl Transport, queue: &str, prefix: &str, count: usize) -> Vec<String> {
     let ids: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();

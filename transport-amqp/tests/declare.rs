@@ -2,9 +2,7 @@
 //! after the broker closed it over one.
 
 use nameko_amqp::test_support::test_broker;
-use nameko_core::transport::{
-    ExchangeKind, ExchangeOptions, QueueOptions, Transport, TransportError,
-};
+use nameko_transport::{ExchangeKind, ExchangeOptions, QueueOptions, Transport, TransportError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_declarations_map_to_errors_and_do_not_break_the_next_one() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::next;
 use nameko_amqp::test_support::test_broker;
-use nameko_core::transport::{
+use nameko_transport::{
     ConsumeOptions, Message, Properties, PublishOptions, QueueOptions, Transport,
 };
 

@@ -4,7 +4,7 @@ mod common;
 
 use common::next;
 use nameko_amqp::test_support::test_broker;
-use nameko_core::transport::{
+use nameko_transport::{
     ConsumeOptions, DeliveryMode, FieldTable, FieldValue, Message, Properties, PublishOptions,
     QueueOptions, Transport,
 };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::msg;
 use nameko_amqp::test_support::test_broker;
-use nameko_core::transport::{
+use nameko_transport::{
     ExchangeKind, ExchangeOptions, Message, Properties, PublishOptions, PublishOutcome,
     QueueOptions, Transport, TransportError,
 };

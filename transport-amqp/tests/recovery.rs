@@ -9,7 +9,7 @@ use common::{Proxy, id_of, msg, next, wait_status};
 use futures_util::StreamExt as _;
 use nameko_amqp::test_support::test_broker;
 use nameko_amqp::{AmqpOptions, AmqpTransport, ReconnectPolicy, Startup};
-use nameko_core::transport::{
+use nameko_transport::{
     ConsumeOptions, ExchangeKind, ExchangeOptions, PublishOptions, QueueOptions, Transport,
     TransportError, TransportStatus,
 };

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use nameko_amqp::{AmqpOptions, AmqpTransport, AmqpUri, ClientIdentity, Scheme};
-use nameko_core::transport::TransportError;
+use nameko_transport::TransportError;
 
 fn parse(uri: &str) -> AmqpUri {
     uri.parse()

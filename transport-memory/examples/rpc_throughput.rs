@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use nameko_core::transport::{
+use nameko_memory::MemoryBroker;
+use nameko_transport::{
     ConsumeOptions, ExchangeKind, ExchangeOptions, Message, Properties, PublishOptions,
     QueueOptions, Transport,
 };
-use nameko_memory::MemoryBroker;
 use tokio::sync::Semaphore;
 
 const EXCHANGE: &str = "nameko-rpc";

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use nameko_core::transport::TransportStatus;
+use nameko_transport::TransportStatus;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 

@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use nameko_core::transport::{
+use nameko_transport::topology::{Declaration, Topology};
+use nameko_transport::{
     Capabilities, ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, Message, PublishOptions,
     PublishOutcome, QueueDeclared, QueueOptions, Transport, TransportError, TransportStatus,
 };
@@ -72,25 +73,6 @@ pub(crate) enum Phase {
     Lost(String),
 }
 
-/// Something a connection declared, replayed in order when it reconnects.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Declared {
-    Exchange {
-        name: String,
-        kind: ExchangeKind,
-        options: ExchangeOptions,
-    },
-    Queue {
-        name: String,
-        options: QueueOptions,
-    },
-    Binding {
-        queue: String,
-        exchange: String,
-        key: String,
-    },
-}
-
 /// The broker's record of a connection.
 #[derive(Debug)]
 pub(crate) struct Connection {
@@ -98,7 +80,8 @@ pub(crate) struct Connection {
     pub(crate) phase: Phase,
     pub(crate) recover: bool,
     pub(crate) status: watch::Sender<TransportStatus>,
-    pub(crate) topology: Vec<Declared>,
+    /// What it declared and did not delete, declared again when it reconnects.
+    pub(crate) topology: Topology,
     pub(crate) consumers: Vec<ConsumerId>,
     /// The runtime recovery tasks are spawned on.
     pub(crate) runtime: Option<Handle>,
@@ -116,7 +99,7 @@ impl Connection {
             phase: Phase::Open,
             recover: options.recover,
             status,
-            topology: Vec::new(),
+            topology: Topology::new(),
             consumers: Vec::new(),
             runtime: Handle::try_current().ok(),
             recovering: false,
@@ -138,36 +121,6 @@ impl Connection {
         self.phase = phase;
         self.status.send_replace(status);
     }
-
-    /// Remembers a declaration for replay, once.
-    pub(crate) fn record(&mut self, declared: Declared) {
-        let same = |d: &Declared| match (d, &declared) {
-            (Declared::Exchange { name: a, .. }, Declared::Exchange { name: b, .. })
-            | (Declared::Queue { name: a, .. }, Declared::Queue { name: b, .. }) => a == b,
-            (d, declared) => d == declared,
-        };
-        if !self.topology.iter().any(same) {
-            self.topology.push(declared);
-        }
-    }
-
-    /// Forgets a deleted queue and its bindings.
-    pub(crate) fn forget_queue(&mut self, queue: &str) {
-        self.topology.retain(|d| match d {
-            Declared::Queue { name, .. } => name != queue,
-            Declared::Binding { queue: q, .. } => q != queue,
-            Declared::Exchange { .. } => true,
-        });
-    }
-
-    /// Forgets a deleted exchange and its bindings.
-    pub(crate) fn forget_exchange(&mut self, exchange: &str) {
-        self.topology.retain(|d| match d {
-            Declared::Exchange { name, .. } => name != exchange,
-            Declared::Binding { exchange: x, .. } => x != exchange,
-            Declared::Queue { .. } => true,
-        });
-    }
 }
 
 /// One connection to a [`MemoryBroker`]: the [`Transport`] of the in-memory backend.
@@ -176,7 +129,7 @@ impl Connection {
 /// [`Transport::close`] does. See the [crate documentation](crate) for the semantics.
 ///
 /// ```
-/// use nameko_core::transport::{Message, Properties, PublishOptions, QueueOptions, Transport};
+/// use nameko_transport::{Message, Properties, PublishOptions, QueueOptions, Transport};
 /// use nameko_memory::MemoryBroker;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -186,7 +139,7 @@ impl Connection {
 /// conn.publish("", "jobs", Message::new("work", Properties::json()), PublishOptions::default())
 ///     .await?;
 /// assert_eq!(broker.queue("jobs").map(|q| q.ready), Some(1));
-/// # Ok::<(), nameko_core::transport::TransportError>(())
+/// # Ok::<(), nameko_transport::TransportError>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]
@@ -280,14 +233,7 @@ impl Transport for MemoryTransport {
             state.check_usable(id)?;
             state.declare_exchange(name, kind, options)?;
             if !options.passive {
-                state.record(
-                    id,
-                    Declared::Exchange {
-                        name: name.to_owned(),
-                        kind,
-                        options,
-                    },
-                );
+                state.record(id, Declaration::exchange(name, kind, options));
             }
             Ok(())
         })
@@ -299,7 +245,7 @@ impl Transport for MemoryTransport {
             state.check_usable(id)?;
             state.delete_exchange(name)?;
             if let Some(conn) = state.connection_mut(id) {
-                conn.forget_exchange(name);
+                conn.topology.forget_exchange(name);
             }
             Ok(())
         })
@@ -315,13 +261,7 @@ impl Transport for MemoryTransport {
             state.check_usable(id)?;
             let declared = state.declare_queue(id, name, &options)?;
             if !options.passive {
-                state.record(
-                    id,
-                    Declared::Queue {
-                        name: declared.name.clone(),
-                        options,
-                    },
-                );
+                state.record(id, Declaration::queue(declared.name.clone(), options));
             }
             Ok(declared)
         })
@@ -337,14 +277,7 @@ impl Transport for MemoryTransport {
         self.shared().with(|state| {
             state.check_usable(id)?;
             state.bind_queue(id, queue, exchange, routing_key)?;
-            state.record(
-                id,
-                Declared::Binding {
-                    queue: queue.to_owned(),
-                    exchange: exchange.to_owned(),
-                    key: routing_key.to_owned(),
-                },
-            );
+            state.record(id, Declaration::binding(queue, exchange, routing_key));
             Ok(())
         })
     }
@@ -355,7 +288,7 @@ impl Transport for MemoryTransport {
             state.check_usable(id)?;
             let count = state.delete_queue(id, name)?;
             if let Some(conn) = state.connection_mut(id) {
-                conn.forget_queue(name);
+                conn.topology.forget_queue(name);
             }
             Ok(count)
         })

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use futures_core::Stream;
-use nameko_core::transport::{
+use nameko_transport::{
     ConsumeOptions, ConsumerStream, Delivery, Settle, Settlement, TransportError,
 };
 use tokio::sync::mpsc;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nameko_core::transport::ExchangeKind;
+use nameko_transport::ExchangeKind;
 
 use crate::ids::QueueId;
 use crate::topic::{self, TopicPattern};

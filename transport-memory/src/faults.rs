@@ -8,15 +8,15 @@ impl MemoryBroker {
     /// Drops a connection from the broker side, as a network failure or a broker
     /// closing it would: its unsettled deliveries go back to their queues (marked
     /// redelivered) and its exclusive queues are deleted. A recovering connection goes
-    /// [`Reconnecting`](nameko_core::transport::TransportStatus::Reconnecting) and
+    /// [`Reconnecting`](nameko_transport::TransportStatus::Reconnecting) and
     /// reconnects on its own; any other is lost, its consumers' streams ending with
-    /// [`Disconnected`](nameko_core::transport::TransportError::Disconnected).
+    /// [`Disconnected`](nameko_transport::TransportError::Disconnected).
     ///
     /// Returns whether the connection was open.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// use nameko_core::transport::{Transport, TransportStatus};
+    /// use nameko_transport::{Transport, TransportStatus};
     /// use nameko_memory::MemoryBroker;
     ///
     /// let broker = MemoryBroker::new();
@@ -45,13 +45,13 @@ impl MemoryBroker {
     }
 
     /// Makes the next publish, on any connection, fail with
-    /// [`TransportError::Injected`](nameko_core::transport::TransportError::Injected).
+    /// [`TransportError::Injected`](nameko_transport::TransportError::Injected).
     pub fn fail_next_publish(&self) {
         self.fail_next_publishes(1);
     }
 
     /// Makes the next `count` publishes, on any connection, fail with
-    /// [`TransportError::Injected`](nameko_core::transport::TransportError::Injected).
+    /// [`TransportError::Injected`](nameko_transport::TransportError::Injected).
     pub fn fail_next_publishes(&self, count: u32) {
         self.shared.with(|state| {
             state.fail_publishes = state.fail_publishes.saturating_add(count);

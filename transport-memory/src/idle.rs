@@ -70,7 +70,7 @@ impl MemoryBroker {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use futures_util::StreamExt;
-    /// use nameko_core::transport::{
+    /// use nameko_transport::{
     ///     ConsumeOptions, Message, Properties, PublishOptions, QueueOptions, Transport,
     /// };
     /// use nameko_memory::MemoryBroker;
@@ -88,7 +88,7 @@ impl MemoryBroker {
     ///     .await?;
     /// assert!(!broker.is_idle()); // delivered, not yet acked
     /// broker.run_until_idle().await.expect("the worker acks");
-    /// # Ok::<(), nameko_core::transport::TransportError>(())
+    /// # Ok::<(), nameko_transport::TransportError>(())
     /// # }).unwrap();
     /// ```
     pub async fn run_until_idle(&self) -> Result<(), NotIdle> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use nameko_core::transport::{
+use nameko_transport::{
     ExchangeKind, FieldTable, Message, PublishOutcome, TransportError, TransportStatus,
 };
 
@@ -140,7 +140,7 @@ impl MemoryBroker {
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// use nameko_core::transport::{QueueOptions, Transport};
+    /// use nameko_transport::{QueueOptions, Transport};
     /// use nameko_memory::MemoryBroker;
     ///
     /// let broker = MemoryBroker::new();
@@ -148,7 +148,7 @@ impl MemoryBroker {
     /// let queues = broker.queues();
     /// assert_eq!(queues[0].name, "rpc-calc");
     /// assert_eq!((queues[0].ready, queues[0].unacked, queues[0].consumers), (0, 0, 0));
-    /// # Ok::<(), nameko_core::transport::TransportError>(())
+    /// # Ok::<(), nameko_transport::TransportError>(())
     /// # }).unwrap();
     /// ```
     #[must_use]
@@ -253,7 +253,7 @@ impl MemoryBroker {
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// use nameko_core::transport::{Message, Properties, PublishOptions, PublishOutcome, Transport};
+    /// use nameko_transport::{Message, Properties, PublishOptions, PublishOutcome, Transport};
     /// use nameko_memory::MemoryBroker;
     ///
     /// let broker = MemoryBroker::new();
@@ -264,7 +264,7 @@ impl MemoryBroker {
     /// assert_eq!(&*log[0].routing_key, "nobody");
     /// assert!(matches!(log[0].outcome, Ok(PublishOutcome::Returned { reply_code: 312, .. })));
     /// assert!(broker.published().is_empty());
-    /// # Ok::<(), nameko_core::transport::TransportError>(())
+    /// # Ok::<(), nameko_transport::TransportError>(())
     /// # }).unwrap();
     /// ```
     #[must_use]

@@ -1,7 +1,7 @@
 //! nameko-memory: a deterministic in-process AMQP broker for nameko-rs.
 //!
 //! [`MemoryBroker`] models the part of AMQP 0-9-1 that nameko relies on, below the
-//! [`Transport`](nameko_core::transport::Transport) trait, so nothing above it can tell it
+//! [`Transport`](nameko_transport::Transport) trait, so nothing above it can tell it
 //! from RabbitMQ. Many [`MemoryTransport`] connections share one broker, so a whole
 //! cluster of services runs in one test process, without a broker to install.
 //!
@@ -29,15 +29,15 @@
 //!
 //! # Consumers: cancel, close, drop
 //!
-//! [`cancel`](nameko_core::transport::Consumer::cancel) stops new deliveries; deliveries
+//! [`cancel`](nameko_transport::Consumer::cancel) stops new deliveries; deliveries
 //! already handed out can still be settled, and the stream yields what it had buffered,
-//! then ends. [`close`](nameko_core::transport::Consumer::close), or dropping the
+//! then ends. [`close`](nameko_transport::Consumer::close), or dropping the
 //! consumer, also requeues every unsettled delivery (marked redelivered); settling one
 //! of them afterwards fails with `Disconnected`.
 //!
 //! # Connections and recovery
 //!
-//! [`Transport::close`](nameko_core::transport::Transport::close) (or dropping the last
+//! [`Transport::close`](nameko_transport::Transport::close) (or dropping the last
 //! clone of a [`MemoryTransport`]) is final: consumers end, unsettled deliveries are
 //! requeued, exclusive queues are deleted, and later calls fail with `Closed`.
 //!
@@ -46,9 +46,11 @@
 //! status goes `Reconnecting`, calls fail with `Disconnected` meanwhile, and a task
 //! reconnects — at once when the broker is available, otherwise retrying with a backoff
 //! of 100 ms doubling to 2 s on tokio time. On reconnection it redeclares every exchange,
-//! queue and binding it declared (in order, minus what it deleted; a server-named queue
-//! keeps its name) and resumes every consumer with its original options, so the
-//! [`Consumer`](nameko_core::transport::Consumer) streams the framework holds just keep
+//! queue and binding it declared, minus what it deleted (its
+//! [`Topology`](nameko_transport::topology::Topology), in kombu's order: exchanges, queues,
+//! bindings; a server-named queue keeps its name) and resumes every consumer with its
+//! original options, so the
+//! [`Consumer`](nameko_transport::Consumer) streams the framework holds just keep
 //! yielding. Deliveries handed out before the drop were requeued by the broker; settling
 //! them fails with `Disconnected`, and any still buffered in a stream are discarded
 //! unseen. With [`ConnectOptions::with_recovery(false)`](ConnectOptions::with_recovery)
@@ -66,7 +68,7 @@
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use futures_util::StreamExt;
-//! use nameko_core::transport::{
+//! use nameko_transport::{
 //!     ConsumeOptions, ExchangeKind, ExchangeOptions, Message, Properties, PublishOptions,
 //!     QueueOptions, Transport,
 //! };
@@ -87,7 +89,7 @@
 //! assert_eq!(delivery.routing_key(), "calc.add");
 //! delivery.ack().await?;
 //! broker.run_until_idle().await.expect("nothing left in flight");
-//! # Ok::<(), nameko_core::transport::TransportError>(())
+//! # Ok::<(), nameko_transport::TransportError>(())
 //! # }).unwrap();
 //! ```
 
@@ -104,7 +106,7 @@ mod recovery;
 mod state;
 pub mod topic;
 
-use nameko_core::transport::Capabilities;
+use nameko_transport::Capabilities;
 
 pub use broker::{MemoryBroker, MemoryBrokerBuilder};
 pub use connection::{ConnectOptions, MemoryTransport};

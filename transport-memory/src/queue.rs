@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nameko_core::transport::{DeliveryMode, FieldTable, FieldValue, Message, TransportError};
+use nameko_transport::{DeliveryMode, FieldTable, FieldValue, Message, TransportError};
 use tokio::time::Instant;
 
 use crate::ids::{ConnectionId, ConsumerId, QueueId};

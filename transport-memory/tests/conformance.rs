@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nameko_core::transport::{Capabilities, Transport};
 use nameko_memory::MemoryBroker;
-use nameko_testing::conformance::{Harness, run_transport_suite};
+use nameko_transport::{Capabilities, Transport};
+use nameko_transport_conformance::{Harness, run_transport_suite};
 
 struct Memory {
     broker: MemoryBroker,
@@ -80,34 +80,31 @@ impl Transport for Faulty {
         self.0.endpoint()
     }
 
-    fn status(&self) -> tokio::sync::watch::Receiver<nameko_core::transport::TransportStatus> {
+    fn status(&self) -> tokio::sync::watch::Receiver<nameko_transport::TransportStatus> {
         self.0.status()
     }
 
     async fn declare_exchange(
         &self,
         name: &str,
-        kind: nameko_core::transport::ExchangeKind,
-        options: nameko_core::transport::ExchangeOptions,
-    ) -> Result<(), nameko_core::transport::TransportError> {
+        kind: nameko_transport::ExchangeKind,
+        options: nameko_transport::ExchangeOptions,
+    ) -> Result<(), nameko_transport::TransportError> {
         if name.ends_with(".fanout") {
             std::future::pending::<()>().await;
         }
         self.0.declare_exchange(name, kind, options).await
     }
 
-    async fn delete_exchange(
-        &self,
-        name: &str,
-    ) -> Result<(), nameko_core::transport::TransportError> {
+    async fn delete_exchange(&self, name: &str) -> Result<(), nameko_transport::TransportError> {
         self.0.delete_exchange(name).await
     }
 
     async fn declare_queue(
         &self,
         name: &str,
-        options: nameko_core::transport::QueueOptions,
-    ) -> Result<nameko_core::transport::QueueDeclared, nameko_core::transport::TransportError> {
+        options: nameko_transport::QueueOptions,
+    ) -> Result<nameko_transport::QueueDeclared, nameko_transport::TransportError> {
         self.0.declare_queue(name, options).await
     }
 
@@ -116,14 +113,11 @@ impl Transport for Faulty {
         queue: &str,
         exchange: &str,
         routing_key: &str,
-    ) -> Result<(), nameko_core::transport::TransportError> {
+    ) -> Result<(), nameko_transport::TransportError> {
         self.0.bind_queue(queue, exchange, routing_key).await
     }
 
-    async fn delete_queue(
-        &self,
-        name: &str,
-    ) -> Result<u32, nameko_core::transport::TransportError> {
+    async fn delete_queue(&self, name: &str) -> Result<u32, nameko_transport::TransportError> {
         self.0.delete_queue(name).await
     }
 
@@ -131,10 +125,9 @@ impl Transport for Faulty {
         &self,
         exchange: &str,
         routing_key: &str,
-        message: nameko_core::transport::Message,
-        options: nameko_core::transport::PublishOptions,
-    ) -> Result<nameko_core::transport::PublishOutcome, nameko_core::transport::TransportError>
-    {
+        message: nameko_transport::Message,
+        options: nameko_transport::PublishOptions,
+    ) -> Result<nameko_transport::PublishOutcome, nameko_transport::TransportError> {
         self.0
             .publish(
                 exchange,
@@ -148,12 +141,12 @@ impl Transport for Faulty {
     async fn consume(
         &self,
         queue: &str,
-        options: nameko_core::transport::ConsumeOptions,
-    ) -> Result<nameko_core::transport::Consumer, nameko_core::transport::TransportError> {
+        options: nameko_transport::ConsumeOptions,
+    ) -> Result<nameko_transport::Consumer, nameko_transport::TransportError> {
         self.0.consume(queue, options).await
     }
 
-    async fn close(&self) -> Result<(), nameko_core::transport::TransportError> {
+    async fn close(&self) -> Result<(), nameko_transport::TransportError> {
         self.0.close().await
     }
 }

@@ -1,10 +1,8 @@
 //! Declarations: RabbitMQ's wording for refusals, reserved names, the default exchange,
 //! auto-delete exchanges.
 
-use nameko_core::transport::{
-    ExchangeKind, ExchangeOptions, QueueOptions, Transport, TransportError,
-};
 use nameko_memory::MemoryBroker;
+use nameko_transport::{ExchangeKind, ExchangeOptions, QueueOptions, Transport, TransportError};
 
 #[tokio::test]
 async fn conflicting_redeclarations_name_what_differs() {
@@ -61,7 +59,7 @@ async fn integer_arguments_of_other_widths_are_equivalent() {
     conn.declare_queue(
         "q",
         QueueOptions::default()
-            .with_argument("x-expires", nameko_core::transport::FieldValue::I64(60_000)),
+            .with_argument("x-expires", nameko_transport::FieldValue::I64(60_000)),
     )
     .await
     .unwrap();

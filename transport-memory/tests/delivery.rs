@@ -3,8 +3,8 @@
 
 mod support;
 
-use nameko_core::transport::{ConsumeOptions, QueueOptions, Transport, TransportError};
 use nameko_memory::MemoryBroker;
+use nameko_transport::{ConsumeOptions, QueueOptions, Transport, TransportError};
 use support::{id, publish, quiet, recv};
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use nameko_core::transport::{ConsumeOptions, QueueOptions, Transport};
 use nameko_memory::MemoryBroker;
+use nameko_transport::{ConsumeOptions, QueueOptions, Transport};
 
 fn expiring(ms: u32) -> QueueOptions {
     QueueOptions::default().with_expires(ms)
@@ -61,7 +61,7 @@ async fn expiry_drops_messages_and_bindings_and_publishes_stop_routing() {
     let conn = broker.connect();
     conn.declare_exchange(
         "x",
-        nameko_core::transport::ExchangeKind::Topic,
+        nameko_transport::ExchangeKind::Topic,
         Default::default(),
     )
     .await
@@ -71,7 +71,7 @@ async fn expiry_drops_messages_and_bindings_and_publishes_stop_routing() {
     conn.publish(
         "x",
         "k",
-        nameko_core::transport::Message::new("m", Default::default()),
+        nameko_transport::Message::new("m", Default::default()),
         Default::default(),
     )
     .await
@@ -81,8 +81,8 @@ async fn expiry_drops_messages_and_bindings_and_publishes_stop_routing() {
         .publish(
             "x",
             "k",
-            nameko_core::transport::Message::new("m", Default::default()),
-            nameko_core::transport::PublishOptions::default().with_mandatory(true),
+            nameko_transport::Message::new("m", Default::default()),
+            nameko_transport::PublishOptions::default().with_mandatory(true),
         )
         .await
         .unwrap();

@@ -2,10 +2,8 @@
 
 mod support;
 
-use nameko_core::transport::{
-    ConsumeOptions, PublishOutcome, QueueOptions, Transport, TransportError,
-};
 use nameko_memory::{ConnectOptions, MemoryBroker};
+use nameko_transport::{ConsumeOptions, PublishOutcome, QueueOptions, Transport, TransportError};
 use support::{id, publish, recv, yield_a_few};
 
 #[tokio::test]
@@ -99,14 +97,14 @@ async fn dropping_every_connection_reconnects_them_all() {
     broker.drop_all_connections();
     assert!(broker.connections().iter().all(|c| matches!(
         c.status,
-        nameko_core::transport::TransportStatus::Reconnecting { .. }
+        nameko_transport::TransportStatus::Reconnecting { .. }
     )));
     yield_a_few().await;
     assert!(
         broker
             .connections()
             .iter()
-            .all(|c| c.status == nameko_core::transport::TransportStatus::Connected)
+            .all(|c| c.status == nameko_transport::TransportStatus::Connected)
     );
     assert_eq!(broker.connections().len(), conns.len());
 }

@@ -5,8 +5,8 @@ mod support;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use nameko_core::transport::{ConsumeOptions, QueueOptions, Transport};
 use nameko_memory::MemoryBroker;
+use nameko_transport::{ConsumeOptions, QueueOptions, Transport};
 use support::{publish, recv};
 
 #[tokio::test(start_paused = true)]

@@ -2,11 +2,11 @@
 
 mod support;
 
-use nameko_core::transport::{
+use nameko_memory::{ConnectOptions, MemoryBroker, PublishLog};
+use nameko_transport::{
     ConsumeOptions, ExchangeKind, ExchangeOptions, PublishOptions, PublishOutcome, QueueOptions,
     Transport, TransportStatus,
 };
-use nameko_memory::{ConnectOptions, MemoryBroker, PublishLog};
 use support::{msg, publish, recv};
 
 #[tokio::test]

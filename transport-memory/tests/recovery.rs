@@ -5,11 +5,11 @@ mod support;
 
 use std::time::Duration;
 
-use nameko_core::transport::{
+use nameko_memory::{ConnectOptions, MemoryBroker};
+use nameko_transport::{
     ConsumeOptions, ExchangeKind, ExchangeOptions, QueueOptions, Transport, TransportError,
     TransportStatus,
 };
-use nameko_memory::{ConnectOptions, MemoryBroker};
 use support::{id, publish, quiet, recv, yield_a_few};
 
 fn reconnecting(status: &TransportStatus) -> Option<(u32, String)> {

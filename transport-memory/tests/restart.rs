@@ -2,10 +2,8 @@
 
 mod support;
 
-use nameko_core::transport::{
-    ConsumeOptions, ExchangeKind, ExchangeOptions, QueueOptions, Transport,
-};
 use nameko_memory::MemoryBroker;
+use nameko_transport::{ConsumeOptions, ExchangeKind, ExchangeOptions, QueueOptions, Transport};
 use support::{id, msg, recv, transient, yield_a_few};
 
 #[tokio::test(start_paused = true)]

@@ -2,7 +2,7 @@
 //! on random patterns and keys (PROPTEST_CASES cases, 5000 by default).
 
 use nameko_memory::topic::TopicPattern;
-use nameko_testing::conformance::{TOPIC_CASES, reference_topic_match};
+use nameko_transport_conformance::{TOPIC_CASES, reference_topic_match};
 use proptest::prelude::*;
 
 fn dotted(words: &'static [&'static str], max: usize) -> impl Strategy<Value = String> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use nameko_amqp::AmqpUri;
-use nameko_core::transport::{Consumer, Delivery, Message, Properties, TransportStatus};
+use nameko_transport::{Consumer, Delivery, Message, Properties, TransportStatus};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use nameko_core::transport::{
+use nameko_transport::{
     ExchangeKind, ExchangeOptions, QueueDeclared, QueueOptions, TransportError,
 };
 use tokio::time::Instant;

@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use nameko_core::transport::{
-    Acker, ConsumeOptions, Delivery, DeliveryInfo, Settlement, TransportError,
-};
+use nameko_transport::{Acker, ConsumeOptions, Delivery, DeliveryInfo, Settlement, TransportError};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use nameko_core::transport::{TransportError, TransportStatus};
+use nameko_transport::topology::Declaration;
+use nameko_transport::{TransportError, TransportStatus};
 use tokio::time::Instant;
 
 use super::{State, not_found_queue};
-use crate::connection::{Declared, Phase};
+use crate::connection::Phase;
 use crate::ids::{ConnectionId, QueueId};
 use crate::queue::{Queue, QueuedMessage};
 
@@ -100,24 +101,24 @@ impl State {
         };
         let topology = connection.topology.clone();
         let consumers = connection.consumers.clone();
-        for declared in topology {
-            let result = match &declared {
-                Declared::Exchange {
+        for declaration in topology.iter() {
+            let result = match declaration {
+                Declaration::Exchange {
                     name,
                     kind,
                     options,
                 } => self.declare_exchange(name, *kind, *options),
-                Declared::Queue { name, options } => {
+                Declaration::Queue { name, options } => {
                     self.declare_queue_as(conn, name, options, true).map(drop)
                 }
-                Declared::Binding {
+                Declaration::Binding {
                     queue,
                     exchange,
-                    key,
-                } => self.bind_queue(conn, queue, exchange, key),
+                    routing_key,
+                } => self.bind_queue(conn, queue, exchange, routing_key),
             };
             if let Err(error) = result {
-                tracing::debug!(connection = %conn, ?declared, %error,
+                tracing::debug!(connection = %conn, ?declaration, %error,
                     "redeclaration failed during recovery");
             }
         }

@@ -5,11 +5,12 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 
-use nameko_core::transport::{ExchangeKind, TransportError};
+use nameko_transport::topology::Declaration;
+use nameko_transport::{ExchangeKind, TransportError};
 use tokio::time::Instant;
 
 use crate::broker::Shared;
-use crate::connection::{Connection, Declared, Phase};
+use crate::connection::{Connection, Phase};
 use crate::consumer::ConsumerState;
 use crate::exchange::Exchange;
 use crate::ids::{ConnectionId, ConsumerId, IdBuild, QueueId};
@@ -179,9 +180,9 @@ impl State {
     }
 
     /// Remembers a declaration of `conn` for replay on reconnection.
-    pub(crate) fn record(&mut self, conn: ConnectionId, declared: Declared) {
+    pub(crate) fn record(&mut self, conn: ConnectionId, declaration: Declaration) {
         if let Some(c) = self.connections.get_mut(&conn) {
-            c.record(declared);
+            c.topology.record(declaration);
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use nameko_core::transport::{Message, PublishOptions, PublishOutcome, TransportError};
+use nameko_transport::{Message, PublishOptions, PublishOutcome, TransportError};
 
 use super::{State, check_name, not_found_exchange};
 use crate::ids::{ConnectionId, QueueId};

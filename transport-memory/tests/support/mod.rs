@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use nameko_core::transport::{
+use nameko_transport::{
     Consumer, Delivery, DeliveryMode, Message, Properties, PublishOptions, PublishOutcome,
     Transport, TransportError,
 };

@@ -1,12 +1,12 @@
 //! Messages arrive exactly as they were sent: body, every property, every header type.
 
 use bytes::Bytes;
-use nameko_core::transport::{
+use nameko_transport::{
     ConsumeOptions, DeliveryMode, FieldTable, FieldValue, Message, Properties, QueueOptions,
 };
 
-use crate::conformance::runner::{CaseResult, Cx, ensure};
-use crate::conformance::support::{ack_all, consume, id_of, recv_ids};
+use crate::runner::{CaseResult, Cx, ensure};
+use crate::support::{ack_all, consume, id_of, recv_ids};
 
 /// A header of every [`FieldValue`] type, nested ones included.
 fn every_header_type() -> FieldTable {

@@ -12,7 +12,7 @@
 /// with, not for routing.
 ///
 /// ```
-/// use nameko_testing::conformance::reference_topic_match;
+/// use nameko_transport_conformance::reference_topic_match;
 ///
 /// assert!(reference_topic_match("a.*.c", "a.b.c"));
 /// assert!(reference_topic_match("a.#", "a"));

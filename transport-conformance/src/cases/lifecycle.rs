@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use nameko_core::transport::{
+use nameko_transport::{
     ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, QueueOptions, TransportError,
 };
 
-use crate::conformance::runner::{CaseResult, Context as _, Cx, ensure};
-use crate::conformance::support::{
+use crate::runner::{CaseResult, Context as _, Cx, ensure};
+use crate::support::{
     ack_all, consume, depth, id_of, ids, publish_ids, publish_one, queue_exists, recv, recv_ids,
 };
 
@@ -327,12 +327,7 @@ pub(crate) async fn close_while_consuming_ends_stream(cx: &Cx<'_>) -> CaseResult
         }
     }
     match conn
-        .publish(
-            "",
-            &q,
-            crate::conformance::support::msg("late"),
-            Default::default(),
-        )
+        .publish("", &q, crate::support::msg("late"), Default::default())
         .await
     {
         Err(TransportError::Closed) => Ok(()),

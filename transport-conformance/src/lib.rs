@@ -1,5 +1,8 @@
-//! The transport conformance suite: one set of behaviour cases that every
+//! nameko-transport-conformance: one set of behaviour cases that every
 //! [`Transport`] backend must pass, in the spirit of Watermill's universal Pub/Sub tests.
+//!
+//! It depends on `nameko-transport` alone, so a backend runs it from its own tests without
+//! pulling in the framework. `nameko-testing` re-exports it as `nameko_testing::conformance`.
 //!
 //! A backend's test file implements [`Harness`] and calls [`run_transport_suite`]. The
 //! suite reads the backend's [`Capabilities`] to decide which cases apply.
@@ -16,8 +19,8 @@
 //! use std::time::Duration;
 //!
 //! use async_trait::async_trait;
-//! use nameko_core::transport::{Capabilities, Transport};
-//! use nameko_testing::conformance::{Harness, run_transport_suite};
+//! use nameko_transport::{Capabilities, Transport};
+//! use nameko_transport_conformance::{Harness, run_transport_suite};
 //!
 //! struct MyBackend;
 //!
@@ -57,7 +60,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nameko_core::transport::{Capabilities, Transport};
+use nameko_transport::{Capabilities, Transport};
 
 pub use topic::{TOPIC_CASES, reference_topic_match};
 

@@ -1,10 +1,10 @@
 //! Consumers: competing, ordered, settled, limited by prefetch, closed, cancelled.
 
 use futures_util::StreamExt as _;
-use nameko_core::transport::{ConsumeOptions, QueueOptions, TransportError};
+use nameko_transport::{ConsumeOptions, QueueOptions, TransportError};
 
-use crate::conformance::runner::{CaseResult, Context as _, Cx, ensure};
-use crate::conformance::support::{
+use crate::runner::{CaseResult, Context as _, Cx, ensure};
+use crate::support::{
     ack_all, consume, depth, diff_ids, expect_quiet, id_of, ids, publish_ids, publish_one, recv,
     recv_ids,
 };

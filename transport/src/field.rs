@@ -15,7 +15,7 @@ use std::fmt;
 /// read from a broker and published again keeps its exact wire type.
 ///
 /// ```
-/// use nameko_core::transport::FieldValue;
+/// use nameko_transport::FieldValue;
 ///
 /// assert_eq!(FieldValue::from(42), FieldValue::I32(42));
 /// assert_eq!(FieldValue::from(1_i64 << 40), FieldValue::I64(1 << 40));
@@ -249,7 +249,7 @@ impl From<&str> for FieldValue {
 /// Keys are kept sorted so that tables compare and print deterministically.
 ///
 /// ```
-/// use nameko_core::transport::{FieldTable, FieldValue};
+/// use nameko_transport::{FieldTable, FieldValue};
 ///
 /// let mut headers = FieldTable::new();
 /// headers.insert("nameko.language", "en-gb");

@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures_util::StreamExt as _;
-use nameko_core::transport::{
+use nameko_transport::{
     ConsumeOptions, Consumer, Delivery, Message, Properties, PublishOptions, PublishOutcome,
     QueueOptions, Transport, TransportError,
 };
 
-use super::runner::{Context as _, Cx};
+use crate::runner::{Context as _, Cx};
 
 /// A message whose body and `message_id` are `id`.
 pub(crate) fn msg(id: &str) -> Message {

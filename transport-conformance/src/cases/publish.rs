@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use nameko_core::transport::{
+use nameko_transport::{
     ConsumeOptions, ExchangeKind, PublishOptions, PublishOutcome, QueueOptions, Transport,
     TransportError,
 };
 use tokio::task::JoinSet;
 
-use crate::conformance::runner::{CaseResult, Context as _, Cx, ensure};
-use crate::conformance::support::{ack_all, consume, depth, ids, msg, publish_one, recv, recv_ids};
+use crate::runner::{CaseResult, Context as _, Cx, ensure};
+use crate::support::{ack_all, consume, depth, ids, msg, publish_one, recv, recv_ids};
 
 async fn publish_with(
     conn: &Arc<dyn Transport>,

@@ -35,8 +35,8 @@ pub enum RabbitmqctlError {
 /// ```no_run
 /// use std::time::Duration;
 ///
-/// let vhosts = nameko_testing::rabbitmqctl(&["list_vhosts", "-q"], Duration::from_secs(30))?;
-/// # Ok::<(), nameko_testing::RabbitmqctlError>(())
+/// let vhosts = nameko_amqp::test_support::rabbitmqctl(&["list_vhosts", "-q"], Duration::from_secs(30))?;
+/// # Ok::<(), nameko_amqp::test_support::RabbitmqctlError>(())
 /// ```
 ///
 /// # Errors

@@ -1,6 +1,6 @@
 //! Errors of the transport layer.
 
-/// An error from a [`Transport`](super::Transport).
+/// An error from a [`Transport`](crate::Transport).
 ///
 /// The variants follow the AMQP reply codes a broker answers with, plus the failures of
 /// the connection itself, so that the framework can tell a refused declaration from a

@@ -6,11 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
-use nameko_core::transport::{
-    Capabilities, ExchangeKind, ExchangeOptions, QueueOptions, Transport,
-};
+use nameko_transport::{Capabilities, ExchangeKind, ExchangeOptions, QueueOptions, Transport};
 
-use super::Harness;
+use crate::Harness;
 
 /// What a case returns: `Err` carries the reason it failed.
 pub(crate) type CaseResult = Result<(), String>;

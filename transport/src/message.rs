@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::FieldTable;
+use crate::FieldTable;
 
 /// Whether the broker writes a message to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,7 +39,7 @@ impl DeliveryMode {
 /// rest of the AMQP 0-9-1 property list so that nothing is lost on the way through.
 ///
 /// ```
-/// use nameko_core::transport::{DeliveryMode, Properties};
+/// use nameko_transport::{DeliveryMode, Properties};
 ///
 /// let props = Properties::json()
 ///     .with_correlation_id("6f1c…")
@@ -192,7 +192,7 @@ impl Properties {
 /// queues and delivering it never copies it.
 ///
 /// ```
-/// use nameko_core::transport::{Message, Properties};
+/// use nameko_transport::{Message, Properties};
 ///
 /// let msg = Message::new(r#"{"args": [], "kwargs": {}}"#, Properties::json());
 /// assert_eq!(msg.body.len(), 26);

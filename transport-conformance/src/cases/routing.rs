@@ -3,15 +3,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use nameko_core::transport::{ExchangeKind, QueueOptions, Transport};
+use nameko_transport::{ExchangeKind, QueueOptions, Transport};
 use proptest::collection::vec;
 use proptest::prelude::{Just, Strategy, prop_oneof};
 use proptest::strategy::ValueTree as _;
 use proptest::test_runner::TestRunner;
 
-use crate::conformance::runner::{CaseResult, Context as _, Cx, ensure};
-use crate::conformance::support::{diff_ids, drain_ids, publish_one};
-use crate::conformance::topic::{TOPIC_CASES, reference_topic_match};
+use crate::runner::{CaseResult, Context as _, Cx, ensure};
+use crate::support::{diff_ids, drain_ids, publish_one};
+use crate::topic::{TOPIC_CASES, reference_topic_match};
 
 /// Checks that each queue in `queues` got exactly the ids in `expected[queue]`.
 async fn expect_routed(

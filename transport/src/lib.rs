@@ -1,4 +1,4 @@
-//! The transport layer: what the framework needs from a message broker.
+//! nameko-transport: what nameko-rs needs from a message broker.
 //!
 //! [`Transport`] is the one trait every backend implements: declare exchanges and queues,
 //! bind them, publish with confirms and mandatory routing, and consume with a prefetch
@@ -7,11 +7,39 @@
 //! (`nameko-amqp`) and on the deterministic in-process broker (`nameko-memory`).
 //!
 //! The trait is object safe: a runtime holds an `Arc<dyn Transport>` chosen at start-up.
+//!
+//! - [`Transport`], its options ([`ExchangeOptions`], [`QueueOptions`], [`PublishOptions`],
+//!   [`ConsumeOptions`]) and results ([`QueueDeclared`], [`PublishOutcome`]);
+//! - [`Message`] and its [`Properties`], with AMQP header values as [`FieldTable`] and
+//!   [`FieldValue`], carried without loss between Python and Rust services;
+//! - [`Consumer`], [`Delivery`] and [`Acker`]: what a consumer receives and how it settles it;
+//! - [`topology`]: the exchanges, queues and bindings a client declared, as one
+//!   [`Topology`](topology::Topology) that entrypoints declare and backends replay after
+//!   a reconnection;
+//! - [`TransportError`], [`TransportStatus`], and the [`Capabilities`] a backend reports.
+//!
+//! The framework (`nameko-core`) re-exports this crate as `nameko_core::transport`; a
+//! backend depends on this crate alone. Every backend proves itself against the same
+//! behaviour cases, the suite of `nameko-transport-conformance`.
+//!
+//! ```
+//! use nameko_transport::{Message, Properties, PublishOptions, QueueOptions, Transport};
+//!
+//! /// Sends one job through whichever broker the service was started on.
+//! async fn send_job(transport: &dyn Transport) -> Result<(), nameko_transport::TransportError> {
+//!     transport.declare_queue("jobs", QueueOptions::durable()).await?;
+//!     let message = Message::new(r#"{"job": 1}"#, Properties::json());
+//!     let outcome = transport.publish("", "jobs", message, PublishOptions::default()).await?;
+//!     assert!(!outcome.is_returned());
+//!     Ok(())
+//! }
+//! ```
 
 mod delivery;
 mod error;
 mod field;
 mod message;
+pub mod topology;
 
 use std::fmt;
 
@@ -95,7 +123,7 @@ impl ExchangeOptions {
 /// Flags and arguments of a queue declaration.
 ///
 /// ```
-/// use nameko_core::transport::{FieldValue, QueueOptions};
+/// use nameko_transport::{FieldValue, QueueOptions};
 ///
 /// // nameko's reply queue: durable, not exclusive, removed 5 minutes after last use.
 /// let opts = QueueOptions::durable().with_expires(300_000);

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_core::Stream;
 
-use super::{Message, Properties, TransportError};
+use crate::{Message, Properties, TransportError};
 
 /// How a delivery is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,5 +1,5 @@
 //! The conformance cases, grouped by behaviour area. Each is an `async fn(&Cx) ->
-//! CaseResult`, run by [`super::run_transport_suite`].
+//! CaseResult`, run by [`crate::run_transport_suite`].
 
 pub(crate) mod delivery;
 pub(crate) mod lifecycle;
