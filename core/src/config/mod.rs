@@ -40,7 +40,6 @@ mod error;
 mod extract;
 mod keys;
 mod load;
-pub mod redact;
 mod resolve;
 mod rules;
 mod settings;
@@ -55,7 +54,9 @@ use error::wrong;
 pub use error::{ConfigError, ConfigLoadError, DefineError, Location};
 pub use extract::{DeserializeError, seconds};
 pub use keys::*;
-pub use redact::redact_uri;
+/// Hiding credentials in text (nameko-transport's, which every backend shares).
+pub use nameko_transport::redact;
+pub use nameko_transport::redact::redact_uri;
 pub use settings::{AmqpStartup, RetryPolicy, Settings, TlsSettings};
 
 /// A service configuration: nameko's config dict.
@@ -200,6 +201,7 @@ fn redact_value(value: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     #[test]
@@ -218,5 +220,75 @@ mod tests {
                 "plain": "amqp://localhost",
             })
         );
+    }
+
+    /// Percent-encodes every byte that is not unreserved, with upper- or lower-case hex.
+    fn encode(text: &str, upper: bool) -> String {
+        text.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                    char::from(b).to_string()
+                } else if upper {
+                    format!("%{b:02X}")
+                } else {
+                    format!("%{b:02x}")
+                }
+            })
+            .collect()
+    }
+
+    /// Every way a config shows a text that may hold `uri`.
+    fn shown(uri: &str, password: &str) -> Vec<String> {
+        let sentence = format!("cannot connect to {uri}: refused");
+        let config = Config::new()
+            .with("AMQP_URI", uri)
+            .with("DB_URIS", json!({"svc:Base": [sentence.clone()]}));
+        let settings = config
+            .settings()
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_else(|e| e.to_string());
+        let wrong = Config::new()
+            .with(MAX_WORKERS, sentence.as_str())
+            .max_workers()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|e| e.to_string());
+        let define = parse_define(&format!("AMQP_URI=[{uri}"))
+            .map(|(k, v)| format!("{k}{v}"))
+            .unwrap_or_else(|e| e.to_string());
+        vec![
+            redact_uri(&sentence),
+            redact::redact_secret(&sentence, password),
+            redact::redact_secret(&format!("{sentence} ({password})"), password),
+            redact::redact_line(&sentence),
+            config.redacted().to_yaml_string(),
+            format!("{config:?}"),
+            settings,
+            wrong,
+            define,
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_uri_password_never_survives_any_entry_point(
+            scheme in "(amqp|amqps|pyamqp|redis|postgresql\\+psycopg)",
+            user in "[a-z]{1,8}",
+            // No `/` nor white space: `;` or `,` then `scheme://` could start a second URI.
+            password in "S3cr[a-zA-Z0-9@?#%!:;,._~\\-]{1,12}",
+            encoded in any::<Option<bool>>(),
+            hosts in prop::collection::vec("[a-z]{1,8}(:[0-9]{1,5})?", 1..4),
+            vhost in "(/[a-z]{0,6})?",
+        ) {
+            let written = match encoded {
+                None => password.clone(),
+                Some(upper) => encode(&password, upper),
+            };
+            let uri = format!("{scheme}://{user}:{written}@{}{vhost}", hosts.join(","));
+            for text in shown(&uri, &password) {
+                prop_assert!(!text.contains(&password), "{uri}: {text}");
+                prop_assert!(!text.contains(&written), "{uri}: {text}");
+                prop_assert!(!text.contains("S3cr"), "{uri}: {text}");
+            }
+        }
     }
 }
