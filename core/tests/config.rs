@@ -302,3 +302,82 @@ fn the_process_environment_is_read_through_process_env() {
     assert_eq!(config.get_str("path").ok().flatten(), Some(path.as_str()));
     assert_eq!(config.get_str("unset").ok().flatten(), Some("fallback"));
 }
+
+#[test]
+fn a_full_config_as_typed_settings() {
+    use nameko_core::config::{AmqpStartup, Settings};
+    use tracing::level_filters::LevelFilter;
+
+    let file = TempFile::new("settings.yaml", FULL_CONFIG);
+    let config = load(&file, &env(&[("RABBIT_PASSWORD", "s3cret")]));
+    let settings = config.settings().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        settings.amqp_uri.as_deref(),
+        Some("amqp://guest:s3cret@localhost:5672/")
+    );
+    assert_eq!(settings.rpc_exchange, "nameko-rpc");
+    assert_eq!(settings.max_workers, 10);
+    assert_eq!(settings.prefetch_count, 20);
+    assert_eq!(settings.parent_calls_tracked, 5);
+    assert_eq!(settings.heartbeat, Some(30));
+    assert!(!settings.auto_delete_event_exchanges);
+    assert!(settings.declare_event_exchanges);
+    assert_eq!(settings.rpc_timeout, Duration::from_millis(2500));
+    assert_eq!(settings.shutdown_timeout, Duration::from_secs(10));
+    assert_eq!(
+        settings.rpc_retry_policy,
+        RetryPolicy::new(
+            5,
+            Duration::from_millis(500),
+            Duration::from_millis(500),
+            Duration::from_secs(2),
+        )
+    );
+    assert_eq!(settings.amqp_startup, AmqpStartup::FailFast);
+    assert_eq!(settings.logging, Some(LevelFilter::INFO));
+    assert!(!format!("{settings:?}").contains("s3cret"));
+    assert_eq!(config.extract::<Settings>().as_ref(), Ok(&settings));
+}
+
+#[test]
+fn extensions_read_their_own_keys() {
+    use nameko_core::config::{ConfigError, seconds};
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Retry {
+        max_retries: u32,
+        #[serde(with = "seconds")]
+        interval_max: Duration,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Extension {
+        #[serde(rename = "WEB_SERVER_ADDRESS")]
+        address: std::net::SocketAddr,
+        #[serde(rename = "ACCEPT")]
+        accept: Vec<String>,
+        #[serde(rename = "SERVICE_TOKEN")]
+        token: String,
+        #[serde(rename = "TRANSPORT_OPTIONS")]
+        retry: Retry,
+    }
+
+    let file = TempFile::new("extension.yaml", FULL_CONFIG);
+    let config = load(&file, &env(&[]));
+    let extension: Extension = config.extract().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(extension.address.port(), 8000);
+    assert_eq!(extension.accept, ["json"]);
+    assert_eq!(extension.token, "0123");
+    assert_eq!(extension.retry.max_retries, 3);
+    assert_eq!(extension.retry.interval_max, Duration::from_secs(2));
+
+    let config = load(&file, &env(&[("WEB_ADDRESS", "amqp://u:pw@nowhere")]));
+    let error = config.extract::<Extension>().map(|_| ());
+    assert!(
+        matches!(&error, Err(ConfigError::Deserialize { key, .. }) if key == "WEB_SERVER_ADDRESS"),
+        "{error:?}"
+    );
+    let message = error.map_err(|e| e.to_string()).err().unwrap_or_default();
+    assert!(!message.contains("pw@"), "{message}");
+}

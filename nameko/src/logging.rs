@@ -15,10 +15,9 @@
 //! Below `WARN`, the AMQP client library (`lapin`) stays at `WARN` unless `RUST_LOG` says
 //! otherwise.
 //!
-//! Every line is written through a filter that replaces URI passwords by `***` (see
-//! [`redact_uri`]) and hides the value of any
-//! `auth_token`, so that no credential reaches the logs even from a careless log
-//! statement.
+//! Every line is written through [`redact_line`], which replaces URI passwords by `***`
+//! and hides the value of any `auth_token`, so that no credential reaches the logs even
+//! from a careless log statement.
 //!
 //! ```
 //! use nameko::config::Config;
@@ -35,7 +34,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use nameko_core::config::{Config, LOGGING, redact_uri};
+use nameko_core::config::{Config, LOGGING};
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -171,7 +170,8 @@ fn level_name(value: &Value) -> Result<&'static str, LoggingError> {
     Ok(level)
 }
 
-/// Hides credentials in one line of log: URI passwords and `auth_token` values.
+/// Hides credentials in one line of log: URI passwords and `auth_token` values (nameko-rs's
+/// one redaction module, re-exported here for the log writer's users).
 ///
 /// ```
 /// assert_eq!(
@@ -180,77 +180,7 @@ fn level_name(value: &Value) -> Result<&'static str, LoggingError> {
 /// );
 /// assert_eq!(nameko::logging::redact_line("auth_token=abc user=1"), "auth_token=*** user=1");
 /// ```
-#[must_use]
-pub fn redact_line(line: &str) -> String {
-    let line = redact_uri(line);
-    const KEY: &str = "auth_token";
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line.as_str();
-    while let Some(at) = rest.find(KEY) {
-        let (before, after_key) = rest.split_at(at + KEY.len());
-        out.push_str(before);
-        rest = after_key;
-        // A closing quote of the key, white space, then `=` or `:`.
-        let bytes = rest.as_bytes();
-        let mut i = skip(bytes, 0, |b| matches!(b, b'"' | b'\'' | b'\\' | b' '));
-        if i >= bytes.len() || !matches!(bytes[i], b'=' | b':') {
-            continue;
-        }
-        i = skip(bytes, i + 1, |b| b == b' ');
-        // An optional opening quote (possibly escaped), then the value up to its end.
-        let mut quote = None;
-        let mut escaped = false;
-        if i < bytes.len() && bytes[i] == b'\\' {
-            escaped = true;
-            i += 1;
-        }
-        if i < bytes.len() && matches!(bytes[i], b'"' | b'\'') {
-            quote = Some(bytes[i]);
-            i += 1;
-        }
-        out.push_str(&rest[..i]);
-        let value = &rest[i..];
-        let end = match quote {
-            Some(q) => {
-                let pair = [b'\\', q];
-                let single = [q];
-                let closing: &[u8] = if escaped { &pair } else { &single };
-                value
-                    .as_bytes()
-                    .windows(closing.len())
-                    .position(|w| w == closing)
-                    .unwrap_or(value.len())
-            }
-            None => value
-                .find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ')' | ']' | ';'))
-                .unwrap_or(value.len()),
-        };
-        if end > 0 {
-            out.push_str("***");
-        }
-        rest = &value[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The index of the first byte from `i` that is neither `skipped` nor part of a terminal
-/// colour sequence (`ESC [ ... m`).
-fn skip(bytes: &[u8], mut i: usize, skipped: impl Fn(u8) -> bool) -> usize {
-    while i < bytes.len() {
-        if bytes[i] == 0x1b && bytes.get(i + 1) == Some(&b'[') {
-            match bytes[i + 2..].iter().position(|&b| b == b'm') {
-                Some(end) => i += end + 3,
-                None => return i,
-            }
-        } else if skipped(bytes[i]) {
-            i += 1;
-        } else {
-            return i;
-        }
-    }
-    i
-}
+pub use nameko_core::config::redact::redact_line;
 
 /// Standard error, through [`redact_line`].
 #[derive(Debug, Clone, Copy, Default)]

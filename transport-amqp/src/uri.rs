@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
+use nameko_transport::redact::redact_secret;
 use url::{Host, Url};
 
 /// Why an AMQP URI was refused. The message never contains the URI itself, so it can be
@@ -143,18 +144,11 @@ impl AmqpUri {
         self.to_string()
     }
 
-    /// Replaces every occurrence of the password in `text` by `***`.
+    /// `text` (a message of the AMQP client, which may quote the URI or the password)
+    /// with the password hidden wherever it appears, as written or percent-encoded, and
+    /// the passwords of every URI in it ([`redact_secret`]).
     pub(crate) fn scrub(&self, text: &str) -> String {
-        if self.password.is_empty() {
-            return text.to_owned();
-        }
-        let encoded = encode(&self.password);
-        let scrubbed = text.replace(&self.password, "***");
-        if encoded == self.password {
-            scrubbed
-        } else {
-            scrubbed.replace(&encoded, "***")
-        }
+        redact_secret(text, &self.password)
     }
 
     /// The URI in lapin's form, with the heartbeat to negotiate.
@@ -317,5 +311,42 @@ impl fmt::Display for AmqpUri {
 impl fmt::Debug for AmqpUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AmqpUri").field(&self.to_string()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_never_survives_display_debug_or_scrub() {
+        let cases = [
+            ("amqp://svc:s3cret@rabbit/", "s3cret"),
+            ("amqps://svc:s3cret@rabbit:5671/prod", "s3cret"),
+            ("amqp://svc:p%40ss%2Fw0rd@rabbit/%2f", "p@ss/w0rd"),
+            ("pyamqp://svc:p%40ss%2fw0rd@rabbit/", "p@ss/w0rd"),
+        ];
+        for (written, password) in cases {
+            let uri: AmqpUri = written.parse().unwrap_or_else(|e| panic!("{written}: {e}"));
+            let encoded = written
+                .split_once("svc:")
+                .and_then(|(_, rest)| rest.split_once('@'))
+                .map_or("", |(encoded, _)| encoded);
+            let lower = encoded.to_ascii_lowercase();
+            let messages = [
+                format!(
+                    "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN for {password}"
+                ),
+                format!("cannot connect to {written}: refused"),
+                format!("bad password {encoded} ({lower}) in {written}"),
+            ];
+            let mut shown = vec![uri.to_string(), format!("{uri:?}"), uri.redacted()];
+            shown.extend(messages.iter().map(|m| uri.scrub(m)));
+            for text in shown {
+                assert!(!text.contains(password), "{written}: {text}");
+                assert!(!text.contains(encoded), "{written}: {text}");
+                assert!(!text.contains(&lower), "{written}: {text}");
+            }
+        }
     }
 }

@@ -16,7 +16,10 @@
 //! - [`topology`]: the exchanges, queues and bindings a client declared, as one
 //!   [`Topology`](topology::Topology) that entrypoints declare and backends replay after
 //!   a reconnection;
-//! - [`TransportError`], [`TransportStatus`], and the [`Capabilities`] a backend reports.
+//! - [`TransportError`], [`TransportStatus`], and the [`Capabilities`] a backend reports;
+//! - [`redact`]: hiding credentials (URI passwords, known secrets, `auth_token` values) in
+//!   any text before it reaches a log or an error message, for the framework and every
+//!   backend alike.
 //!
 //! The framework (`nameko-core`) re-exports this crate as `nameko_core::transport`; a
 //! backend depends on this crate alone. Every backend proves itself against the same
@@ -39,6 +42,7 @@ mod delivery;
 mod error;
 mod field;
 mod message;
+pub mod redact;
 pub mod topology;
 
 use std::fmt;
