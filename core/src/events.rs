@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{Config, ConfigError, RetryPolicy};
+use crate::config::{Config, ConfigError, RetryPolicy, Settings};
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::{IntoRemoteError, RemoteError};
 use crate::extension::ContainerContext;
@@ -56,12 +56,9 @@ impl IntoRemoteError for EventError {
 
 /// The options `<service>.events` is declared with: topic, durable, auto-delete as
 /// `AUTO_DELETE_EVENT_EXCHANGES` says.
-///
-/// # Errors
-///
-/// A wrong type for `AUTO_DELETE_EVENT_EXCHANGES`.
-pub fn event_exchange_options(config: &Config) -> Result<ExchangeOptions, ConfigError> {
-    Ok(ExchangeOptions::durable().with_auto_delete(config.auto_delete_event_exchanges()?))
+#[must_use]
+pub fn event_exchange_options(settings: &Settings) -> ExchangeOptions {
+    ExchangeOptions::durable().with_auto_delete(settings.auto_delete_event_exchanges)
 }
 
 /// Where an [`EventDispatcher`]'s events go: the broker, or a test double.
@@ -91,16 +88,15 @@ pub(crate) struct LiveEvents {
 }
 
 impl LiveEvents {
-    fn new(transport: Arc<dyn Transport>, config: &Config) -> Result<Self, ConfigError> {
-        Ok(Self {
+    fn new(transport: Arc<dyn Transport>, settings: &Settings) -> Self {
+        Self {
             transport,
-            retry: config.rpc_retry_policy()?,
-            declare: config
-                .declare_event_exchanges()
-                .then(|| event_exchange_options(config))
-                .transpose()?,
+            retry: settings.rpc_retry_policy,
+            declare: settings
+                .declare_event_exchanges
+                .then(|| event_exchange_options(settings)),
             declared: Mutex::default(),
-        })
+        }
     }
 
     async fn ensure_exchange(&self, exchange: &str) -> Result<(), TransportError> {
@@ -227,11 +223,10 @@ impl DependencyProvider for EventDispatcherProvider {
     type Output = EventDispatcher;
 
     async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError> {
-        let config = container.config();
-        let backend = Arc::new(
-            LiveEvents::new(container.transport().clone(), config)
-                .map_err(ProviderError::config)?,
-        );
+        let backend = Arc::new(LiveEvents::new(
+            container.transport().clone(),
+            container.settings(),
+        ));
         let exchange = wire::event_exchange(container.service_name());
         backend.ensure_exchange(&exchange).await.map_err(|e| {
             ProviderError::with_source(format!("cannot declare `{exchange}`: {e}"), e)
@@ -293,7 +288,7 @@ impl StandaloneDispatcher {
     /// A configuration value of the wrong type.
     pub fn new(transport: Arc<dyn Transport>, config: &Config) -> Result<Self, ConfigError> {
         Ok(Self {
-            backend: Arc::new(LiveEvents::new(transport, config)?),
+            backend: Arc::new(LiveEvents::new(transport, &config.settings()?)),
             headers: Arc::new(FieldTable::new()),
         })
     }

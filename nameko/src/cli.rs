@@ -447,6 +447,8 @@ impl Cli {
             (service.add)(&runner).map_err(|e| CliError::Usage(e.to_string()))?;
         }
         let names = runner.service_names();
+        let signals = crate::serve::os_signals()
+            .map_err(|e| CliError::Failed(format!("cannot listen for signals: {e}")))?;
         tracing::info!(services = ?names, %broker, "starting services");
         if let Err(error) = runner.start().await {
             return Err(start_error(error));
@@ -456,9 +458,7 @@ impl Cli {
             %broker,
             "services started; serving until SIGTERM or Ctrl-C"
         );
-        let served = crate::serve::serve(&runner)
-            .await
-            .map_err(|e| CliError::Failed(format!("cannot listen for signals: {e}")))?;
+        let served = crate::serve::serve_with(&runner, signals).await;
         let code = served.exit_code();
         if code == exit::OK {
             tracing::info!(outcome = %served, "services stopped");

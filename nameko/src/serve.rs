@@ -177,8 +177,14 @@ pub async fn serve_with(runner: &ServiceRunner, mut signals: mpsc::Receiver<Sign
     Served::Killed { signal: second }
 }
 
-/// The process's `SIGTERM` and `SIGINT`, as a channel.
-fn os_signals() -> io::Result<mpsc::Receiver<Signal>> {
+/// The process's `SIGTERM` and `SIGINT`, as a channel for [`serve_with`]. Listening
+/// starts at once: install it before the services start, so that a signal arriving
+/// while they start is not lost (it stops them once they started).
+///
+/// # Errors
+///
+/// When the signal handlers cannot be installed.
+pub fn os_signals() -> io::Result<mpsc::Receiver<Signal>> {
     let (tx, rx) = mpsc::channel(4);
     #[cfg(unix)]
     {

@@ -242,15 +242,10 @@ impl<S: Service> ContainerBuilder<S> {
     /// [`ContainerError::Extension`] for an entrypoint that does not fit its method.
     pub fn build(self) -> Result<ServiceContainer<S>, ContainerError> {
         let config = self.config;
-        let max_workers = config.max_workers()?;
-        config.prefetch_count()?;
-        config.rpc_exchange()?;
-        config.serializer()?;
-        config.rpc_timeout()?;
-        config.rpc_retry_policy()?;
-        config.max_message_size()?;
-        let parent_calls_tracked = config.parent_calls_tracked()?;
-        let shutdown_timeout = config.shutdown_timeout()?;
+        let settings = config.settings()?;
+        let max_workers = settings.max_workers;
+        let parent_calls_tracked = settings.parent_calls_tracked;
+        let shutdown_timeout = settings.shutdown_timeout;
         let entrypoints = S::entrypoints();
         for def in &entrypoints {
             def.entrypoint
@@ -269,6 +264,7 @@ impl<S: Service> ContainerBuilder<S> {
         let ctx = ContainerContext::new(
             S::name(),
             Arc::new(config),
+            settings,
             self.transport,
             self.ids,
             self.scope,

@@ -138,7 +138,7 @@ impl Consume {
             queue: config.queue.clone(),
             settling: Settling {
                 requeue_on_error: config.requeue_on_error,
-                requeue_delay: ctx.container().config().requeue_delay()?,
+                requeue_delay: ctx.container().settings().requeue_delay,
             },
             prefetch: config.prefetch,
         })

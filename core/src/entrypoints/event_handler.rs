@@ -187,14 +187,14 @@ impl EventHandler {
 
     fn plan(&self, ctx: &EntrypointContext) -> Result<QueuePlan, ExtensionError> {
         let config = &self.config;
-        let settings = ctx.container().config();
+        let settings = ctx.container().settings();
         let identifier = match (&config.handler_type, &config.broadcast_identifier) {
             (HandlerType::Broadcast, Some(id)) => Some(id.clone()),
             (HandlerType::Broadcast, None) => Some(uuid::Uuid::new_v4().simple().to_string()),
             _ => None,
         };
-        let exchange_options = if settings.declare_event_exchanges() {
-            event_exchange_options(settings)?
+        let exchange_options = if settings.declare_event_exchanges {
+            event_exchange_options(settings)
         } else {
             ExchangeOptions::passive()
         };
@@ -224,7 +224,7 @@ impl EventHandler {
             queue,
             settling: Settling {
                 requeue_on_error: config.requeue_on_error,
-                requeue_delay: settings.requeue_delay()?,
+                requeue_delay: settings.requeue_delay,
             },
             prefetch: None,
         })

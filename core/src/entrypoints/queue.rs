@@ -77,16 +77,14 @@ impl QueueRunner {
             return Err(ExtensionError::msg("queue entrypoint started before setup"));
         };
         let container = ctx.container();
-        let prefetch = match plan.prefetch {
-            Some(p) => p,
-            None => container.config().prefetch_count()?,
-        };
+        let settings = container.settings();
+        let prefetch = plan.prefetch.unwrap_or(settings.prefetch_count);
         let handler = Arc::new(Loop {
             workers: ctx.workers().clone(),
             method: ctx.method().name,
             what,
             queue: plan.queue.clone(),
-            max_size: container.config().max_message_size()?,
+            max_size: settings.max_message_size,
             settling: plan.settling,
             stopping: container.stopping().clone(),
         });

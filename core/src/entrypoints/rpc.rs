@@ -88,15 +88,15 @@ impl RpcConsumer {
 impl SharedExtension for RpcConsumer {
     async fn setup(&self) -> Result<(), ExtensionError> {
         let ctx = self.workers.container();
-        let config = ctx.config();
+        let config = ctx.settings();
         let service = ctx.service_name();
         let settings = Settings {
             service,
             queue: wire::rpc_queue(service),
-            exchange: config.rpc_exchange()?.to_owned(),
-            prefetch: config.prefetch_count()?,
-            max_size: config.max_message_size()?,
-            retry: config.rpc_retry_policy()?,
+            exchange: config.rpc_exchange.clone(),
+            prefetch: config.prefetch_count,
+            max_size: config.max_message_size,
+            retry: config.rpc_retry_policy,
             methods: self.methods.items(),
         };
         Topology::new()

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ExtensionError;
 use super::shared::{Entry, SharedExtension, SharedExtensions};
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::transport::Transport;
 
 /// Makes the unique part of call ids (and of other ids a container makes up).
@@ -101,6 +101,7 @@ pub struct ContainerContext {
 struct Shared {
     service_name: &'static str,
     config: Arc<Config>,
+    settings: Settings,
     transport: Arc<dyn Transport>,
     ids: IdGenerator,
     container_scope: SharedExtensions,
@@ -118,6 +119,7 @@ impl ContainerContext {
     pub(crate) fn new(
         service_name: &'static str,
         config: Arc<Config>,
+        settings: Settings,
         transport: Arc<dyn Transport>,
         ids: IdGenerator,
         process_scope: SharedExtensions,
@@ -126,6 +128,7 @@ impl ContainerContext {
             inner: Arc::new(Shared {
                 service_name,
                 config,
+                settings,
                 transport,
                 ids,
                 container_scope: SharedExtensions::new(),
@@ -147,10 +150,18 @@ impl ContainerContext {
         self.inner.service_name
     }
 
-    /// The configuration.
+    /// The configuration, with the user's and extensions' own keys (read them with
+    /// [`Config::extract`]).
     #[must_use]
     pub fn config(&self) -> &Arc<Config> {
         &self.inner.config
+    }
+
+    /// nameko's keys of the configuration, parsed and checked when the container was
+    /// built.
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
     }
 
     /// The transport.

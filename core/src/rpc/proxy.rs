@@ -374,17 +374,14 @@ impl SharedExtension for LiveBackend {
 }
 
 /// The container's shared RPC backend and reply queue.
-pub(crate) fn shared_backend(ctx: &ContainerContext) -> Result<Arc<LiveBackend>, ProviderError> {
-    let config = ctx.config();
-    let exchange = config
-        .rpc_exchange()
-        .map_err(ProviderError::config)?
-        .to_owned();
-    let retry = config.rpc_retry_policy().map_err(ProviderError::config)?;
-    let max_size = config.max_message_size().map_err(ProviderError::config)?;
+pub(crate) fn shared_backend(ctx: &ContainerContext) -> Arc<LiveBackend> {
+    let settings = ctx.settings();
+    let exchange = settings.rpc_exchange.clone();
+    let retry = settings.rpc_retry_policy;
+    let max_size = settings.max_message_size;
     let transport = ctx.transport().clone();
     let service = ctx.service_name();
-    Ok(ctx.shared("", || {
+    ctx.shared("", || {
         let listener = Arc::new(ReplyListener::new(
             transport.clone(),
             exchange.clone(),
@@ -397,7 +394,7 @@ pub(crate) fn shared_backend(ctx: &ContainerContext) -> Result<Arc<LiveBackend>,
             listener,
             retry,
         }
-    }))
+    })
 }
 
 #[async_trait]
@@ -405,11 +402,8 @@ impl DependencyProvider for RpcProxyProvider {
     type Output = RpcProxy;
 
     async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError> {
-        self.config_timeout = container
-            .config()
-            .rpc_timeout()
-            .map_err(ProviderError::config)?;
-        self.backend = Some(shared_backend(container)?);
+        self.config_timeout = container.settings().rpc_timeout;
+        self.backend = Some(shared_backend(container));
         Ok(())
     }
 

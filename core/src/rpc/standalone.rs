@@ -62,10 +62,11 @@ impl ClusterRpcProxy {
         context: ContextData,
     ) -> Result<Self, RpcError> {
         let bad_config = |e: crate::config::ConfigError| RpcError::InvalidArguments(e.to_string());
-        let exchange = config.rpc_exchange().map_err(bad_config)?.to_owned();
-        let timeout = config.rpc_timeout().map_err(bad_config)?;
-        let retry = config.rpc_retry_policy().map_err(bad_config)?;
-        let max_size = config.max_message_size().map_err(bad_config)?;
+        let settings = config.settings().map_err(bad_config)?;
+        let exchange = settings.rpc_exchange;
+        let timeout = settings.rpc_timeout;
+        let retry = settings.rpc_retry_policy;
+        let max_size = settings.max_message_size;
         let listener = Arc::new(ReplyListener::new(
             transport.clone(),
             exchange.clone(),
