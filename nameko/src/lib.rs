@@ -14,6 +14,10 @@ pub mod serve;
 pub mod shell;
 
 pub use connect::{connect, connect_or_memory};
+
+/// Implements the extension traits (`Entrypoint`, `SharedExtension`,
+/// `DependencyProvider`), whose methods are async: `#[nameko::async_trait]` on the `impl`.
+pub use async_trait::async_trait;
 pub use nameko_core::{
     config, container, context, dependency, errors, events, extension, messaging, method, publish,
     rpc, runner, service, transport, wire, worker,
