@@ -8,9 +8,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -100,10 +101,6 @@ impl fmt::Debug for Agent {
             .field("log", &self.log)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Agent {
@@ -196,16 +193,16 @@ impl Agent {
 
     fn send(&self, op: &str, args: &Value, waiter: Waiter) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        lock(&self.pending).insert(id, waiter);
+        self.pending.lock().insert(id, waiter);
         let mut line = serde_json::to_vec(&json!({"id": id, "op": op, "args": args}))
             .expect("a request is JSON");
         line.push(b'\n');
         let written = {
-            let mut stdin = lock(&self.stdin);
+            let mut stdin = self.stdin.lock();
             stdin.write_all(&line).and_then(|()| stdin.flush())
         };
         if let Err(error) = written {
-            lock(&self.pending).remove(&id);
+            self.pending.lock().remove(&id);
             panic!("the Python agent is gone ({error}); {}", self.log_hint());
         }
         id
@@ -224,7 +221,7 @@ impl Agent {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => panic!("the Python agent exited during `{op}`; {}", self.log_hint()),
             Err(_) => {
-                lock(&self.pending).remove(&id);
+                self.pending.lock().remove(&id);
                 panic!(
                     "the Python agent did not answer `{op}` within {REQUEST_TIMEOUT:?}; {}",
                     self.log_hint()
@@ -245,7 +242,7 @@ impl Agent {
         let id = self.send(op, &args, Waiter::Thread(tx));
         let answer = rx.recv_timeout(timeout).ok();
         if answer.is_none() {
-            lock(&self.pending).remove(&id);
+            self.pending.lock().remove(&id);
         }
         answer
     }
@@ -279,7 +276,7 @@ fn read_answers(
         let Some(id) = message.get("id").and_then(Value::as_u64) else {
             continue;
         };
-        let Some(waiter) = lock(pending).remove(&id) else {
+        let Some(waiter) = pending.lock().remove(&id) else {
             continue;
         };
         let answer = if message["ok"] == json!(true) {
@@ -299,7 +296,7 @@ fn read_answers(
         waiter.send(answer);
     }
     // The agent is gone: dropping the waiters wakes every request still waiting.
-    lock(pending).clear();
+    pending.lock().clear();
 }
 
 /// Runs `scripts/python-env`, which makes (or reuses) the virtual environment with
