@@ -121,6 +121,11 @@ impl AmqpUri {
         &self.username
     }
 
+    /// The password (do not print it).
+    pub(crate) fn password(&self) -> &str {
+        &self.password
+    }
+
     /// The virtual host, decoded (`/` for `%2f`).
     #[must_use]
     pub fn vhost(&self) -> &str {
