@@ -201,7 +201,8 @@ pub struct QueueInfo {
 
 /// A client of one broker's management API, with one user's credentials.
 ///
-/// Cloning is cheap; clones share connections.
+/// Cloning is cheap. No connection is kept between requests, so a client (or a clone)
+/// may be used from any tokio runtime.
 #[derive(Clone)]
 pub struct ManagementClient {
     http: reqwest::Client,
@@ -252,6 +253,7 @@ impl ManagementClient {
         }
         let http = reqwest::Client::builder()
             .no_proxy()
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(ManagementError::Client)?;
         Ok(Self {
