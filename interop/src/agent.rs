@@ -19,6 +19,11 @@ use tokio::sync::oneshot;
 /// The variable that turns a missing Python into a failure (`1`) rather than a skip.
 pub const REQUIRE_PYTHON_VAR: &str = "NAMEKO_REQUIRE_PYTHON";
 
+/// The variable that lets the tests make the Python environment (`1`): run
+/// `scripts/python-env`, which installs Python nameko from PyPI. Without it they only
+/// use an environment that is already there.
+pub const PYTHON_SETUP_VAR: &str = "NAMEKO_PYTHON_SETUP";
+
 /// How long the agent may take to start (imports, eventlet's monkey patching).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -299,20 +304,27 @@ fn read_answers(
     pending.lock().clear();
 }
 
-/// Runs `scripts/python-env`, which makes (or reuses) the virtual environment with
-/// Python nameko and prints its python's path.
+/// The python of the virtual environment with Python nameko: `scripts/python-env
+/// --check` finds a ready one; with `NAMEKO_PYTHON_SETUP=1`, `scripts/python-env` makes
+/// it when needed (installing from PyPI).
 fn python_env(script: &Path) -> Result<PathBuf, String> {
-    let output = Command::new(script)
+    let setup = flag(PYTHON_SETUP_VAR);
+    let mut command = Command::new(script);
+    if !setup {
+        command.arg("--check");
+    }
+    let output = command
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!(
-            "{} failed: {}",
-            script.display(),
-            stderr.lines().last().unwrap_or("no output").trim()
-        ));
+        let why = stderr.lines().last().unwrap_or("no output").trim();
+        return Err(if setup {
+            format!("{} failed: {why}", script.display())
+        } else {
+            format!("{why}, or set {PYTHON_SETUP_VAR}=1 to let the tests make it")
+        });
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     match stdout.lines().last().map(str::trim) {
@@ -321,8 +333,13 @@ fn python_env(script: &Path) -> Result<PathBuf, String> {
     }
 }
 
+/// Whether the variable `var` is `1` or `true`.
+fn flag(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
 fn python_required() -> bool {
-    std::env::var(REQUIRE_PYTHON_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+    flag(REQUIRE_PYTHON_VAR)
 }
 
 /// The test binary's file name, e.g. `rpc_python_to_rust-0123abcd`.

@@ -43,10 +43,7 @@ async fn a_vhost_holds_its_queues_and_is_gone_once_deleted() {
         .await
         .expect("declare");
     transport.close().await.expect("close");
-    assert_eq!(
-        vhost.queue_names().await.expect("queues"),
-        ["rpc-in-vhost"]
-    );
+    assert_eq!(vhost.queue_names().await.expect("queues"), ["rpc-in-vhost"]);
 
     vhost.delete().await;
     vhost.delete().await; // idempotent
