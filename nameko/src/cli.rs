@@ -442,14 +442,16 @@ impl Cli {
         if let Err(error) = runner.start().await {
             return Err(start_error(error));
         }
+        // Listen before saying so: a SIGTERM sent on reading the line below must stop
+        // the services gracefully, not kill the process.
+        let signals = crate::serve::os_signals()
+            .map_err(|e| CliError::Failed(format!("cannot listen for signals: {e}")))?;
         tracing::info!(
             services = ?names,
             %broker,
             "services started; serving until SIGTERM or Ctrl-C"
         );
-        let served = crate::serve::serve(&runner)
-            .await
-            .map_err(|e| CliError::Failed(format!("cannot listen for signals: {e}")))?;
+        let served = crate::serve::serve_with(&runner, signals).await;
         let code = served.exit_code();
         if code == exit::OK {
             tracing::info!(outcome = %served, "services stopped");

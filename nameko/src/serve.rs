@@ -178,7 +178,7 @@ pub async fn serve_with(runner: &ServiceRunner, mut signals: mpsc::Receiver<Sign
 }
 
 /// The process's `SIGTERM` and `SIGINT`, as a channel.
-fn os_signals() -> io::Result<mpsc::Receiver<Signal>> {
+pub(crate) fn os_signals() -> io::Result<mpsc::Receiver<Signal>> {
     let (tx, rx) = mpsc::channel(4);
     #[cfg(unix)]
     {
