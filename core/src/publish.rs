@@ -13,8 +13,8 @@ use crate::transport::{
 
 /// Publishes `message`, retrying per `policy` when the transport fails with a connection
 /// error (never past `deadline`). A returned or nacked message is an outcome, not
-/// retried. A retry waits the policy's delay, or less when the transport reconnects
-/// sooner (see [`pause`]).
+/// retried. A retry waits the policy's delay, or less: after an outage, it starts as
+/// soon as the transport is connected again.
 ///
 /// # Errors
 ///
