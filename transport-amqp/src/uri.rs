@@ -122,6 +122,7 @@ impl AmqpUri {
     }
 
     /// The password (do not print it).
+    #[cfg(feature = "management")]
     pub(crate) fn password(&self) -> &str {
         &self.password
     }
