@@ -49,6 +49,7 @@ from_display!(
     nameko::transport::TransportError,
     nameko::container::ContainerError,
     nameko::config::ConfigError,
+    nameko::testing::VhostError,
 );
 
 /// The benchmark's result type.

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::broker::{BenchVhost, Probe};
+use nameko::testing::TestVhost;
+
+use crate::broker::Probe;
 use crate::contender::{self, Client, Contender, Server};
 use crate::error::{BenchError, Result};
 use crate::process::{Launch, Running};
@@ -235,11 +237,11 @@ fn skip(
     contenders.retain(|c| !needs(c));
 }
 
-async fn connect_broker(options: &Options) -> Result<(BenchVhost, Probe)> {
+async fn connect_broker(options: &Options) -> Result<(TestVhost, Probe)> {
     Probe::connect(&options.uri).await?.close().await;
-    let vhost = BenchVhost::create(&options.uri).map_err(|e| {
-        e.context("cannot make a vhost (is the management plugin on? `rabbitmq-plugins enable rabbitmq_management`)")
-    })?;
+    let vhost = TestVhost::create_with_prefix(&options.uri, "nameko-bench-")
+        .await
+        .map_err(|e| BenchError::from(e).context("cannot make a vhost"))?;
     let probe = Probe::connect(vhost.uri()).await?;
     Ok((vhost, probe))
 }

@@ -10,7 +10,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nameko_bench::cli::Flags;
+use clap::Parser as _;
+use nameko_bench::cli::BenchArgs;
 use nameko_bench::error::{BenchError, Result};
 use nameko_bench::harness::{self, Options};
 use nameko_bench::tools::Need;
@@ -29,8 +30,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<()> {
-    let options = parse()?;
-    let (options, json) = options;
+    let (options, json) = options(BenchArgs::parse())?;
     let description = machine::describe();
     eprintln!("{description}");
     let mut terminate = signal(SignalKind::terminate())?;
@@ -67,36 +67,32 @@ async fn run() -> Result<()> {
     }
 }
 
-fn parse() -> Result<(Options, Option<PathBuf>)> {
+fn options(args: BenchArgs) -> Result<(Options, Option<PathBuf>)> {
     let dir = std::env::current_exe()?
         .parent()
         .map(PathBuf::from)
         .ok_or_else(|| BenchError::new("cannot find the binaries' directory"))?;
     let service = dir.join("nameko-bench-service");
     let client = dir.join("nameko-bench-client");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut options = if args.iter().any(|a| a == "--smoke") {
+    let mut options = if args.smoke {
         Options::smoke(service, client)
-    } else if args.iter().any(|a| a == "--quick") {
+    } else if args.quick {
         Options::quick(service, client)
     } else {
         Options::full(service, client)
     };
-    let mut json = None;
-    let mut flags = Flags::new(args);
-    while let Some(flag) = flags.next_flag() {
-        match flag.as_str() {
-            "--smoke" | "--quick" => {}
-            "--rounds" => options.rounds = flags.parsed(&flag)?,
-            "--uri" => options.uri = flags.value(&flag)?,
-            "--only" => {
-                options.only = Some(flags.value(&flag)?.split(',').map(str::to_owned).collect());
-            }
-            "--no-python" => options.python = Need::Skip,
-            "--no-raw-lapin" => options.raw_lapin = Need::Skip,
-            "--json" => json = Some(PathBuf::from(flags.value(&flag)?)),
-            other => return Err(BenchError::new(format!("unknown flag {other}"))),
-        }
+    if let Some(rounds) = args.rounds {
+        options.rounds = rounds;
     }
-    Ok((options, json))
+    if let Some(uri) = args.uri {
+        options.uri = uri;
+    }
+    options.only = args.only;
+    if args.no_python {
+        options.python = Need::Skip;
+    }
+    if args.no_raw_lapin {
+        options.raw_lapin = Need::Skip;
+    }
+    Ok((options, args.json))
 }

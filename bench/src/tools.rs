@@ -3,7 +3,7 @@
 //! environment of `scripts/python-env`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::error::{BenchError, Result};
 
@@ -17,7 +17,8 @@ pub enum Need {
     /// Make it if needed (build raw lapin, create the Python environment); skip its
     /// contenders, with a warning, if that fails.
     Provision,
-    /// Make it if needed, and fail if it cannot be had.
+    /// Make it if needed (the Python environment only with `NAMEKO_PYTHON_SETUP=1`), and
+    /// fail if it cannot be had.
     Required,
 }
 
@@ -123,8 +124,15 @@ pub fn raw_lapin(need: Need) -> Result<Option<PathBuf>> {
     }
 }
 
+/// The variable that lets a run that requires Python make its environment (`1`):
+/// `scripts/python-env` then installs Python nameko from PyPI. Without it only an
+/// environment that is already there is used.
+pub const PYTHON_SETUP_VAR: &str = "NAMEKO_PYTHON_SETUP";
+
 /// The Python with nameko 2.14 installed: `NAMEKO_BENCH_PYTHON`, or the environment of
-/// `scripts/python-env` (created by that script when `need` says so).
+/// `scripts/python-env`, which is made (installing from PyPI) for `Need::Provision`,
+/// and for `Need::Required` when `NAMEKO_PYTHON_SETUP=1`; otherwise only an environment
+/// already there is used.
 ///
 /// # Errors
 ///
@@ -135,27 +143,38 @@ pub fn python(need: Need) -> Result<Option<PathBuf>> {
     }
     let python = if let Some(path) = std::env::var_os("NAMEKO_BENCH_PYTHON") {
         PathBuf::from(path)
-    } else if need.provisions() {
+    } else {
+        let make = need == Need::Provision
+            || (need == Need::Required
+                && Need::from_env(PYTHON_SETUP_VAR, Need::Skip) == Need::Required);
         let script = repo_root().join("scripts").join("python-env");
-        match Command::new(&script).output() {
+        let mut command = Command::new(&script);
+        if !make {
+            command.arg("--check");
+        }
+        match command.stdin(Stdio::null()).output() {
             Ok(out) if out.status.success() => {
                 let text = String::from_utf8_lossy(&out.stdout);
                 PathBuf::from(text.lines().last().unwrap_or_default().trim())
             }
             Ok(out) => {
                 let err = String::from_utf8_lossy(&out.stderr);
-                return missing(need, format!("scripts/python-env failed: {}", err.trim()));
+                let why = err.lines().last().unwrap_or("no output").trim();
+                return missing(
+                    need,
+                    if make {
+                        format!("scripts/python-env failed: {why}")
+                    } else {
+                        format!("{why}, or set {PYTHON_SETUP_VAR}=1 to let the benchmark make it")
+                    },
+                );
             }
             Err(e) => return missing(need, format!("cannot run {}: {e}", script.display())),
         }
-    } else {
-        std::env::var_os("NAMEKO_PYTHON_VENV")
-            .map_or_else(|| repo_root().join(".venv"), PathBuf::from)
-            .join("bin")
-            .join("python")
     };
     let works = Command::new(&python)
         .args(["-c", "import nameko, eventlet"])
+        .stdin(Stdio::null())
         .output()
         .is_ok_and(|out| out.status.success());
     if works {

@@ -1,7 +1,9 @@
-//! Publishing with nameko's retry policy.
+//! Publishing with nameko's retry policy, on backon's retry loop.
 
 use std::time::Duration;
 
+use backon::Retryable as _;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::RetryPolicy;
@@ -11,8 +13,8 @@ use crate::transport::{
 
 /// Publishes `message`, retrying per `policy` when the transport fails with a connection
 /// error (never past `deadline`). A returned or nacked message is an outcome, not
-/// retried. A retry waits the policy's delay, or less when the transport reconnects
-/// sooner (see [`pause`]).
+/// retried. A retry waits the policy's delay, or less: after an outage, it starts as
+/// soon as the transport is connected again.
 ///
 /// # Errors
 ///
@@ -40,14 +42,44 @@ pub async fn publish_with_retry(
     .await
 }
 
+/// The waits of a [`RetryPolicy`] as a backon backoff: `max_retries` of them, from
+/// `interval_start`, each `interval_step` longer, at most `interval_max` (kombu's
+/// `retry_policy`, a linear backoff that backon has no builder for).
+#[derive(Debug, Clone)]
+struct PolicyBackoff {
+    policy: RetryPolicy,
+    retry: u32,
+}
+
+impl PolicyBackoff {
+    fn new(policy: &RetryPolicy) -> Self {
+        Self {
+            policy: *policy,
+            retry: 0,
+        }
+    }
+}
+
+impl Iterator for PolicyBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if self.retry >= self.policy.max_retries {
+            return None;
+        }
+        let delay = self.policy.delay(self.retry);
+        self.retry += 1;
+        Some(delay)
+    }
+}
+
 /// Waits `delay` before a retry, or less: the wait ends as soon as the transport is
 /// connected again after an outage seen during it, since the retry can succeed from then
 /// on (and one started earlier would fail the same way). A failure that left the
 /// transport connected (a closed channel, an injected fault) waits the whole delay; a
 /// closed transport ends the wait at once, as a retry then fails for good.
-async fn pause(transport: &dyn Transport, delay: Duration) {
+async fn pause(mut status: watch::Receiver<TransportStatus>, delay: Duration) {
     let deadline = Instant::now() + delay;
-    let mut status = transport.status();
     let mut outage = !matches!(*status.borrow_and_update(), TransportStatus::Connected);
     loop {
         tokio::select! {
@@ -83,22 +115,43 @@ pub async fn publish_made_with_retry(
     policy: &RetryPolicy,
     deadline: Option<Instant>,
 ) -> Result<PublishOutcome, TransportError> {
-    let mut retry = 0;
-    loop {
-        match transport
-            .publish(exchange, routing_key, make(), options)
-            .await
-        {
-            Err(error) if error.is_connection_error() && retry < policy.max_retries => {
-                let delay = policy.delay(retry);
-                if deadline.is_some_and(|d| Instant::now() + delay >= d) {
-                    return Err(error);
-                }
-                tracing::warn!(%error, exchange, routing_key, retry = retry + 1, ?delay, "publish failed; retrying");
-                pause(transport, delay).await;
-                retry += 1;
-            }
-            other => return other,
-        }
+    let status = transport.status();
+    let mut retry = 0_u32;
+    (|| transport.publish(exchange, routing_key, make(), options))
+        .retry(PolicyBackoff::new(policy))
+        .sleep(move |delay| pause(status.clone(), delay))
+        .when(TransportError::is_connection_error)
+        .adjust(|_, delay| {
+            // No retry that would start at or past the deadline.
+            delay.filter(|&delay| deadline.is_none_or(|d| Instant::now() + delay < d))
+        })
+        .notify(|error, delay| {
+            retry += 1;
+            tracing::warn!(%error, exchange, routing_key, retry, ?delay, "publish failed; retrying");
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_is_the_policys_delays() {
+        let delays: Vec<Duration> = PolicyBackoff::new(&RetryPolicy::default()).collect();
+        assert_eq!(
+            delays,
+            [2, 3, 4].map(Duration::from_secs),
+            "nameko's RPC_RETRY_POLICY"
+        );
+        let policy = RetryPolicy::new(
+            5,
+            Duration::from_millis(100),
+            Duration::from_millis(300),
+            Duration::from_millis(500),
+        );
+        let delays: Vec<u128> = PolicyBackoff::new(&policy).map(|d| d.as_millis()).collect();
+        assert_eq!(delays, [100, 400, 500, 500, 500]);
+        assert_eq!(PolicyBackoff::new(&RetryPolicy::none()).next(), None);
     }
 }

@@ -8,15 +8,21 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 /// The variable that turns a missing Python into a failure (`1`) rather than a skip.
 pub const REQUIRE_PYTHON_VAR: &str = "NAMEKO_REQUIRE_PYTHON";
+
+/// The variable that lets the tests make the Python environment (`1`): run
+/// `scripts/python-env`, which installs Python nameko from PyPI. Without it they only
+/// use an environment that is already there.
+pub const PYTHON_SETUP_VAR: &str = "NAMEKO_PYTHON_SETUP";
 
 /// How long the agent may take to start (imports, eventlet's monkey patching).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -100,10 +106,6 @@ impl fmt::Debug for Agent {
             .field("log", &self.log)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Agent {
@@ -196,16 +198,16 @@ impl Agent {
 
     fn send(&self, op: &str, args: &Value, waiter: Waiter) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        lock(&self.pending).insert(id, waiter);
+        self.pending.lock().insert(id, waiter);
         let mut line = serde_json::to_vec(&json!({"id": id, "op": op, "args": args}))
             .expect("a request is JSON");
         line.push(b'\n');
         let written = {
-            let mut stdin = lock(&self.stdin);
+            let mut stdin = self.stdin.lock();
             stdin.write_all(&line).and_then(|()| stdin.flush())
         };
         if let Err(error) = written {
-            lock(&self.pending).remove(&id);
+            self.pending.lock().remove(&id);
             panic!("the Python agent is gone ({error}); {}", self.log_hint());
         }
         id
@@ -224,7 +226,7 @@ impl Agent {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => panic!("the Python agent exited during `{op}`; {}", self.log_hint()),
             Err(_) => {
-                lock(&self.pending).remove(&id);
+                self.pending.lock().remove(&id);
                 panic!(
                     "the Python agent did not answer `{op}` within {REQUEST_TIMEOUT:?}; {}",
                     self.log_hint()
@@ -245,7 +247,7 @@ impl Agent {
         let id = self.send(op, &args, Waiter::Thread(tx));
         let answer = rx.recv_timeout(timeout).ok();
         if answer.is_none() {
-            lock(&self.pending).remove(&id);
+            self.pending.lock().remove(&id);
         }
         answer
     }
@@ -279,7 +281,7 @@ fn read_answers(
         let Some(id) = message.get("id").and_then(Value::as_u64) else {
             continue;
         };
-        let Some(waiter) = lock(pending).remove(&id) else {
+        let Some(waiter) = pending.lock().remove(&id) else {
             continue;
         };
         let answer = if message["ok"] == json!(true) {
@@ -299,23 +301,30 @@ fn read_answers(
         waiter.send(answer);
     }
     // The agent is gone: dropping the waiters wakes every request still waiting.
-    lock(pending).clear();
+    pending.lock().clear();
 }
 
-/// Runs `scripts/python-env`, which makes (or reuses) the virtual environment with
-/// Python nameko and prints its python's path.
+/// The python of the virtual environment with Python nameko: `scripts/python-env
+/// --check` finds a ready one; with `NAMEKO_PYTHON_SETUP=1`, `scripts/python-env` makes
+/// it when needed (installing from PyPI).
 fn python_env(script: &Path) -> Result<PathBuf, String> {
-    let output = Command::new(script)
+    let setup = flag(PYTHON_SETUP_VAR);
+    let mut command = Command::new(script);
+    if !setup {
+        command.arg("--check");
+    }
+    let output = command
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!(
-            "{} failed: {}",
-            script.display(),
-            stderr.lines().last().unwrap_or("no output").trim()
-        ));
+        let why = stderr.lines().last().unwrap_or("no output").trim();
+        return Err(if setup {
+            format!("{} failed: {why}", script.display())
+        } else {
+            format!("{why}, or set {PYTHON_SETUP_VAR}=1 to let the tests make it")
+        });
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     match stdout.lines().last().map(str::trim) {
@@ -324,8 +333,13 @@ fn python_env(script: &Path) -> Result<PathBuf, String> {
     }
 }
 
+/// Whether the variable `var` is `1` or `true`.
+fn flag(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
 fn python_required() -> bool {
-    std::env::var(REQUIRE_PYTHON_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+    flag(REQUIRE_PYTHON_VAR)
 }
 
 /// The test binary's file name, e.g. `rpc_python_to_rust-0123abcd`.

@@ -22,10 +22,11 @@
 //! # }
 //! ```
 //!
-//! Python comes from `scripts/python-env` (a virtual environment with the pins of
-//! `interop/requirements.txt`). Without Python or without RabbitMQ a test prints why and
-//! passes without running; with `NAMEKO_REQUIRE_PYTHON=1` or `NAMEKO_REQUIRE_AMQP=1` it
-//! fails instead.
+//! Python comes from the virtual environment `scripts/python-env` makes (with the pins of
+//! `interop/requirements.txt`). The tests never install it themselves unless
+//! `NAMEKO_PYTHON_SETUP=1` asks them to. Without that environment, or without RabbitMQ,
+//! a test prints why and passes without running; with `NAMEKO_REQUIRE_PYTHON=1` or
+//! `NAMEKO_REQUIRE_AMQP=1` it fails instead.
 
 mod agent;
 mod env;
@@ -38,7 +39,7 @@ use std::time::Duration;
 use nameko::worker::WorkerContext;
 use serde_json::{Value, json};
 
-pub use agent::{Agent, PythonError, REQUIRE_PYTHON_VAR};
+pub use agent::{Agent, PYTHON_SETUP_VAR, PythonError, REQUIRE_PYTHON_VAR};
 pub use env::Interop;
 pub use errors::{InsufficientFunds, ValueError};
 pub use raw::RawRpc;

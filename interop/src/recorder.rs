@@ -1,9 +1,10 @@
 //! What a Rust handler received, for the test to read back.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nameko::dependency::{Dependency, ValueProvider};
+use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -31,22 +32,14 @@ impl Recorder {
 
     /// Adds a record.
     pub fn record(&self, record: Value) {
-        self.inner
-            .records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(record);
+        self.inner.records.lock().push(record);
         self.inner.changed.notify_waiters();
     }
 
     /// The records so far.
     #[must_use]
     pub fn records(&self) -> Vec<Value> {
-        self.inner
-            .records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.inner.records.lock().clone()
     }
 
     /// The records, once there are at least `count` (or when `timeout` has passed).

@@ -447,6 +447,8 @@ impl Cli {
             (service.add)(&runner).map_err(|e| CliError::Usage(e.to_string()))?;
         }
         let names = runner.service_names();
+        // Listen before starting: a SIGTERM sent while the services start, or on reading
+        // the line below, stops them gracefully instead of killing the process.
         let signals = crate::serve::os_signals()
             .map_err(|e| CliError::Failed(format!("cannot listen for signals: {e}")))?;
         tracing::info!(services = ?names, %broker, "starting services");

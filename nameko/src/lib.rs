@@ -44,7 +44,14 @@ pub mod amqp {
     pub use nameko_amqp::*;
 }
 
-/// The testing toolkit.
+/// The testing toolkit (cargo feature `testing`, off by default: enable it in the
+/// `[dev-dependencies]` of the crates whose tests use it).
+///
+/// ```toml
+/// [dev-dependencies]
+/// nameko = { version = "0.1", features = ["testing"] }
+/// ```
+#[cfg(feature = "testing")]
 pub mod testing {
     pub use nameko_testing::*;
 }

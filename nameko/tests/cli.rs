@@ -496,15 +496,27 @@ fn echo_service() -> PathBuf {
     )
 }
 
-/// Python nameko's `nameko` script from the venv `scripts/python-env` makes, or why not.
+/// Python nameko's `nameko` script from the venv `scripts/python-env` made, or why not.
+/// The venv is made here (installing from PyPI) only with `NAMEKO_PYTHON_SETUP=1`.
 fn python_nameko() -> Result<PathBuf, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-env");
-    let output = Command::new(&script)
-        .stderr(Stdio::inherit())
+    let setup = std::env::var("NAMEKO_PYTHON_SETUP").is_ok_and(|v| v == "1");
+    let mut command = Command::new(&script);
+    if !setup {
+        command.arg("--check");
+    }
+    let output = command
+        .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !output.status.success() {
-        return Err(format!("{} failed", script.display()));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let why = stderr.lines().last().unwrap_or("no output").trim();
+        return Err(if setup {
+            format!("{} failed: {why}", script.display())
+        } else {
+            format!("{why}, or set NAMEKO_PYTHON_SETUP=1 to let the tests make it")
+        });
     }
     let python = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     let nameko = python.with_file_name("nameko");

@@ -16,7 +16,7 @@ use nameko_core::transport::{QueueOptions, Transport};
 use nameko_memory::MemoryBroker;
 use serde_json::Value;
 
-use crate::vhost::Vhost;
+use crate::vhost::TestVhost;
 
 /// The variable that runs [`TestCluster::from_env`] clusters on RabbitMQ: `amqp` (or
 /// `rabbitmq`); anything else, or unset, means the in-memory broker.
@@ -35,7 +35,7 @@ pub struct NotIdle {
 enum Backend {
     Memory(MemoryBroker),
     Amqp {
-        vhost: Vhost,
+        vhost: Box<TestVhost>,
         probe: Arc<dyn Transport>,
     },
 }
@@ -124,19 +124,33 @@ impl TestCluster {
     /// A cluster in a fresh virtual host of the RabbitMQ test broker
     /// (`NAMEKO_TEST_AMQP_URI`, default `amqp://guest:guest@127.0.0.1:5672/%2f`).
     ///
-    /// `None`, after printing why, when no broker is reachable.
+    /// The virtual host is made through the management API, or through `rabbitmqctl`
+    /// when the management plugin is off (see [`TestVhost`]).
+    ///
+    /// `None`, after printing why, when no broker is reachable or no virtual host can be
+    /// made on it.
     ///
     /// # Panics
     ///
-    /// When no broker is reachable and `NAMEKO_REQUIRE_AMQP=1`, or the broker refuses to
-    /// make a virtual host.
+    /// When either happens and `NAMEKO_REQUIRE_AMQP=1`.
     pub async fn rabbitmq() -> Option<Self> {
         let broker = nameko_amqp::test_support::test_broker().await?;
-        let uri = broker.uri().to_owned();
-        let vhost = tokio::task::spawn_blocking(move || Vhost::create(&uri))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()))
-            .unwrap_or_else(|e| panic!("cannot make a test vhost on {}: {e}", broker.redacted()));
+        let vhost = match TestVhost::create(broker.uri()).await {
+            Ok(vhost) => Box::new(vhost),
+            Err(error) => {
+                let shown = broker.redacted();
+                assert!(
+                    !nameko_amqp::test_support::broker_required(),
+                    "cannot make a test vhost on {shown} ({error}) and NAMEKO_REQUIRE_AMQP=1"
+                );
+                eprintln!(
+                    "skipping: cannot make a test vhost on {shown} ({error}); enable the \
+                     management plugin (`rabbitmq-plugins enable rabbitmq_management`) or \
+                     put rabbitmqctl on PATH"
+                );
+                return None;
+            }
+        };
         let probe = AmqpTransport::connect(vhost.uri())
             .await
             .unwrap_or_else(|e| panic!("cannot connect to test vhost {}: {e}", vhost.name()));
@@ -397,7 +411,7 @@ impl TestCluster {
                 }
             }
             Backend::Amqp { vhost, probe } => {
-                let names = match tokio::task::block_in_place(|| vhost.queue_names()) {
+                let names = match vhost.queue_names().await {
                     Ok(names) => names,
                     Err(e) => return vec![format!("cannot list queues: {e}")],
                 };
@@ -429,7 +443,7 @@ impl TestCluster {
         }
         if let Backend::Amqp { vhost, probe } = &self.backend {
             let _ = probe.close().await;
-            tokio::task::block_in_place(|| vhost.delete());
+            vhost.delete().await;
         }
         assert!(
             crashed.is_empty(),

@@ -19,6 +19,7 @@ pub use hooks::{
 pub use mocks::{EventDispatcherMock, Mock, Mocks, RecordedCall, RecordedEvent, RpcProxyMock};
 pub use nameko_amqp::test_support::{RabbitmqctlError, rabbitmqctl};
 pub use replace::{replace_dependencies, replace_dependency, restrict_entrypoints};
+pub use vhost::{TestVhost, VhostError};
 
 /// Runs each test function twice: on the in-memory broker (`memory`) and on RabbitMQ
 /// (`rabbitmq`, which skips with a message when no broker is reachable, unless

@@ -5,7 +5,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,6 +19,7 @@ use nameko_core::rpc::{IntoArgs, PendingReply, RpcBackend, RpcProxy, RpcRequest}
 use nameko_core::transport::FieldTable;
 use nameko_core::wire::CallArgs;
 use nameko_core::worker::WorkerContext;
+use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -35,10 +36,6 @@ pub trait Mock: Send + Sync + 'static {
 
     /// The mock as `Any`, to get it back from [`Mocks`].
     fn as_any(&self) -> &dyn Any;
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn headers_of(context: &ContextData) -> Arc<FieldTable> {
@@ -109,7 +106,7 @@ pub struct RpcProxyMock {
 
 impl fmt::Debug for RpcProxyMock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = lock(&self.state);
+        let state = self.state.lock();
         f.debug_struct("RpcProxyMock")
             .field("scripted", &state.replies.keys().collect::<Vec<_>>())
             .field("calls", &state.calls.len())
@@ -154,7 +151,8 @@ impl RpcProxyMock {
         method: &str,
         f: impl Fn(&CallArgs) -> Result<Value, RpcError> + Send + Sync + 'static,
     ) -> Self {
-        lock(&self.state)
+        self.state
+            .lock()
             .replies
             .insert(method.to_owned(), Arc::new(f));
         self
@@ -178,13 +176,14 @@ impl RpcProxyMock {
     /// Every call received, in order.
     #[must_use]
     pub fn calls(&self) -> Vec<RecordedCall> {
-        lock(&self.state).calls.clone()
+        self.state.lock().calls.clone()
     }
 
     /// The calls of one method, in order.
     #[must_use]
     pub fn calls_to(&self, method: &str) -> Vec<RecordedCall> {
-        lock(&self.state)
+        self.state
+            .lock()
             .calls
             .iter()
             .filter(|c| c.method == method)
@@ -194,7 +193,7 @@ impl RpcProxyMock {
 
     /// Forgets the recorded calls.
     pub fn reset(&self) {
-        lock(&self.state).calls.clear();
+        self.state.lock().calls.clear();
     }
 
     fn describe_calls(&self) -> String {
@@ -267,7 +266,7 @@ impl RpcBackend for RpcProxyMock {
     async fn send(&self, request: RpcRequest) -> Result<PendingReply, RpcError> {
         let (context, call_id_stack) = ContextData::from_headers(&request.headers);
         let responder = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             state.calls.push(RecordedCall {
                 service: request.service.to_string(),
                 method: request.method.clone(),
@@ -355,7 +354,7 @@ pub struct EventDispatcherMock {
 impl fmt::Debug for EventDispatcherMock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventDispatcherMock")
-            .field("events", &lock(&self.events).len())
+            .field("events", &self.events.lock().len())
             .finish()
     }
 }
@@ -370,7 +369,7 @@ impl EventDispatcherMock {
     /// Every dispatch fails with `error` (recorded all the same).
     #[must_use]
     pub fn failing(self, error: EventError) -> Self {
-        *lock(&self.failure) = Some(error);
+        *self.failure.lock() = Some(error);
         self
     }
 
@@ -383,13 +382,14 @@ impl EventDispatcherMock {
     /// Every event dispatched, in order.
     #[must_use]
     pub fn events(&self) -> Vec<RecordedEvent> {
-        lock(&self.events).clone()
+        self.events.lock().clone()
     }
 
     /// The payloads dispatched with `event_type`, in order.
     #[must_use]
     pub fn payloads(&self, event_type: &str) -> Vec<Value> {
-        lock(&self.events)
+        self.events
+            .lock()
             .iter()
             .filter(|e| e.event_type == event_type)
             .map(|e| e.payload.clone())
@@ -446,7 +446,7 @@ impl EventDispatcherMock {
     #[track_caller]
     pub fn assert_nothing_dispatched(&self) {
         assert!(
-            lock(&self.events).is_empty(),
+            self.events.lock().is_empty(),
             "expected no events; dispatched: {}",
             self.describe()
         );
@@ -463,14 +463,14 @@ impl EventBackend for EventDispatcherMock {
         headers: &FieldTable,
     ) -> Result<(), EventError> {
         let (context, call_id_stack) = ContextData::from_headers(headers);
-        lock(&self.events).push(RecordedEvent {
+        self.events.lock().push(RecordedEvent {
             source: source.to_owned(),
             event_type: event_type.to_owned(),
             payload,
             context,
             call_id_stack,
         });
-        match lock(&self.failure).clone() {
+        match self.failure.lock().clone() {
             Some(error) => Err(error),
             None => Ok(()),
         }

@@ -1,341 +1,327 @@
-//! Fresh RabbitMQ virtual hosts for tests, through the management API (or `rabbitmqctl`
-//! when the API is not reachable), so tests against a real broker cannot see each
-//! other's queues.
+//! Fresh RabbitMQ virtual hosts for tests, so tests against a real broker cannot see
+//! each other's queues: made through the management API, or through `rabbitmqctl` when
+//! the management plugin is off.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The parts of an AMQP URI a test needs to make another one.
-#[derive(Clone)]
-pub(crate) struct BrokerUri {
-    scheme: String,
-    user: String,
-    password: String,
-    host: String,
-    port: u16,
-    query: String,
-}
+use nameko_amqp::management::{ManagementClient, ManagementError, Permissions};
+use nameko_amqp::test_support::API_PORT_VAR;
+use nameko_amqp::{AmqpUri, InvalidUri};
+use url::Url;
 
-impl std::fmt::Debug for BrokerUri {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}://{}:***@{}:{}",
-            self.scheme, self.user, self.host, self.port
-        )
-    }
-}
+use nameko_amqp::test_support::{RabbitmqctlError, rabbitmqctl};
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-impl BrokerUri {
-    pub(crate) fn parse(uri: &str) -> Option<Self> {
-        let (scheme, rest) = uri.split_once("://")?;
-        let (rest, query) = rest.split_once('?').map_or((rest, ""), |(a, q)| (a, q));
-        let authority = rest.split('/').next().unwrap_or_default();
-        let (userinfo, hostport) = authority
-            .rsplit_once('@')
-            .unwrap_or(("guest:guest", authority));
-        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-        let default_port = if scheme == "amqps" { 5671 } else { 5672 };
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), p.parse().ok()?),
-            None => (hostport.to_owned(), default_port),
-        };
-        Some(Self {
-            scheme: scheme.to_owned(),
-            user: percent_decode(user),
-            password: percent_decode(password),
-            host: if host.is_empty() {
-                "localhost".to_owned()
-            } else {
-                host
-            },
-            port,
-            query: query.to_owned(),
-        })
-    }
-
-    /// The URI of `vhost` on the same broker, with the same credentials.
-    pub(crate) fn with_vhost(&self, vhost: &str) -> String {
-        let query = if self.query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", self.query)
-        };
-        format!(
-            "{}://{}:{}@{}:{}/{}{query}",
-            self.scheme,
-            percent_encode(&self.user),
-            percent_encode(&self.password),
-            self.host,
-            self.port,
-            percent_encode(vhost)
-        )
-    }
-}
-
-fn base64(input: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// The management API of the test broker.
-#[derive(Clone)]
-pub(crate) struct ManagementApi {
-    host: String,
-    port: u16,
-    /// `user:password` in base64: never printed.
-    auth: String,
-}
-
-impl std::fmt::Debug for ManagementApi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManagementApi")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ManagementApi {
-    pub(crate) fn new(broker: &BrokerUri) -> Self {
-        let port = std::env::var("NAMEKO_TEST_AMQP_API_PORT")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(15672);
-        Self {
-            host: broker.host.clone(),
-            port,
-            auth: base64(format!("{}:{}", broker.user, broker.password).as_bytes()),
-        }
-    }
-
-    /// One HTTP/1.0 request; the status code and body.
-    pub(crate) fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: &str,
-    ) -> Result<(u16, String), String> {
-        let addr = format!("{}:{}", self.host, self.port);
-        let mut stream =
-            TcpStream::connect(&addr).map_err(|e| format!("management API at {addr}: {e}"))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
-        stream
-            .set_write_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
-        let request = format!(
-            "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Basic {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.auth,
-            body.len()
-        );
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| e.to_string())?;
-        let mut response = Vec::new();
-        stream
-            .read_to_end(&mut response)
-            .map_err(|e| e.to_string())?;
-        let response = String::from_utf8_lossy(&response);
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("bad HTTP response from {addr}"))?;
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        Ok((status, body))
-    }
-
-    fn expect_ok(&self, method: &str, path: &str, body: &str) -> Result<String, String> {
-        match self.request(method, path, body)? {
-            (status, body) if (200..300).contains(&status) => Ok(body),
-            (status, body) => Err(format!("{method} {path}: HTTP {status}: {body}")),
-        }
-    }
-}
-
-/// How long a `rabbitmqctl` command may take here.
+/// How long one `rabbitmqctl` command may take here.
 const RABBITMQCTL_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn rabbitmqctl(args: &[&str]) -> Result<String, String> {
-    crate::rabbitmqctl(args, RABBITMQCTL_TIMEOUT).map_err(|e| e.to_string())
+/// Why a test virtual host could not be made, listed or deleted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VhostError {
+    /// The broker's URI cannot be read.
+    #[error("the broker's URI")]
+    Uri(#[from] InvalidUri),
+    /// The management API failed, and so did `rabbitmqctl`.
+    #[error("the management API failed ({api}), and so did rabbitmqctl ({rabbitmqctl})")]
+    Unavailable {
+        /// The management API's error.
+        #[source]
+        api: Box<ManagementError>,
+        /// `rabbitmqctl`'s error.
+        rabbitmqctl: Box<RabbitmqctlError>,
+    },
+    /// The management API failed, and `rabbitmqctl` cannot stand in: it manages only a
+    /// broker on this machine.
+    #[error("the management API failed ({api}), and rabbitmqctl cannot reach `{host}`")]
+    RemoteBroker {
+        /// The management API's error.
+        #[source]
+        api: Box<ManagementError>,
+        /// The broker's host.
+        host: String,
+    },
+    /// The management API failed.
+    #[error(transparent)]
+    Api(Box<ManagementError>),
+    /// `rabbitmqctl` failed.
+    #[error(transparent)]
+    Rabbitmqctl(Box<RabbitmqctlError>),
+    /// The blocking task running `rabbitmqctl` failed.
+    #[error("the rabbitmqctl task")]
+    Task(#[from] tokio::task::JoinError),
+    /// The URI of the virtual host cannot be made from the broker's.
+    #[error("the broker's URI")]
+    Url(#[from] url::ParseError),
+    /// No runtime could be made to delete the virtual host outside the test's.
+    #[error("a runtime to delete the virtual host")]
+    Runtime(#[source] std::io::Error),
 }
 
-/// A virtual host made for one test, deleted when dropped.
-pub(crate) struct Vhost {
+impl From<ManagementError> for VhostError {
+    fn from(error: ManagementError) -> Self {
+        Self::Api(Box::new(error))
+    }
+}
+
+impl From<RabbitmqctlError> for VhostError {
+    fn from(error: RabbitmqctlError) -> Self {
+        Self::Rabbitmqctl(Box::new(error))
+    }
+}
+
+/// How the virtual host is managed.
+#[derive(Debug, Clone)]
+enum Control {
+    Api(ManagementClient),
+    Rabbitmqctl,
+}
+
+/// A virtual host made for one test (or one benchmark run) with full permissions for the
+/// broker URI's user, deleted with everything in it when dropped or
+/// [deleted](TestVhost::delete).
+///
+/// It is made through the management API (port 15672 on the broker's host, or
+/// `NAMEKO_TEST_AMQP_API_PORT`), or through `rabbitmqctl` when the API is not there and
+/// the broker runs on this machine.
+///
+/// ```no_run
+/// use nameko_testing::TestVhost;
+///
+/// # async fn example() -> Result<(), nameko_testing::VhostError> {
+/// let vhost = TestVhost::create("amqp://guest:guest@127.0.0.1:5672/").await?;
+/// let uri = vhost.uri(); // amqp://guest:guest@127.0.0.1:5672/nameko_test_...
+/// # let _ = uri;
+/// vhost.delete().await;
+/// # Ok(())
+/// # }
+/// ```
+pub struct TestVhost {
     name: String,
     /// With the password: never printed.
     uri: String,
     user: String,
-    api: Option<ManagementApi>,
-    deleted: std::sync::atomic::AtomicBool,
+    control: Control,
+    deleted: AtomicBool,
 }
 
-impl std::fmt::Debug for Vhost {
+impl std::fmt::Debug for TestVhost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vhost")
+        f.debug_struct("TestVhost")
             .field("name", &self.name)
             .field("user", &self.user)
-            .field("api", &self.api)
+            .field("control", &self.control)
             .finish_non_exhaustive()
     }
 }
 
-impl Vhost {
-    /// Makes a fresh vhost on the broker of `base_uri`, with full permissions for its
-    /// user.
-    pub(crate) fn create(base_uri: &str) -> Result<Self, String> {
-        let broker = BrokerUri::parse(base_uri).ok_or("cannot read the test broker's URI")?;
-        let name = format!("nameko_test_{}", uuid::Uuid::new_v4().simple());
-        let api = ManagementApi::new(&broker);
-        let permissions = r#"{"configure": ".*", "write": ".*", "read": ".*"}"#;
-        let via_api = api
-            .expect_ok("PUT", &format!("/api/vhosts/{name}"), "")
-            .and_then(|_| {
-                api.expect_ok(
-                    "PUT",
-                    &format!("/api/permissions/{name}/{}", percent_encode(&broker.user)),
-                    permissions,
-                )
-            });
-        let api = match via_api {
-            Ok(_) => Some(api),
-            Err(api_error) => {
-                rabbitmqctl(&["add_vhost", &name]).map_err(|e| format!("{api_error}; {e}"))?;
-                rabbitmqctl(&[
-                    "set_permissions",
-                    "-p",
-                    &name,
-                    &broker.user,
-                    ".*",
-                    ".*",
-                    ".*",
-                ])?;
-                None
+/// Whether `rabbitmqctl` on this machine manages the broker on `host`.
+fn is_local(host: &str) -> bool {
+    host == "localhost" || host == "::1" || host.starts_with("127.")
+}
+
+async fn blocking_rabbitmqctl(args: Vec<String>) -> Result<String, VhostError> {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        rabbitmqctl(&args, RABBITMQCTL_TIMEOUT)
+    })
+    .await?
+    .map_err(VhostError::from)
+}
+
+fn args(args: &[&str]) -> Vec<String> {
+    args.iter().map(|&a| a.to_owned()).collect()
+}
+
+/// The management API of the broker of `broker`.
+fn management(broker: &AmqpUri) -> Result<ManagementClient, ManagementError> {
+    let port = match std::env::var(API_PORT_VAR) {
+        Ok(port) => port.parse().map_err(|_| ManagementError::InvalidAddress {
+            reason: format!("{API_PORT_VAR}=`{port}` is not a port number"),
+        })?,
+        Err(_) => nameko_amqp::management::DEFAULT_PORT,
+    };
+    ManagementClient::for_broker_on_port(broker, port)
+}
+
+/// `base_uri` with its path replaced by `vhost`, percent-encoded; the rest (credentials,
+/// query) as it was.
+fn uri_of(base_uri: &str, vhost: &str) -> Result<String, VhostError> {
+    let mut url = Url::parse(base_uri)?;
+    url.path_segments_mut()
+        .map_err(|()| url::ParseError::RelativeUrlWithCannotBeABaseBase)?
+        .clear()
+        .push(vhost);
+    Ok(url.into())
+}
+
+impl TestVhost {
+    /// Makes `nameko_test_<random>` on the broker of `base_uri`.
+    ///
+    /// # Errors
+    ///
+    /// When neither the management API nor `rabbitmqctl` can make it.
+    pub async fn create(base_uri: &str) -> Result<Self, VhostError> {
+        Self::create_with_prefix(base_uri, "nameko_test_").await
+    }
+
+    /// Makes `<prefix><random>` on the broker of `base_uri`.
+    ///
+    /// # Errors
+    ///
+    /// When neither the management API nor `rabbitmqctl` can make it.
+    pub async fn create_with_prefix(base_uri: &str, prefix: &str) -> Result<Self, VhostError> {
+        let broker: AmqpUri = base_uri.parse()?;
+        let name = format!("{prefix}{}", uuid::Uuid::new_v4().simple());
+        let uri = uri_of(base_uri, &name)?;
+        let user = broker.username().to_owned();
+        let via_api = async {
+            let api = management(&broker)?;
+            api.create_vhost(&name).await?;
+            api.set_permissions(&name, &user, &Permissions::full())
+                .await?;
+            Ok::<_, ManagementError>(api)
+        };
+        let control = match via_api.await {
+            Ok(api) => Control::Api(api),
+            Err(api) if !is_local(broker.host()) => {
+                return Err(VhostError::RemoteBroker {
+                    api: Box::new(api),
+                    host: broker.host().to_owned(),
+                });
+            }
+            Err(api) => {
+                let made = async {
+                    blocking_rabbitmqctl(args(&["add_vhost", &name])).await?;
+                    blocking_rabbitmqctl(args(&[
+                        "set_permissions",
+                        "-p",
+                        &name,
+                        &user,
+                        ".*",
+                        ".*",
+                        ".*",
+                    ]))
+                    .await
+                };
+                match made.await {
+                    Ok(_) => Control::Rabbitmqctl,
+                    Err(VhostError::Rabbitmqctl(rabbitmqctl)) => {
+                        // A half-made vhost (permissions refused) is removed.
+                        let _ = blocking_rabbitmqctl(args(&["delete_vhost", &name])).await;
+                        return Err(VhostError::Unavailable {
+                            api: Box::new(api),
+                            rabbitmqctl,
+                        });
+                    }
+                    Err(other) => return Err(other),
+                }
             }
         };
         Ok(Self {
-            uri: broker.with_vhost(&name),
-            user: broker.user.clone(),
             name,
-            api,
-            deleted: std::sync::atomic::AtomicBool::new(false),
+            uri,
+            user,
+            control,
+            deleted: AtomicBool::new(false),
         })
     }
 
-    /// The vhost's name.
-    pub(crate) fn name(&self) -> &str {
+    /// The virtual host's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The AMQP URI of the vhost (with the password).
-    pub(crate) fn uri(&self) -> &str {
+    /// The AMQP URI of the virtual host (with the password: do not print it).
+    #[must_use]
+    pub fn uri(&self) -> &str {
         &self.uri
     }
 
-    /// Names of the queues in the vhost.
-    pub(crate) fn queue_names(&self) -> Result<Vec<String>, String> {
-        match &self.api {
-            Some(api) => {
-                let body = api.expect_ok(
-                    "GET",
-                    &format!("/api/queues/{}?columns=name", self.name),
-                    "",
-                )?;
-                let value: serde_json::Value =
-                    serde_json::from_str(&body).map_err(|e| e.to_string())?;
-                Ok(value
-                    .as_array()
-                    .map(|qs| {
-                        qs.iter()
-                            .filter_map(|q| q.get("name")?.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default())
-            }
-            None => Ok(
-                rabbitmqctl(&["list_queues", "-q", "-p", &self.name, "name"])?
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && *l != "name")
-                    .map(str::to_owned)
-                    .collect(),
-            ),
+    /// Names of the queues in the virtual host.
+    ///
+    /// # Errors
+    ///
+    /// When the management API or `rabbitmqctl` fails.
+    pub async fn queue_names(&self) -> Result<Vec<String>, VhostError> {
+        match &self.control {
+            Control::Api(api) => Ok(api
+                .list_queues(&self.name)
+                .await?
+                .into_iter()
+                .map(|q| q.name)
+                .collect()),
+            Control::Rabbitmqctl => Ok(blocking_rabbitmqctl(args(&[
+                "list_queues",
+                "-q",
+                "--no-table-headers",
+                "-p",
+                &self.name,
+                "name",
+            ]))
+            .await?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()),
         }
     }
 
-    /// Deletes the vhost (closing its connections). Idempotent; blocking.
-    pub(crate) fn delete(&self) {
-        if self.deleted.swap(true, std::sync::atomic::Ordering::SeqCst) {
+    /// Deletes the virtual host (closing its connections). Idempotent; a failure is
+    /// logged.
+    pub async fn delete(&self) {
+        if self.deleted.swap(true, Ordering::SeqCst) {
             return;
         }
-        let result = match &self.api {
-            Some(api) => api
-                .expect_ok("DELETE", &format!("/api/vhosts/{}", self.name), "")
-                .map(|_| ()),
-            None => rabbitmqctl(&["delete_vhost", &self.name]).map(|_| ()),
+        let result = match &self.control {
+            Control::Api(api) => api.delete_vhost(&self.name).await.map_err(VhostError::from),
+            Control::Rabbitmqctl => blocking_rabbitmqctl(args(&["delete_vhost", &self.name]))
+                .await
+                .map(drop),
         };
+        self.log_failed_delete(result);
+    }
+
+    fn log_failed_delete(&self, result: Result<(), VhostError>) {
         if let Err(error) = result {
             tracing::warn!(vhost = %self.name, user = %self.user, %error, "could not delete test vhost");
         }
     }
+
+    /// Deletes the virtual host from a thread of its own, with a runtime of its own, so
+    /// that it works from any context (a test's runtime, or none).
+    fn delete_blocking(&self) {
+        if self.deleted.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let name = self.name.clone();
+        let control = self.control.clone();
+        let deleting = std::thread::spawn(move || match control {
+            Control::Api(api) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(VhostError::Runtime)
+                .and_then(|runtime| {
+                    runtime
+                        .block_on(api.delete_vhost(&name))
+                        .map_err(VhostError::from)
+                }),
+            Control::Rabbitmqctl => rabbitmqctl(&["delete_vhost", &name], RABBITMQCTL_TIMEOUT)
+                .map(drop)
+                .map_err(VhostError::from),
+        });
+        match deleting.join() {
+            Ok(result) => self.log_failed_delete(result),
+            Err(_) => tracing::warn!(vhost = %self.name, "deleting the test vhost panicked"),
+        }
+    }
 }
 
-impl Drop for Vhost {
+impl Drop for TestVhost {
     fn drop(&mut self) {
-        self.delete();
+        self.delete_blocking();
     }
 }
 
@@ -344,24 +330,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn uris_keep_credentials_and_swap_the_vhost() {
-        let b = BrokerUri::parse("amqp://us%40r:p%2Fss@rabbit:5673/%2f?heartbeat=5").unwrap();
-        assert_eq!(b.user, "us@r");
-        assert_eq!(b.password, "p/ss");
+    fn uris_keep_credentials_and_query_and_swap_the_vhost() {
+        let base = "amqp://us%40r:p%2Fss@rabbit:5673/%2f?heartbeat=5";
         assert_eq!(
-            b.with_vhost("v_1"),
+            uri_of(base, "v_1").unwrap(),
             "amqp://us%40r:p%2Fss@rabbit:5673/v_1?heartbeat=5"
         );
-        assert!(!format!("{b:?}").contains("p/ss"));
-        let api = ManagementApi::new(&b);
-        assert!(!format!("{api:?}").contains(&base64(b"us@r:p/ss")));
+        assert_eq!(
+            uri_of("amqp://localhost", "a/b").unwrap(),
+            "amqp://localhost/a%2Fb"
+        );
     }
 
     #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64(b"guest:guest"), "Z3Vlc3Q6Z3Vlc3Q=");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
+    fn rabbitmqctl_stands_in_only_for_a_local_broker() {
+        for host in ["localhost", "127.0.0.1", "::1"] {
+            assert!(is_local(host), "{host}");
+        }
+        for host in ["rabbit", "10.0.0.5", "example.com"] {
+            assert!(!is_local(host), "{host}");
+        }
     }
 }

@@ -31,7 +31,9 @@
 //! ```
 //!
 //! Connection management and recovery are described on [`AmqpTransport`]; the URI format
-//! on [`AmqpUri`]; the options on [`AmqpOptions`].
+//! on [`AmqpUri`]; the options on [`AmqpOptions`]. With the `management` feature,
+//! `nameko_amqp::management` is a client of RabbitMQ's management HTTP API (virtual
+//! hosts, permissions, queue listings).
 //!
 //! [lapin]: https://docs.rs/lapin
 
@@ -45,6 +47,8 @@ mod recovery;
 mod transport;
 mod uri;
 
+#[cfg(feature = "management")]
+pub mod management;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use backon::{Backoff, BackoffBuilder as _, ExponentialBuilder};
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 
 /// nameko's default `HEARTBEAT`, in seconds.
@@ -289,16 +290,80 @@ impl ReconnectPolicy {
     /// policy gives up before it.
     #[must_use]
     pub fn delay(&self, attempt: u32) -> Option<Duration> {
-        if !self.enabled || self.max_attempts.is_some_and(|max| attempt > max) {
-            return None;
-        }
-        let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
-        let factor = self.multiplier.powi(exponent);
-        let delay = self.initial.as_secs_f64() * factor;
-        if !delay.is_finite() || delay >= self.max.as_secs_f64() {
-            Some(self.max)
+        let skipped = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.backoff().nth(skipped)
+    }
+
+    /// The delays before attempts 1, 2, ..., ending when the policy gives up: backon's
+    /// exponential backoff (without jitter), to the microsecond.
+    pub(crate) fn backoff(&self) -> impl Backoff + use<> {
+        let builder = ExponentialBuilder::new()
+            .with_min_delay(self.initial)
+            .with_max_delay(self.max)
+            .with_factor(self.multiplier as f32);
+        let builder = match (self.enabled, self.max_attempts) {
+            (false, _) => builder.with_max_times(0),
+            (true, None) => builder.without_max_times(),
+            (true, Some(max)) => builder.with_max_times(usize::try_from(max).unwrap_or(usize::MAX)),
+        };
+        builder.build().map(whole_micros)
+    }
+}
+
+/// `delay` rounded to the microsecond: backon grows delays in `f32` seconds, which
+/// leaves nanoseconds of noise (200.000003 ms for 100 ms doubled).
+fn whole_micros(delay: Duration) -> Duration {
+    let micros = (delay.as_nanos() + 500) / 1000;
+    Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The delays as they were computed before backon: `initial * multiplier^(n-1)`,
+    /// capped at `max`, in `f64`.
+    fn formula(initial: Duration, max: Duration, multiplier: f64, attempt: u32) -> Duration {
+        let exponent = i32::try_from(attempt - 1).unwrap_or(i32::MAX);
+        let delay = initial.as_secs_f64() * multiplier.powi(exponent);
+        if !delay.is_finite() || delay >= max.as_secs_f64() {
+            max
         } else {
-            Some(Duration::from_secs_f64(delay))
+            Duration::from_secs_f64(delay)
         }
+    }
+
+    #[test]
+    fn delays_follow_the_exponential_formula() {
+        for (initial, max, multiplier) in [
+            (100, 2_000, 2.0),
+            (20, 200, 2.0),
+            (250, 30_000, 1.5),
+            (1, 60_000, 3.0),
+            (500, 500, 1.0),
+        ] {
+            let (initial, max) = (Duration::from_millis(initial), Duration::from_millis(max));
+            let policy = ReconnectPolicy::exponential(initial, max).with_multiplier(multiplier);
+            for attempt in 1..=40 {
+                let got = policy.delay(attempt).expect("retries forever");
+                let want = formula(initial, max, multiplier, attempt);
+                let off = got.abs_diff(want);
+                assert!(
+                    off <= Duration::from_micros(1)
+                        || off.as_secs_f64() <= want.as_secs_f64() * 1e-6,
+                    "{policy:?} attempt {attempt}: {got:?}, not {want:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn delays_end_where_the_policy_gives_up() {
+        let policy = ReconnectPolicy::default().with_max_attempts(3);
+        let delays: Vec<Duration> = policy.backoff().collect();
+        assert_eq!(delays, [100, 200, 400].map(Duration::from_millis));
+        assert_eq!(policy.delay(3), Some(Duration::from_millis(400)));
+        assert_eq!(policy.delay(4), None);
+        assert_eq!(ReconnectPolicy::never().backoff().next(), None);
     }
 }

@@ -84,11 +84,12 @@ async fn reconnect(
     generation: u64,
     mut reason: String,
 ) -> Option<(Arc<Session>, Events)> {
+    let mut delays = inner.upgrade()?.options.reconnect.backoff();
     let mut attempt = 0_u32;
     loop {
         attempt += 1;
         let transport = inner.upgrade()?;
-        let Some(delay) = transport.options.reconnect.delay(attempt) else {
+        let Some(delay) = delays.next() else {
             tracing::error!(endpoint = %transport.uri, attempts = attempt - 1, %reason, "giving up reconnecting to the broker");
             give_up(&transport);
             return None;

@@ -49,6 +49,10 @@ pub const URI_VAR: &str = "NAMEKO_TEST_AMQP_URI";
 /// The variable that turns a missing broker from a skip into a failure (`1`).
 pub const REQUIRE_VAR: &str = "NAMEKO_REQUIRE_AMQP";
 
+/// The variable naming the port of the test broker's management API (default
+/// 15672, on the broker's host).
+pub const API_PORT_VAR: &str = "NAMEKO_TEST_AMQP_API_PORT";
+
 /// The broker tests use when [`URI_VAR`] is not set.
 pub const DEFAULT_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -113,6 +117,28 @@ impl TestBroker {
     #[must_use]
     pub fn redacted(&self) -> String {
         redacted(&self.uri)
+    }
+
+    /// A client of the broker's management API (on port [`API_PORT_VAR`], 15672 by
+    /// default), with the test URI's credentials. Whether the API is there shows only
+    /// when it is used.
+    ///
+    /// # Errors
+    ///
+    /// When the URI or the port cannot be read.
+    #[cfg(feature = "management")]
+    pub fn management(
+        &self,
+    ) -> Result<crate::management::ManagementClient, crate::management::ManagementError> {
+        use crate::management::{DEFAULT_PORT, ManagementClient, ManagementError};
+        let uri: AmqpUri = self.uri.parse()?;
+        let port = match std::env::var(API_PORT_VAR) {
+            Ok(port) => port.parse().map_err(|_| ManagementError::InvalidAddress {
+                reason: format!("{API_PORT_VAR}=`{port}` is not a port number"),
+            })?,
+            Err(_) => DEFAULT_PORT,
+        };
+        ManagementClient::for_broker_on_port(&uri, port)
     }
 
     /// Runs a test body in a fresh [`Scope`] named after `test`, then deletes every queue

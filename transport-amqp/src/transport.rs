@@ -289,6 +289,8 @@ async fn first_session(
     uri: &AmqpUri,
     options: &AmqpOptions,
 ) -> Result<(Session, crate::connection::Events), TransportError> {
+    let mut delays = options.reconnect.backoff();
+    let mut fallback = crate::ReconnectPolicy::default().backoff();
     let mut attempt = 0_u32;
     loop {
         attempt += 1;
@@ -300,11 +302,10 @@ async fn first_session(
                 if !retry {
                     return Err(error);
                 }
-                let delay = options
-                    .reconnect
-                    .delay(attempt)
-                    .or_else(|| crate::ReconnectPolicy::default().delay(attempt))
-                    .unwrap_or_default();
+                // A policy that never reconnects still waits for the broker here, at
+                // the default pace.
+                let (own, default) = (delays.next(), fallback.next());
+                let delay = own.or(default).unwrap_or_default();
                 tracing::warn!(endpoint = %uri, attempt, %error, ?delay, "broker not reachable yet; retrying");
                 tokio::time::sleep(delay).await;
             }

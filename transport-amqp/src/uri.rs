@@ -1,11 +1,13 @@
 //! AMQP URIs: parsing, and printing with the password redacted.
 
-use std::fmt::{self, Write as _};
+use std::borrow::Cow;
+use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
 use nameko_transport::redact::redact_secret;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use url::{Host, Url};
 
 /// Why an AMQP URI was refused. The message never contains the URI itself, so it can be
@@ -120,6 +122,12 @@ impl AmqpUri {
         &self.username
     }
 
+    /// The password (do not print it).
+    #[cfg(feature = "management")]
+    pub(crate) fn password(&self) -> &str {
+        &self.password
+    }
+
     /// The virtual host, decoded (`/` for `%2f`).
     #[must_use]
     pub fn vhost(&self) -> &str {
@@ -177,42 +185,33 @@ impl AmqpUri {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters, with lower-case hex
-/// digits so that `/` prints as `%2f`, as nameko's documentation writes it.
+/// Everything but RFC 3986's unreserved characters is percent-encoded in a URI component.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a URI component, with lower-case hex digits so that `/` prints as
+/// `%2f`, as nameko's documentation writes it.
 fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for byte in s.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02x}");
-        }
-    }
-    out
+    utf8_percent_encode(s, COMPONENT)
+        .map(|piece| {
+            if piece.starts_with('%') {
+                Cow::Owned(piece.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(piece)
+            }
+        })
+        .collect()
 }
 
+/// Decodes `%XX` escapes (a `%` not followed by two hex digits is kept as it is).
 fn decode(s: &str, what: &str) -> Result<String, InvalidUri> {
-    percent_decode(s).ok_or_else(|| InvalidUri::new(format!("the {what} is not valid UTF-8")))
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = s.get(i + 1..i + 3)
-            && hex.bytes().all(|b| b.is_ascii_hexdigit())
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(Cow::into_owned)
+        .map_err(|_| InvalidUri::new(format!("the {what} is not valid UTF-8")))
 }
 
 fn query_number<T: FromStr>(url: &Url, key: &str) -> Result<Option<T>, InvalidUri> {

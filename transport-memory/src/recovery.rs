@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{Backoff, BackoffBuilder as _, ExponentialBuilder};
 use tokio::runtime::Handle;
 
 use crate::broker::Shared;
@@ -16,10 +17,23 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// The wait after the `failed`-th failed attempt: 100 ms doubling, capped at 2 s.
-pub(crate) fn backoff(failed: u32) -> Duration {
-    let factor = 1u32 << failed.saturating_sub(1).min(16);
-    INITIAL_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
+/// The waits after failed attempts, on backon's exponential backoff: 100 ms doubling,
+/// capped at 2 s, forever.
+fn backoff() -> impl Backoff {
+    ExponentialBuilder::new()
+        .with_min_delay(INITIAL_BACKOFF)
+        .with_max_delay(MAX_BACKOFF)
+        .with_factor(2.0)
+        .without_max_times()
+        .build()
+        .map(whole_micros)
+}
+
+/// `delay` rounded to the microsecond: backon grows delays in `f32` seconds, which
+/// leaves nanoseconds of noise (200.000003 ms for 100 ms doubled).
+fn whole_micros(delay: Duration) -> Duration {
+    let micros = (delay.as_nanos() + 500) / 1000;
+    Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
 }
 
 /// Spawns the recovery task of `conn` on the connection's runtime, or the current one.
@@ -43,17 +57,20 @@ pub(crate) fn spawn(shared: &Arc<Shared>, conn: ConnectionId) {
 }
 
 async fn run(shared: Arc<Shared>, conn: ConnectionId) {
-    loop {
-        match shared.with(|state| attempt(state, conn)) {
-            Some(wait) => tokio::time::sleep(wait).await,
-            None => return,
-        }
+    let mut waits = None;
+    while let Some(failed) = shared.with(|state| attempt(state, conn)) {
+        // A task that takes over from an earlier one (which had no runtime to run on)
+        // goes on from the attempt the connection is at.
+        let waits = waits.get_or_insert_with(|| {
+            backoff().skip(usize::try_from(failed.saturating_sub(1)).unwrap_or(usize::MAX))
+        });
+        tokio::time::sleep(waits.next().unwrap_or(MAX_BACKOFF)).await;
     }
 }
 
-/// One reconnection attempt. Returns how long to wait before the next, or `None` when
-/// done (recovered, or the connection is gone or no longer reconnecting).
-fn attempt(state: &mut State, conn: ConnectionId) -> Option<Duration> {
+/// One reconnection attempt. Returns the number of the attempt that failed, or `None`
+/// when done (recovered, or the connection is gone or no longer reconnecting).
+fn attempt(state: &mut State, conn: ConnectionId) -> Option<u32> {
     let available = state.available;
     let c = state.connection_mut(conn)?;
     let Phase::Reconnecting { attempt, .. } = c.phase else {
@@ -66,7 +83,7 @@ fn attempt(state: &mut State, conn: ConnectionId) -> Option<Duration> {
             attempt: attempt + 1,
             reason: "broker unavailable".to_owned(),
         });
-        return Some(backoff(attempt));
+        return Some(attempt);
     }
     state.recover(conn);
     None
@@ -78,8 +95,25 @@ mod tests {
 
     #[test]
     fn backoff_doubles_from_100ms_up_to_2s() {
-        let waits: Vec<u64> = (1..=8).map(|n| backoff(n).as_millis() as u64).collect();
-        assert_eq!(waits, vec![100, 200, 400, 800, 1600, 2000, 2000, 2000]);
-        assert_eq!(backoff(1000), MAX_BACKOFF);
+        let waits: Vec<Duration> = backoff().take(8).collect();
+        let expected = [100, 200, 400, 800, 1600, 2000, 2000, 2000].map(Duration::from_millis);
+        assert_eq!(waits, expected);
+        assert_eq!(backoff().nth(1000), Some(MAX_BACKOFF));
+    }
+
+    #[test]
+    fn rounding_keeps_microseconds() {
+        assert_eq!(
+            whole_micros(Duration::from_nanos(200_000_003)),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            whole_micros(Duration::from_nanos(1_499)),
+            Duration::from_micros(1)
+        );
+        assert_eq!(
+            whole_micros(Duration::from_nanos(1_500)),
+            Duration::from_micros(2)
+        );
     }
 }

@@ -18,22 +18,20 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use clap::Parser as _;
 use nameko::amqp::{AmqpOptions, AmqpTransport};
-use nameko::memory::{MemoryBroker, PublishLog};
+use nameko::memory::MemoryBroker;
 use nameko::prelude::*;
 use nameko::transport::Transport;
-use nameko_bench::cli::{self, Flags};
+use nameko_bench::cli::{self, ClientArgs, TransportKind};
 use nameko_bench::echo::Echo;
-use nameko_bench::error::{BenchError, Result};
+use nameko_bench::error::Result;
 use nameko_bench::load::Load;
-use nameko_bench::scenario::{Scenario, Sizes};
+use nameko_bench::scenario::Scenario;
 
 fn main() -> ExitCode {
-    let threads = std::env::args()
-        .skip_while(|a| a != "--threads")
-        .nth(1)
-        .and_then(|n| n.parse::<usize>().ok());
-    let runtime = match threads {
+    let args = ClientArgs::parse();
+    let runtime = match args.threads {
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
@@ -46,7 +44,7 @@ fn main() -> ExitCode {
             .build(),
     };
     let outcome = match runtime {
-        Ok(runtime) => runtime.block_on(run()),
+        Ok(runtime) => runtime.block_on(run(args)),
         Err(error) => Err(error.into()),
     };
     match outcome {
@@ -58,61 +56,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<()> {
-    let mut uri = nameko_bench::default_uri();
-    let mut memory = false;
-    let mut scenarios = vec![Scenario::Seq, Scenario::Pipe, Scenario::Seq10k];
-    let mut runs = 3_usize;
-    let mut sizes = Sizes::default();
-    let mut config = Config::new();
-    let mut publish_log = PublishLog::Off;
+async fn run(args: ClientArgs) -> Result<()> {
+    let uri = args.uri.clone().unwrap_or_else(nameko_bench::default_uri);
+    let memory = args.transport == TransportKind::Memory;
+    let sizes = args.sizes();
+    let config = cli::apply(Config::new(), &args.settings);
     let options = AmqpOptions::new().connection_name("nameko-bench client");
-    let mut flags = Flags::from_env();
-    while let Some(flag) = flags.next_flag() {
-        match flag.as_str() {
-            "--uri" => uri = flags.value(&flag)?,
-            "--transport" => {
-                memory = match flags.value(&flag)?.as_str() {
-                    "memory" => true,
-                    "amqp" => false,
-                    other => return Err(BenchError::new(format!("unknown transport {other}"))),
-                }
-            }
-            "--scenarios" => {
-                scenarios = flags
-                    .value(&flag)?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, String>>()?;
-            }
-            "--runs" => runs = flags.parsed(&flag)?,
-            "--seq-n" => sizes.seq = flags.parsed(&flag)?,
-            "--pipe-n" => sizes.pipe = flags.parsed(&flag)?,
-            "--inflight" => sizes.inflight = flags.parsed(&flag)?,
-            "--big-n" => sizes.big = flags.parsed(&flag)?,
-            "--event-n" => sizes.events = flags.parsed(&flag)?,
-            "--warmup" => sizes.warmup = flags.parsed(&flag)?,
-            "--set" => config = cli::set(config, &flags.value(&flag)?)?,
-            "--publish-log" => {
-                publish_log = match flags.value(&flag)?.as_str() {
-                    "off" => PublishLog::Off,
-                    "on" => PublishLog::default(),
-                    other => {
-                        return Err(BenchError::new(format!(
-                            "--publish-log on|off, not {other}"
-                        )));
-                    }
-                }
-            }
-            "--threads" => {
-                flags.value(&flag)?;
-            }
-            other => return Err(BenchError::new(format!("unknown flag {other}"))),
-        }
-    }
 
     let (implementation, client, service, broker) = if memory {
-        let broker = MemoryBroker::builder().publish_log(publish_log).build();
+        let broker = MemoryBroker::builder()
+            .publish_log(args.publish_log.into())
+            .build();
         let service = ServiceContainer::<Echo>::new(Arc::new(broker.connect()), config.clone())?;
         service.start().await?;
         let client: Arc<dyn Transport> = Arc::new(broker.connect());
@@ -125,8 +79,8 @@ async fn run() -> Result<()> {
     let proxy = ClusterRpcProxy::start(Arc::clone(&client), &config).await?;
     let events = StandaloneDispatcher::new(Arc::clone(&client), &config)?;
     let load = Load::new(&proxy, events);
-    for scenario in scenarios {
-        for run in 1..=runs {
+    for &scenario in &args.scenarios {
+        for run in 1..=args.runs {
             let figures = load.run(scenario, &sizes).await?;
             let mut line = figures.to_json(implementation, scenario.name(), run);
             if scenario == Scenario::Pipe {

@@ -12,19 +12,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use clap::Parser as _;
 use nameko::amqp::{AmqpOptions, AmqpTransport};
 use nameko::prelude::*;
 use nameko::transport::Transport as _;
-use nameko_bench::cli::{self, Flags};
+use nameko_bench::cli::{self, ServiceArgs};
 use nameko_bench::echo::Echo;
-use nameko_bench::error::{BenchError, Result};
+use nameko_bench::error::Result;
 use tokio::io::AsyncReadExt as _;
 use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let started = Instant::now();
-    match run(started).await {
+    match run(started, ServiceArgs::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("nameko-bench-service: {error}");
@@ -33,17 +34,9 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(started: Instant) -> Result<()> {
-    let mut uri = nameko_bench::default_uri();
-    let mut config = Config::new();
-    let mut flags = Flags::from_env();
-    while let Some(flag) = flags.next_flag() {
-        match flag.as_str() {
-            "--uri" => uri = flags.value(&flag)?,
-            "--set" => config = cli::set(config, &flags.value(&flag)?)?,
-            other => return Err(BenchError::new(format!("unknown flag {other}"))),
-        }
-    }
+async fn run(started: Instant, args: ServiceArgs) -> Result<()> {
+    let uri = args.uri.unwrap_or_else(nameko_bench::default_uri);
+    let config = cli::apply(Config::new(), &args.settings);
     let options = AmqpOptions::new().connection_name("nameko-bench echo service");
     let transport = AmqpTransport::connect_with(&uri, options).await?;
     let container = ServiceContainer::<Echo>::new(Arc::new(transport.clone()), config)?;

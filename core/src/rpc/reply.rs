@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::{OnceCell, oneshot};
@@ -40,7 +41,7 @@ impl fmt::Debug for ReplyListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplyListener")
             .field("queue", &self.queue)
-            .field("pending", &lock(&self.pending).len())
+            .field("pending", &self.pending.lock().len())
             .finish_non_exhaustive()
     }
 }
@@ -127,7 +128,7 @@ impl ReplyListener {
                             tracing::warn!(queue, "dropping a reply without correlation id");
                             continue;
                         };
-                        let waiter = lock(&pending).remove(cid);
+                        let waiter = pending.lock().remove(cid);
                         match waiter {
                             Some(tx) if message.body.len() > max_size => {
                                 let size = message.body.len();
@@ -153,15 +154,15 @@ impl ReplyListener {
                     }
                     // The consumer is gone: fail every call still waiting, with the
                     // consumer's error if it failed.
-                    let waiting: Vec<_> = lock(&pending).drain().collect();
+                    let waiting: Vec<_> = pending.lock().drain().collect();
                     if let Some(error) = failure {
                         for (_, tx) in waiting {
                             let _ = tx.send(Err(RpcError::Transport(error.clone())));
                         }
                     }
                 });
-                *lock(&self.task) = Some(task);
-                *lock(&self.watcher) = Some(tokio::spawn(watch_outages(
+                *self.task.lock() = Some(task);
+                *self.watcher.lock() = Some(tokio::spawn(watch_outages(
                     t.status(),
                     self.pending.clone(),
                     self.queue.clone(),
@@ -176,48 +177,48 @@ impl ReplyListener {
     /// that lost it).
     pub fn register(&self, correlation_id: String) -> oneshot::Receiver<Result<Message, RpcError>> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(correlation_id, tx);
+        self.pending.lock().insert(correlation_id, tx);
         rx
     }
 
     /// Forgets a call (timed out, or abandoned); a late reply is dropped.
     pub fn forget(&self, correlation_id: &str) {
-        lock(&self.pending).remove(correlation_id);
+        self.pending.lock().remove(correlation_id);
     }
 
     /// Number of calls waiting for a reply.
     #[must_use]
     pub fn pending(&self) -> usize {
-        lock(&self.pending).len()
+        self.pending.lock().len()
     }
 
     /// Correlation ids of the calls waiting for a reply.
     #[must_use]
     pub fn pending_ids(&self) -> Vec<String> {
-        lock(&self.pending).keys().cloned().collect()
+        self.pending.lock().keys().cloned().collect()
     }
 
     /// Stops consuming; calls still waiting fail with [`RpcError::Stopped`]. The queue is
     /// left for the broker to expire, as nameko does.
     pub async fn stop(&self) {
-        if let Some(watcher) = lock(&self.watcher).take() {
+        if let Some(watcher) = self.watcher.lock().take() {
             watcher.abort();
         }
-        let task = lock(&self.task).take();
+        let task = self.task.lock().take();
         if let Some(task) = task {
             task.abort();
             let _ = task.await;
         }
-        lock(&self.pending).clear();
+        self.pending.lock().clear();
     }
 }
 
 impl Drop for ReplyListener {
     fn drop(&mut self) {
-        if let Some(task) = lock(&self.task).take() {
+        if let Some(task) = self.task.lock().take() {
             task.abort();
         }
-        if let Some(watcher) = lock(&self.watcher).take() {
+        if let Some(watcher) = self.watcher.lock().take() {
             watcher.abort();
         }
     }
@@ -245,7 +246,7 @@ async fn watch_outages(
                 if let Some(since) = down_since.take() {
                     let outage = since.elapsed();
                     if outage >= ttl {
-                        let lost: Vec<_> = lock(&pending).drain().collect();
+                        let lost: Vec<_> = pending.lock().drain().collect();
                         if !lost.is_empty() {
                             let ids: Vec<String> = lost.iter().map(|(id, _)| id.clone()).collect();
                             tracing::error!(
@@ -267,10 +268,6 @@ async fn watch_outages(
             return;
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A call waiting for its reply.
