@@ -488,3 +488,27 @@ async fn completion_offers_members_services_and_methods_seen() {
     );
     shell.close().await;
 }
+
+/// On RabbitMQ, the service names to complete come from the management API's `rpc-*`
+/// queues of the broker's virtual host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_to_complete_are_listed_by_rabbitmqs_management_api() {
+    use nameko::shell::{ManagementDirectory, ServiceDirectory};
+    let Some(mut cluster) = TestCluster::rabbitmq().await else {
+        return;
+    };
+    cluster.start::<Calculator>().await;
+    let uri: nameko::amqp::AmqpUri = cluster.amqp_uri().unwrap().parse().unwrap();
+    let directory = ManagementDirectory::for_broker(&uri).unwrap();
+    match directory.services().await {
+        Ok(services) => assert_eq!(services, ["calculator"]),
+        Err(error) if std::env::var("NAMEKO_REQUIRE_AMQP").as_deref() == Ok("1") => {
+            panic!("the management API is not usable ({error}) and NAMEKO_REQUIRE_AMQP=1")
+        }
+        Err(error) => eprintln!(
+            "skipping: the management API is not usable ({error}); \
+             `rabbitmq-plugins enable rabbitmq_management` to run this test"
+        ),
+    }
+    cluster.shutdown().await;
+}

@@ -7,7 +7,7 @@ use clap::Args;
 use nameko_core::config::redact_uri;
 use nameko_core::runner::{RunnerError, ServiceRunner};
 
-use super::{MemoryDirectory, ServiceDirectory, Shell, editor};
+use super::{ManagementDirectory, MemoryDirectory, ServiceDirectory, Shell, editor};
 use crate::cli::{CliError, ConfigArgs, exit, load_config};
 use crate::connect::{Broker, Connector, memory_broker};
 use crate::logging;
@@ -73,6 +73,12 @@ pub(crate) async fn main(
             .map_err(|e| CliError::Failed(format!("the services did not start: {e}")))?;
         runner = Some(services);
         directory = Some(Arc::new(MemoryDirectory::new(memory_broker(name))));
+    }
+    if let Broker::Amqp(uri) = &broker {
+        match ManagementDirectory::for_broker(uri) {
+            Ok(management) => directory = Some(Arc::new(management)),
+            Err(error) => tracing::debug!(%error, "no management API for completion"),
+        }
     }
     let transport = connector.connect().await?;
     let code = match Shell::start(transport.clone(), config).await {

@@ -95,6 +95,44 @@ impl ServiceDirectory for MemoryDirectory {
     }
 }
 
+/// The services of a RabbitMQ broker, from its management API (the `rpc-*` queues of
+/// the broker's virtual host). Without the management plugin, listing fails and the
+/// shell completes the services it has called.
+#[derive(Debug, Clone)]
+pub struct ManagementDirectory {
+    client: nameko_amqp::management::ManagementClient,
+    vhost: String,
+}
+
+impl ManagementDirectory {
+    /// The services of `broker`, through its management API on the default port (15672),
+    /// with the broker's credentials.
+    ///
+    /// # Errors
+    ///
+    /// When no management address can be made from the broker's URI.
+    pub fn for_broker(
+        broker: &nameko_amqp::AmqpUri,
+    ) -> Result<Self, nameko_amqp::management::ManagementError> {
+        Ok(Self {
+            client: nameko_amqp::management::ManagementClient::for_broker(broker)?,
+            vhost: broker.vhost().to_owned(),
+        })
+    }
+}
+
+#[async_trait]
+impl ServiceDirectory for ManagementDirectory {
+    async fn services(&self) -> Result<Vec<String>, DirectoryError> {
+        let queues = self
+            .client
+            .list_queues(&self.vhost)
+            .await
+            .map_err(|e| DirectoryError::Unavailable(Box::new(e)))?;
+        Ok(services_from_queues(queues.into_iter().map(|q| q.name)))
+    }
+}
+
 /// What the session has learnt: for completion.
 #[derive(Debug, Default)]
 pub(crate) struct Known {

@@ -70,7 +70,9 @@ use tokio::io::AsyncBufRead;
 use tokio::task::JoinHandle;
 
 pub(crate) use command::{SHELL_HELP, ShellCmd, main};
-pub use complete::{DirectoryError, MemoryDirectory, ServiceDirectory, services_from_queues};
+pub use complete::{
+    DirectoryError, ManagementDirectory, MemoryDirectory, ServiceDirectory, services_from_queues,
+};
 pub use error::ShellError;
 pub use eval::Flow;
 pub use syntax::SyntaxError;
