@@ -57,7 +57,6 @@ impl ServiceY {
 /// A dependency whose setup fails, as a database that cannot be reached.
 struct Unreachable;
 
-#[nameko::__private::async_trait]
 impl DependencyProvider for Unreachable {
     type Output = ();
 
@@ -85,7 +84,6 @@ impl Broken {
 /// Hands workers the container's context, so that a call can crash the container.
 struct ContextProvider(Option<ContainerContext>);
 
-#[nameko::__private::async_trait]
 impl DependencyProvider for ContextProvider {
     type Output = ContainerContext;
 

@@ -7,19 +7,73 @@
 //! caller's call id stack, and how a database session per worker is written.
 //!
 //! A field type names its default provider by implementing [`Dependency`]; a field can
-//! also be given any provider whose output is the field's type.
+//! also be given any provider whose output is the field's type, with
+//! `#[dependency(MyProvider::new(...))]`.
+//!
+//! For a value shared by every worker (a connection pool, a client, settings), no
+//! provider is needed: a [`State<T>`] field hands each worker a clone of the value given
+//! at startup.
+//!
+//! # Writing a provider
+//!
+//! The trait's methods are `async fn`s: implement them as such, with no extra crate.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! use nameko_core::dependency::{Dependency, DependencyProvider, ProviderError};
+//! use nameko_core::extension::ContainerContext;
+//! use nameko_core::worker::WorkerContext;
+//!
+//! /// How many workers of this container ran before this one.
+//! #[derive(Debug, Clone, Copy)]
+//! pub struct Sequence(pub u64);
+//!
+//! #[derive(Debug, Default)]
+//! pub struct SequenceProvider {
+//!     next: Arc<AtomicU64>,
+//! }
+//!
+//! impl DependencyProvider for SequenceProvider {
+//!     type Output = Sequence;
+//!
+//!     async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError> {
+//!         tracing::debug!(service = container.service_name(), "sequence ready");
+//!         Ok(())
+//!     }
+//!
+//!     async fn get_dependency(&self, _worker: &WorkerContext) -> Result<Sequence, ProviderError> {
+//!         Ok(Sequence(self.next.fetch_add(1, Ordering::Relaxed)))
+//!     }
+//! }
+//!
+//! // So that a `Sequence` field needs no attribute.
+//! impl Dependency for Sequence {
+//!     type Provider = SequenceProvider;
+//!
+//!     fn provider(_field: &'static str) -> SequenceProvider {
+//!         SequenceProvider::default()
+//!     }
+//! }
+//! ```
 
-use std::any::Any;
-use std::fmt;
+mod builtin;
+mod erased;
+mod state;
+
+use std::future::Future;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
-use crate::config::{Config, ConfigError};
-use crate::context::ContextData;
+use crate::config::ConfigError;
 use crate::errors::{IntoRemoteError, RemoteError};
 use crate::extension::ContainerContext;
 use crate::worker::{WorkerContext, WorkerResult};
+
+pub use builtin::{ConfigProvider, ContextDataProvider, ValueProvider, WorkerContextProvider};
+pub(crate) use erased::ErasedProvider;
+pub use erased::{BoxedProvider, boxed};
+pub use state::{State, StateProvider, States};
 
 /// A provider failed: at container start, or while serving a worker.
 ///
@@ -77,7 +131,10 @@ impl ProviderError {
     }
 }
 
-/// Provides one dependency of a service.
+/// Provides one dependency of a service: nameko's `DependencyProvider`.
+///
+/// Implement the methods as `async fn`s (see the [module docs](self) for a whole
+/// provider); only [`get_dependency`](Self::get_dependency) is required.
 ///
 /// ```
 /// use nameko_core::dependency::{DependencyProvider, ProviderError};
@@ -87,7 +144,6 @@ impl ProviderError {
 /// #[derive(Debug)]
 /// struct CallIdProvider;
 ///
-/// #[async_trait::async_trait]
 /// impl DependencyProvider for CallIdProvider {
 ///     type Output = String;
 ///
@@ -96,20 +152,26 @@ impl ProviderError {
 ///     }
 /// }
 /// ```
-#[async_trait]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a dependency provider",
+    note = "implement `nameko::dependency::DependencyProvider` for `{Self}` (its `get_dependency` is an `async fn`), or give the field a `State<T>` type to share one value with every worker"
+)]
 pub trait DependencyProvider: Send + Sync + 'static {
     /// What each worker gets.
     type Output: Send + 'static;
 
     /// Prepares the provider when its container starts; it may keep what it needs from
-    /// the container (configuration, transport, shared extensions).
+    /// the container (configuration, transport, startup state, shared extensions).
     ///
     /// # Errors
     ///
     /// A failure stops the container from starting.
-    async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError> {
+    fn setup(
+        &mut self,
+        container: &ContainerContext,
+    ) -> impl Future<Output = Result<(), ProviderError>> + Send {
         let _ = container;
-        Ok(())
+        async { Ok(()) }
     }
 
     /// Starts the provider, after every provider and entrypoint was set up.
@@ -117,42 +179,58 @@ pub trait DependencyProvider: Send + Sync + 'static {
     /// # Errors
     ///
     /// A failure stops the container from starting.
-    async fn start(&self) -> Result<(), ProviderError> {
-        Ok(())
+    fn start(&self) -> impl Future<Output = Result<(), ProviderError>> + Send {
+        async { Ok(()) }
     }
 
     /// Stops the provider once every worker has finished.
-    async fn stop(&self) {}
+    fn stop(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 
     /// Stops the provider at once; workers may still be running.
-    async fn kill(&self) {}
+    fn kill(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 
     /// The value a worker's service instance gets.
     ///
     /// # Errors
     ///
     /// The worker fails with the error's dict, without running the method.
-    async fn get_dependency(&self, worker: &WorkerContext) -> Result<Self::Output, ProviderError>;
+    fn get_dependency(
+        &self,
+        worker: &WorkerContext,
+    ) -> impl Future<Output = Result<Self::Output, ProviderError>> + Send;
 
     /// Runs before the worker's method.
     ///
     /// # Errors
     ///
     /// The worker fails with the error's dict, without running the method.
-    async fn worker_setup(&self, worker: &WorkerContext) -> Result<(), ProviderError> {
+    fn worker_setup(
+        &self,
+        worker: &WorkerContext,
+    ) -> impl Future<Output = Result<(), ProviderError>> + Send {
         let _ = worker;
-        Ok(())
+        async { Ok(()) }
     }
 
     /// Sees the worker's result, after the entrypoint has handled it (for RPC: after the
     /// reply was sent).
-    async fn worker_result(&self, worker: &WorkerContext, result: &WorkerResult) {
+    fn worker_result(
+        &self,
+        worker: &WorkerContext,
+        result: &WorkerResult,
+    ) -> impl Future<Output = ()> + Send {
         let _ = (worker, result);
+        async {}
     }
 
     /// Runs last, after the worker finished.
-    async fn worker_teardown(&self, worker: &WorkerContext) {
+    fn worker_teardown(&self, worker: &WorkerContext) -> impl Future<Output = ()> + Send {
         let _ = worker;
+        async {}
     }
 }
 
@@ -160,7 +238,8 @@ pub trait DependencyProvider: Send + Sync + 'static {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no default dependency provider",
     label = "the container cannot fill this field",
-    note = "give the field a provider: `#[dependency(MyProvider::new(...))]`, or implement `nameko::dependency::Dependency` for `{Self}`"
+    note = "to share one value with every worker, make the field a `State<{Self}>` and give the value at startup with `.with_state(...)`",
+    note = "or give the field a provider: `#[dependency(MyProvider::new(...))]`, or implement `nameko::dependency::Dependency` for `{Self}`"
 )]
 pub trait Dependency: Send + 'static {
     /// The provider of this type.
@@ -169,165 +248,4 @@ pub trait Dependency: Send + 'static {
     /// The provider for a field named `field`. (An [`RpcProxy`](crate::rpc::RpcProxy)
     /// field calls the service named like the field.)
     fn provider(field: &'static str) -> Self::Provider;
-}
-
-/// A [`DependencyProvider`] with its output type erased, as the container holds it.
-#[async_trait]
-pub trait ErasedProvider: Send + Sync + 'static {
-    /// See [`DependencyProvider::setup`].
-    async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError>;
-    /// See [`DependencyProvider::start`].
-    async fn start(&self) -> Result<(), ProviderError>;
-    /// See [`DependencyProvider::stop`].
-    async fn stop(&self);
-    /// See [`DependencyProvider::kill`].
-    async fn kill(&self);
-    /// See [`DependencyProvider::get_dependency`].
-    async fn get_dependency(
-        &self,
-        worker: &WorkerContext,
-    ) -> Result<Box<dyn Any + Send>, ProviderError>;
-    /// See [`DependencyProvider::worker_setup`].
-    async fn worker_setup(&self, worker: &WorkerContext) -> Result<(), ProviderError>;
-    /// See [`DependencyProvider::worker_result`].
-    async fn worker_result(&self, worker: &WorkerContext, result: &WorkerResult);
-    /// See [`DependencyProvider::worker_teardown`].
-    async fn worker_teardown(&self, worker: &WorkerContext);
-}
-
-#[async_trait]
-impl<P: DependencyProvider> ErasedProvider for P {
-    async fn setup(&mut self, container: &ContainerContext) -> Result<(), ProviderError> {
-        DependencyProvider::setup(self, container).await
-    }
-    async fn start(&self) -> Result<(), ProviderError> {
-        DependencyProvider::start(self).await
-    }
-    async fn stop(&self) {
-        DependencyProvider::stop(self).await;
-    }
-    async fn kill(&self) {
-        DependencyProvider::kill(self).await;
-    }
-    async fn get_dependency(
-        &self,
-        worker: &WorkerContext,
-    ) -> Result<Box<dyn Any + Send>, ProviderError> {
-        Ok(Box::new(
-            DependencyProvider::get_dependency(self, worker).await?,
-        ))
-    }
-    async fn worker_setup(&self, worker: &WorkerContext) -> Result<(), ProviderError> {
-        DependencyProvider::worker_setup(self, worker).await
-    }
-    async fn worker_result(&self, worker: &WorkerContext, result: &WorkerResult) {
-        DependencyProvider::worker_result(self, worker, result).await;
-    }
-    async fn worker_teardown(&self, worker: &WorkerContext) {
-        DependencyProvider::worker_teardown(self, worker).await;
-    }
-}
-
-/// Boxes a provider for a [`DependencyDef`](crate::service::DependencyDef).
-#[must_use]
-pub fn boxed<P: DependencyProvider>(provider: P) -> Box<dyn ErasedProvider> {
-    Box::new(provider)
-}
-
-/// Hands each worker a clone of one value; the provider of replaced dependencies and of
-/// plain values.
-pub struct ValueProvider<T> {
-    value: T,
-}
-
-impl<T: Clone + Send + Sync + 'static> ValueProvider<T> {
-    /// Every worker gets a clone of `value`.
-    #[must_use]
-    pub fn new(value: T) -> Self {
-        Self { value }
-    }
-}
-
-impl<T> fmt::Debug for ValueProvider<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ValueProvider")
-            .field("type", &std::any::type_name::<T>())
-            .finish()
-    }
-}
-
-#[async_trait]
-impl<T: Clone + Send + Sync + 'static> DependencyProvider for ValueProvider<T> {
-    type Output = T;
-
-    async fn get_dependency(&self, _worker: &WorkerContext) -> Result<T, ProviderError> {
-        Ok(self.value.clone())
-    }
-}
-
-/// Provides the worker's [`ContextData`] (nameko's `Language`, `UserId`, `UserAgent` and
-/// `AuthToken` in one).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ContextDataProvider;
-
-#[async_trait]
-impl DependencyProvider for ContextDataProvider {
-    type Output = ContextData;
-
-    async fn get_dependency(&self, worker: &WorkerContext) -> Result<ContextData, ProviderError> {
-        Ok(worker.context().clone())
-    }
-}
-
-impl Dependency for ContextData {
-    type Provider = ContextDataProvider;
-
-    fn provider(_field: &'static str) -> ContextDataProvider {
-        ContextDataProvider
-    }
-}
-
-/// Provides the container's configuration (nameko's `Config` dependency).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ConfigProvider;
-
-#[async_trait]
-impl DependencyProvider for ConfigProvider {
-    type Output = Arc<Config>;
-
-    async fn get_dependency(&self, worker: &WorkerContext) -> Result<Arc<Config>, ProviderError> {
-        Ok(worker.config().clone())
-    }
-}
-
-impl Dependency for Arc<Config> {
-    type Provider = ConfigProvider;
-
-    fn provider(_field: &'static str) -> ConfigProvider {
-        ConfigProvider
-    }
-}
-
-/// Provides the worker's own [`WorkerContext`] (call id, call id stack, arguments).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WorkerContextProvider;
-
-#[async_trait]
-impl DependencyProvider for WorkerContextProvider {
-    type Output = Arc<WorkerContext>;
-
-    async fn get_dependency(
-        &self,
-        worker: &WorkerContext,
-    ) -> Result<Arc<WorkerContext>, ProviderError> {
-        Ok(Arc::new(worker.clone()))
-    }
-}
-
-impl Dependency for Arc<WorkerContext> {
-    type Provider = WorkerContextProvider;
-
-    fn provider(_field: &'static str) -> WorkerContextProvider {
-        WorkerContextProvider
-    }
 }
