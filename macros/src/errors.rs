@@ -83,6 +83,7 @@ pub(crate) fn expand(item: TokenStream) -> syn::Result<TokenStream> {
         TokenStream::new()
     };
     let from_remote = from_remote(&input)?;
+    let exc_args = exc_args(&input);
     let registration = registration(&input, attrs.deserialize_to_instance)?;
     Ok(quote! {
         impl #impl_generics ::nameko::__private::NamekoError for #name #ty_generics #where_clause {
@@ -93,6 +94,8 @@ pub(crate) fn expand(item: TokenStream) -> syn::Result<TokenStream> {
             fn exc_path() -> &'static str {
                 #exc_path
             }
+
+            #exc_args
         }
 
         #check
@@ -252,6 +255,35 @@ fn positional_to_named(lit: &LitStr) -> syn::Result<LitStr> {
         }
     }
     Ok(LitStr::new(&out, lit.span()))
+}
+
+/// The one `String` field of a struct, if that is all it has.
+fn message_field(input: &DeriveInput) -> Option<TokenStream> {
+    let Data::Struct(data) = &input.data else {
+        return None;
+    };
+    match &data.fields {
+        Fields::Unnamed(f) if f.unnamed.len() == 1 && is_string(&f.unnamed[0].ty) => {
+            Some(quote!(0))
+        }
+        Fields::Named(f) if f.named.len() == 1 && is_string(&f.named[0].ty) => {
+            f.named[0].ident.as_ref().map(|i| quote!(#i))
+        }
+        _ => None,
+    }
+}
+
+/// A struct made of one `String` sends it as its one argument (Python's `exc.args`), so
+/// that a caller rebuilds the same value; other types send their `Display`.
+fn exc_args(input: &DeriveInput) -> TokenStream {
+    match message_field(input) {
+        Some(field) => quote! {
+            fn exc_args(&self) -> ::std::vec::Vec<::nameko::__private::Value> {
+                ::std::vec![::nameko::__private::Value::String(::std::clone::Clone::clone(&self.#field))]
+            }
+        },
+        None => TokenStream::new(),
+    }
 }
 
 /// Errors that can be rebuilt from a message get `FromRemoteError`: unit structs, and
