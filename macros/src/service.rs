@@ -19,7 +19,7 @@ enum Returns {
     /// Any other type: converted with `IntoOutput`.
     Value(Box<Type>),
     /// `Result<T, E>`, with `T` and `E` when written out (not through an alias).
-    Result(Option<(Type, Type)>),
+    Result(Option<Box<(Type, Type)>>),
 }
 
 fn parse_name(attr: TokenStream) -> syn::Result<LitStr> {
@@ -64,7 +64,7 @@ fn returns(output: &ReturnType) -> Returns {
         ReturnType::Type(_, ty) => match &**ty {
             Type::Tuple(t) if t.elems.is_empty() => Returns::Unit,
             Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Result") => {
-                Returns::Result(result_types(ty))
+                Returns::Result(result_types(ty).map(Box::new))
             }
             _ => Returns::Value(ty.clone()),
         },
@@ -251,7 +251,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 };
                 quote! { #into_output(self.#ident(#(#vars),*).await) }
             }
-            Returns::Result(Some((ok, err))) => {
+            Returns::Result(Some(types)) => {
+                let (ok, err) = &**types;
                 let into_output = quote_spanned! {ok.span()=>
                     <#ok as ::nameko::__private::IntoOutput>::into_output
                 };

@@ -86,7 +86,10 @@ fn registration_follows_the_derive_not_the_services_that_run() {
 async fn a_unit_test_with_a_mock_sees_what_a_cluster_sees() {
     let products = RpcProxyMock::new()
         .fail("get", ProductNotFound("7".to_owned()).into_remote_error())
-        .fail("reserve", OutOfStock("tea is out of stock".to_owned()).into_remote_error());
+        .fail(
+            "reserve",
+            OutOfStock("tea is out of stock".to_owned()).into_remote_error(),
+        );
     let orders = worker_factory::<Orders>()
         .with("products", products)
         .build()
@@ -96,7 +99,10 @@ async fn a_unit_test_with_a_mock_sees_what_a_cluster_sees() {
         |error: RpcError| outcome(&RpcError::from_remote(error.into_remote_error()));
     let describe = orders.describe(7).await.unwrap_err();
     let place = orders.place("tea".to_owned()).await.unwrap_err();
-    assert_eq!([as_caller_sees(describe), as_caller_sees(place)], expected());
+    assert_eq!(
+        [as_caller_sees(describe), as_caller_sees(place)],
+        expected()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +119,10 @@ async fn services_in_one_process_propagate_errors_as_nameko_does() {
     // Rebuilt on purpose, it round-trips: its argument is its field, not its message.
     let rebuilt: ProductNotFound = not_found.decode().unwrap();
     assert_eq!(rebuilt.0, "7");
-    let out = products.call::<Value>("reserve", ("tea",)).await.unwrap_err();
+    let out = products
+        .call::<Value>("reserve", ("tea",))
+        .await
+        .unwrap_err();
     assert_eq!(
         out.downcast_ref::<OutOfStock>(),
         Some(&OutOfStock("tea is out of stock".to_owned()))

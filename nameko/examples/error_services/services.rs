@@ -9,7 +9,10 @@ use nameko::prelude::*;
 /// (`"ProductNotFound product 7 not found"`). (It could be rebuilt from its error dict,
 /// with `RpcError::decode`, but callers do not get it typed unless it opts in.)
 #[derive(Debug, NamekoError)]
-#[nameko(exc_path = "products.ProductNotFound", display = "product {0} not found")]
+#[nameko(
+    exc_path = "products.ProductNotFound",
+    display = "product {0} not found"
+)]
 pub(crate) struct ProductNotFound(pub String);
 
 /// Registered: a caller gets it back typed (`RpcError::Registered`), and a service that

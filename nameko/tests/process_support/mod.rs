@@ -152,4 +152,3 @@ impl Drop for ServiceProcess {
         let _ = self.child.wait();
     }
 }
-
