@@ -8,20 +8,55 @@
 //! [`ServiceError`] built from any error, or an [`RpcError`] from a downstream call,
 //! which is re-raised the way Python nameko would re-raise it.
 //!
-//! Callers get an [`RpcError`]: typed for nameko's standard errors and for user error
-//! types registered with [`register_error`], [`RpcError::Remote`] for everything else.
+//! # What callers get back
+//!
+//! Callers get an [`RpcError`]: typed for nameko's standard errors (`MethodNotFound`,
+//! `IncorrectSignature`, `MalformedRequest`), [`RpcError::Registered`] for the user
+//! error types that opted in to Python's `@deserialize_to_instance`, and
+//! [`RpcError::Remote`] for everything else. Any error can still be rebuilt on purpose
+//! with [`RpcError::decode`].
+//!
+//! This decides what a service re-raises when it lets a downstream error propagate
+//! (`self.products.call("get", (id,)).await?`), exactly as in Python nameko: a registered
+//! error goes on with its own `exc_type` and `exc_path`; any other becomes
+//! `RemoteError("<exc_type> <value>")`, so that a Python caller sees
+//! `RemoteError: RemoteError ProductNotFound product 7 not found`.
+//!
+//! An error type opts in with `#[nameko(deserialize_to_instance)]` on its derive (or with
+//! [`register_error`]); the registry is filled before `main` from every crate linked in,
+//! whichever services the process runs, so the same call fails the same way whether the
+//! services involved run in one process or in several (see [`register_error`]).
+//!
+//! ```
+//! use nameko_core::errors::{IntoRemoteError, RemoteError, RpcError};
+//!
+//! // A reply from `products`, whose `ProductNotFound` nobody here registered:
+//! let reply = RemoteError::new(
+//!     "ProductNotFound", "products.ProductNotFound", ["product 7 not found"], "product 7 not found",
+//! );
+//! let error = RpcError::from_remote(reply);
+//! assert!(matches!(error, RpcError::Remote(_)));
+//!
+//! // Propagated by `orders` with `?`, it reaches orders' caller as nameko's RemoteError:
+//! let raised = error.into_remote_error();
+//! assert_eq!(raised.exc_type, "RemoteError");
+//! assert_eq!(raised.exc_path, "nameko.exceptions.RemoteError");
+//! assert_eq!(raised.value, "ProductNotFound product 7 not found");
+//! ```
 
-use std::any::TypeId;
+mod registry;
+
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::transport::TransportError;
+
+pub use registry::{ErrorRegistration, is_registered, register_error, register_nameko_error};
 
 /// `exc_path` of nameko's `MethodNotFound`.
 pub const METHOD_NOT_FOUND: &str = "nameko.exceptions.MethodNotFound";
@@ -266,8 +301,14 @@ pub trait NamekoError: std::error::Error + Send + Sync + 'static {
 
 /// A user error type that can be rebuilt from the error dict a remote worker sent.
 ///
-/// Registered with [`register_error`], such a type comes back to Rust callers as
+/// `#[derive(NamekoError)]` implements it for unit structs and structs whose one field
+/// is a `String` message. Registered (`#[nameko(deserialize_to_instance)]` on the derive,
+/// or [`register_error`]), such a type comes back to Rust callers as
 /// [`RpcError::Registered`], ready to downcast.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be rebuilt from a remote error dict",
+    note = "`#[derive(NamekoError)]` rebuilds unit structs and structs whose one field is a `String`; implement `nameko::errors::FromRemoteError` for `{Self}` by hand otherwise"
+)]
 pub trait FromRemoteError: NamekoError + Sized {
     /// Rebuilds the error; `None` if the dict does not describe one.
     fn from_remote(error: &RemoteError) -> Option<Self>;
@@ -384,10 +425,9 @@ impl IntoRemoteError for RpcError {
 /// The catch-all error of service methods: anything that implements
 /// `std::error::Error` converts into it with `?`.
 ///
-/// Error types implementing [`NamekoError`] keep their `exc_type` and `exc_path` when
-/// they were registered with [`register_error`] (the service macros register the
-/// `expected_exceptions` of every entrypoint); [`RpcError`] and [`RemoteError`] keep
-/// theirs always. Any other error appears to Python callers as an exception named after
+/// Error types deriving `NamekoError` (or registered with [`register_nameko_error`])
+/// keep their `exc_type` and `exc_path`; [`RpcError`] and [`RemoteError`] keep theirs
+/// (a downstream error is re-raised as described in the [module docs](self)). Any other error appears to Python callers as an exception named after
 /// the Rust type, e.g. `ParseIntError` with path `rust.core::num::error::ParseIntError`.
 ///
 /// ```
@@ -457,13 +497,8 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for ServiceError {
         if let Some(remote) = any.downcast_ref::<RemoteError>() {
             return Self::from_remote(remote.clone());
         }
-        if let Some(encode) = registry()
-            .encoders
-            .read()
-            .ok()
-            .and_then(|r| r.get(&TypeId::of::<E>()).copied())
-        {
-            return Self::from_remote(encode(&error));
+        if let Some(remote) = registry::encode_registered(&error) {
+            return Self::from_remote(remote);
         }
         let full = std::any::type_name::<E>();
         let short = full
@@ -596,71 +631,11 @@ impl RpcError {
             METHOD_NOT_FOUND => Self::MethodNotFound(remote.message().to_owned()),
             INCORRECT_SIGNATURE => Self::IncorrectSignature(remote.message().to_owned()),
             MALFORMED_REQUEST => Self::MalformedRequest(remote.message().to_owned()),
-            path => {
-                let decoder = registry()
-                    .decoders
-                    .read()
-                    .ok()
-                    .and_then(|r| r.get(path).copied());
-                match decoder.and_then(|decode| decode(&remote)) {
-                    Some(error) => Self::Registered(RegisteredError { remote, error }),
-                    None => Self::Remote(remote),
-                }
-            }
-        }
-    }
-}
-
-type Decoder = fn(&RemoteError) -> Option<Arc<dyn std::error::Error + Send + Sync>>;
-type Encoder = fn(&dyn std::any::Any) -> RemoteError;
-
-#[derive(Default)]
-struct Registry {
-    decoders: RwLock<HashMap<String, Decoder>>,
-    encoders: RwLock<HashMap<TypeId, Encoder>>,
-}
-
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::default)
-}
-
-/// Registers an error type so that it keeps its `exc_type`/`exc_path` when converted to
-/// a [`ServiceError`] with `?`. Idempotent.
-pub fn register_nameko_error<E: NamekoError>() {
-    fn encode<E: NamekoError>(any: &dyn std::any::Any) -> RemoteError {
-        match any.downcast_ref::<E>() {
-            Some(e) => RemoteError {
-                exc_type: E::exc_type().to_owned(),
-                exc_path: E::exc_path().to_owned(),
-                exc_args: e
-                    .exc_args()
-                    .into_iter()
-                    .map(safe_for_serialization)
-                    .collect(),
-                value: e.to_string(),
+            _ => match registry::decode_registered(&remote) {
+                Some(error) => Self::Registered(RegisteredError { remote, error }),
+                None => Self::Remote(remote),
             },
-            None => RemoteError::new("Exception", "builtins.Exception", Vec::<Value>::new(), ""),
         }
-    }
-    if let Ok(mut encoders) = registry().encoders.write() {
-        encoders.insert(TypeId::of::<E>(), encode::<E> as Encoder);
-    }
-}
-
-/// Registers a user error type in both directions, like Python's
-/// `@deserialize_to_instance`: callers receiving an error dict with its `exc_path` get
-/// [`RpcError::Registered`] holding the rebuilt error, and services converting it to a
-/// [`ServiceError`] keep its `exc_type`/`exc_path`. Idempotent.
-pub fn register_error<E: FromRemoteError>() {
-    fn decode<E: FromRemoteError>(
-        remote: &RemoteError,
-    ) -> Option<Arc<dyn std::error::Error + Send + Sync>> {
-        E::from_remote(remote).map(|e| Arc::new(e) as Arc<dyn std::error::Error + Send + Sync>)
-    }
-    register_nameko_error::<E>();
-    if let Ok(mut decoders) = registry().decoders.write() {
-        decoders.insert(E::exc_path().to_owned(), decode::<E> as Decoder);
     }
 }
 

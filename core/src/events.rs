@@ -218,7 +218,6 @@ pub struct EventDispatcherProvider {
     source: Option<Arc<str>>,
 }
 
-#[async_trait]
 impl DependencyProvider for EventDispatcherProvider {
     type Output = EventDispatcher;
 

@@ -5,7 +5,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::config::RetryPolicy;
@@ -168,7 +167,6 @@ impl PublisherProvider {
     }
 }
 
-#[async_trait]
 impl DependencyProvider for PublisherProvider {
     type Output = Publisher;
 

@@ -42,6 +42,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::config::Config;
 use crate::container::{ContainerError, ContainerState, ErasedContainer, ServiceContainer};
+use crate::dependency::States;
 use crate::extension::SharedExtensions;
 use crate::service::Service;
 use crate::transport::Transport;
@@ -61,6 +62,7 @@ type MakeContainer = fn(
     Arc<dyn Transport>,
     Config,
     SharedExtensions,
+    States,
 ) -> Result<Arc<dyn ErasedContainer>, ContainerError>;
 
 /// Where the runner's containers get their transport.
@@ -106,6 +108,7 @@ struct Registry {
 struct Inner {
     config: Config,
     scope: SharedExtensions,
+    states: parking_lot::Mutex<States>,
     source: Source,
     registry: Mutex<Registry>,
     lifecycle: tokio::sync::Mutex<()>,
@@ -163,6 +166,7 @@ impl ServiceRunner {
             inner: Arc::new(Inner {
                 config,
                 scope: SharedExtensions::new(),
+                states: parking_lot::Mutex::default(),
                 source,
                 registry: Mutex::default(),
                 lifecycle: tokio::sync::Mutex::new(()),
@@ -183,6 +187,45 @@ impl ServiceRunner {
     #[must_use]
     pub fn shared_extensions(&self) -> &SharedExtensions {
         &self.inner.scope
+    }
+
+    /// Gives `value` to the [`State<T>`](crate::dependency::State) fields of its type in
+    /// every service the runner starts (replacing a value of the same type given
+    /// before). Give it before [`start`](Self::start).
+    ///
+    /// ```no_run
+    /// # async fn run<S: nameko_core::service::Service>(transport: std::sync::Arc<dyn nameko_core::transport::Transport>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use nameko_core::config::Config;
+    /// use nameko_core::runner::ServiceRunner;
+    ///
+    /// #[derive(Clone)]
+    /// struct Pool; // a connection pool, a client, settings...
+    ///
+    /// let runner = ServiceRunner::new(Config::new(), transport).with_state(Pool);
+    /// runner.add::<S>()?;
+    /// runner.start().await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_state<T: Clone + Send + Sync + 'static>(self, value: T) -> Self {
+        self.inner.states.lock().insert(value);
+        self
+    }
+
+    /// Gives every value of `states` as [`with_state`](Self::with_state) does, in place
+    /// of those given before.
+    #[must_use]
+    pub fn with_states(self, states: States) -> Self {
+        *self.inner.states.lock() = states;
+        self
+    }
+
+    /// The values given with [`with_state`](Self::with_state). A container built
+    /// beforehand for [`add_container`](Self::add_container) gets them when built with
+    /// [`ContainerBuilder::states`](crate::container::ContainerBuilder::states).
+    #[must_use]
+    pub fn state_values(&self) -> States {
+        self.inner.states.lock().clone()
     }
 
     /// Adds service `S`, to be started with the others.
@@ -367,6 +410,7 @@ impl ServiceRunner {
                     transport.clone(),
                     self.inner.config.clone(),
                     self.inner.scope.clone(),
+                    self.state_values(),
                 ) {
                     Ok(container) => (container, owned.then_some(transport)),
                     Err(error) => {
@@ -588,10 +632,12 @@ fn make_container<S: Service>(
     transport: Arc<dyn Transport>,
     config: Config,
     scope: SharedExtensions,
+    states: States,
 ) -> Result<Arc<dyn ErasedContainer>, ContainerError> {
     Ok(Arc::new(
         ServiceContainer::<S>::builder(transport, config)
             .scope(scope)
+            .states(states)
             .build()?,
     ))
 }

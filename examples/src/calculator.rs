@@ -3,9 +3,12 @@
 use nameko::prelude::*;
 
 /// Division by zero: Python callers see a `ValueError`, Rust callers can decode it back.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, NamekoError)]
-#[error("{0}")]
-#[nameko(exc_type = "ValueError", exc_path = "builtins.ValueError")]
+#[derive(Debug, Clone, PartialEq, Eq, NamekoError)]
+#[nameko(
+    exc_type = "ValueError",
+    exc_path = "builtins.ValueError",
+    display = "{0}"
+)]
 pub struct ValueError(pub String);
 
 /// `calculator`: arithmetic over RPC.

@@ -37,7 +37,6 @@ pub struct OutboxProvider {
     outbox: Outbox,
 }
 
-#[async_trait::async_trait]
 impl DependencyProvider for OutboxProvider {
     type Output = Outbox;
 

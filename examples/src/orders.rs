@@ -90,9 +90,12 @@ pub struct OrderService {
 
 #[service(name = "order_service")]
 impl OrderService {
-    /// Calls `payment_service.process_payment`, `inventory_service.reserve_items` and
-    /// `email_service.send_confirmation` in parallel (all three in flight at once), then
-    /// dispatches an `order_placed` event.
+    /// Reads `order_data["payment_info"]`, `order_data["items"]`,
+    /// `order_data["customer_email"]` and `order_data["order_id"]`; calls
+    /// `payment_service.process_payment(payment_info)`,
+    /// `inventory_service.reserve_items(items)` and
+    /// `email_service.send_confirmation(customer_email, order_id)` in parallel (all three
+    /// in flight at once), then dispatches an `order_placed` event.
     ///
     /// Returns `{"status": "success", "payment", "inventory", "email_sent"}`, or
     /// `{"status": "failed", "error": "<exc_type> <value>"}` when a step failed (and then
@@ -108,7 +111,10 @@ impl OrderService {
             .get("items")
             .cloned()
             .unwrap_or_else(|| json!([]));
-        let payment_info = order_data.get("payment").cloned().unwrap_or(Value::Null);
+        let payment_info = order_data
+            .get("payment_info")
+            .cloned()
+            .unwrap_or(Value::Null);
         let sent = async {
             let payment = self
                 .payment_service

@@ -73,7 +73,7 @@ async fn exercise(cluster: TestCluster) {
             "order_id": i,
             "customer_email": "ada@example.com",
             "items": [{"sku": "tea", "quantity": 1}],
-            "payment": {"amount": 10.0 + f64::from(i)},
+            "payment_info": {"amount": 10.0 + f64::from(i)},
         });
         pending.push(
             orders

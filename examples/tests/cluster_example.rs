@@ -106,7 +106,7 @@ async fn the_cluster_answers_clients_on_rabbitmq() {
         .await
         .unwrap_err();
     assert_eq!(err.remote().unwrap().exc_type, "ValueError");
-    let order = json!({"order_id": 1, "customer_email": "a@b.c", "items": [{"sku": "x", "quantity": 1}], "payment": {"amount": 5.0}});
+    let order = json!({"order_id": 1, "customer_email": "a@b.c", "items": [{"sku": "x", "quantity": 1}], "payment_info": {"amount": 5.0}});
     let placed: Value = proxy
         .service("order_service")
         .call("process_order_parallel", (order,))

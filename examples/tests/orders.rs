@@ -14,7 +14,7 @@ fn order(amount: f64, email: &str) -> Value {
         "order_id": "o-1",
         "customer_email": email,
         "items": [{"sku": "tea", "quantity": 2}],
-        "payment": {"amount": amount, "card": "4242"},
+        "payment_info": {"amount": amount, "card": "4242"},
     })
 }
 

@@ -60,7 +60,7 @@ pub(crate) fn expand(item: TokenStream) -> syn::Result<TokenStream> {
             }
         });
         defs.push(quote! {
-            ::nameko::__private::DependencyDef::new::<#ty>(#field_name, #provider)
+            ::nameko::__private::DependencyDef::new(#field_name, #provider)
         });
         builds.push(quote! { #ident: values.take::<#ty>(#index)? });
     }

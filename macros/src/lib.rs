@@ -1,4 +1,5 @@
-//! Procedural macros of nameko-rs. Use them through the `nameko` crate:
+//! Procedural macros of nameko-rs. Use them through the `nameko` crate (its prelude
+//! brings them all in), where each is documented with every argument it takes:
 //!
 //! - `#[service(name = "...")]` on an `impl` block: its methods with entrypoint
 //!   attributes (`#[rpc]`, `#[event_handler]`, `#[timer]`, `#[consume]`, `#[once]`,
@@ -17,9 +18,7 @@ mod service;
 
 use proc_macro::TokenStream;
 
-/// Turns the methods of an `impl` block into a nameko service's entrypoints.
-///
-/// See the `nameko` crate for the full documentation.
+#[doc = include_str!("../docs/service.md")]
 #[proc_macro_attribute]
 pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
     service::expand(attr.into(), item.into())
@@ -27,9 +26,7 @@ pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Makes a struct's fields the dependencies of a service.
-///
-/// See the `nameko` crate for the full documentation.
+#[doc = include_str!("../docs/dependencies.md")]
 #[proc_macro_derive(Dependencies, attributes(dependency))]
 pub fn derive_dependencies(item: TokenStream) -> TokenStream {
     dependencies::expand(item.into())
@@ -37,9 +34,7 @@ pub fn derive_dependencies(item: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Gives an error type the `exc_type` and `exc_path` Python callers see.
-///
-/// See the `nameko` crate for the full documentation.
+#[doc = include_str!("../docs/nameko_error.md")]
 #[proc_macro_derive(NamekoError, attributes(nameko))]
 pub fn derive_nameko_error(item: TokenStream) -> TokenStream {
     errors::expand(item.into())
@@ -53,37 +48,37 @@ fn builtin(name: &'static str, input: TokenStream) -> TokenStream {
         .into()
 }
 
-/// The entrypoint of `#[rpc]`. See the `nameko` crate.
+#[doc = include_str!("../docs/rpc.md")]
 #[proc_macro]
 pub fn rpc(input: TokenStream) -> TokenStream {
     builtin("rpc", input)
 }
 
-/// The entrypoint of `#[event_handler(...)]`. See the `nameko` crate.
+#[doc = include_str!("../docs/event_handler.md")]
 #[proc_macro]
 pub fn event_handler(input: TokenStream) -> TokenStream {
     builtin("event_handler", input)
 }
 
-/// The entrypoint of `#[timer(...)]`. See the `nameko` crate.
+#[doc = include_str!("../docs/timer.md")]
 #[proc_macro]
 pub fn timer(input: TokenStream) -> TokenStream {
     builtin("timer", input)
 }
 
-/// The entrypoint of `#[consume(...)]`. See the `nameko` crate.
+#[doc = include_str!("../docs/consume.md")]
 #[proc_macro]
 pub fn consume(input: TokenStream) -> TokenStream {
     builtin("consume", input)
 }
 
-/// The entrypoint of `#[once(...)]`. See the `nameko` crate.
+#[doc = include_str!("../docs/once.md")]
 #[proc_macro]
 pub fn once(input: TokenStream) -> TokenStream {
     builtin("once", input)
 }
 
-/// The entrypoint of `#[dummy]`. See the `nameko` crate.
+#[doc = include_str!("../docs/dummy.md")]
 #[proc_macro]
 pub fn dummy(input: TokenStream) -> TokenStream {
     builtin("dummy", input)

@@ -16,8 +16,10 @@ struct Method {
 
 enum Returns {
     Unit,
-    Value,
-    Result(Box<Type>),
+    /// Any other type: converted with `IntoOutput`.
+    Value(Box<Type>),
+    /// `Result<T, E>`, with `T` and `E` when written out (not through an alias).
+    Result(Option<Box<(Type, Type)>>),
 }
 
 fn parse_name(attr: TokenStream) -> syn::Result<LitStr> {
@@ -62,26 +64,24 @@ fn returns(output: &ReturnType) -> Returns {
         ReturnType::Type(_, ty) => match &**ty {
             Type::Tuple(t) if t.elems.is_empty() => Returns::Unit,
             Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Result") => {
-                Returns::Result(ty.clone())
+                Returns::Result(result_types(ty).map(Box::new))
             }
-            _ => Returns::Value,
+            _ => Returns::Value(ty.clone()),
         },
     }
 }
 
-/// The error type of a `Result<T, E>` return, for registration.
-fn error_type(ty: &Type) -> Option<Type> {
+/// `T` and `E` of a `Result<T, E>` return, so that errors about them point at them.
+fn result_types(ty: &Type) -> Option<(Type, Type)> {
     let Type::Path(p) = ty else { return None };
-    let last = p.path.segments.last()?;
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+    let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
         return None;
     };
     let mut types = args.args.iter().filter_map(|a| match a {
         syn::GenericArgument::Type(t) => Some(t.clone()),
         _ => None,
     });
-    let _ok = types.next()?;
-    types.next()
+    Some((types.next()?, types.next()?))
 }
 
 fn method(item: &mut syn::ImplItemFn) -> syn::Result<Option<Method>> {
@@ -210,25 +210,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 }
             })
             .collect();
-        let mut error_types: Vec<TokenStream> = Vec::new();
-        if let Returns::Result(ty) = &m.returns
-            && let Some(err) = error_type(ty)
-        {
-            error_types
-                .push(quote! { (&&&::nameko::__private::Registrar::<#err>::new()).register(); });
-        }
         for ep in &m.entrypoints {
             let expected = &ep.expected;
             let sensitive = &ep.sensitive;
             let build = &ep.build;
-            let registrations = expected.iter().map(|e| {
-                quote_spanned! {e.span()=> (&&&::nameko::__private::Registrar::<#e>::new()).register(); }
-            });
             defs.push(quote! {{
-                #[allow(unused_imports)]
-                use ::nameko::__private::{RegisterAsNameko as _, RegisterFromRemote as _, RegisterNothing as _};
-                #(#registrations)*
-                #(#error_types)*
                 const PARAMS: &[::nameko::__private::Param] = &[#(#params),*];
                 ::nameko::__private::EntrypointDef::new(#method_name, PARAMS, #build)
                     #(.expect(<#expected as ::nameko::__private::NamekoError>::exc_path()))*
@@ -236,8 +222,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             }});
         }
 
-        let takes: Vec<TokenStream> = (0..m.params.len())
-            .map(|i| quote!(bound.take(#i)?))
+        let takes: Vec<TokenStream> = m
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ty))| quote_spanned!(ty.span()=> bound.take::<#ty>(#i)?))
             .collect();
         binds.push(quote! {
             #method_name => {
@@ -256,16 +245,37 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             Returns::Unit => {
                 quote! { { self.#ident(#(#vars),*).await; ::core::result::Result::Ok(::nameko::__private::Output::Json(::nameko::__private::Value::Null)) } }
             }
-            Returns::Value => {
-                quote! { ::nameko::__private::IntoOutput::into_output(self.#ident(#(#vars),*).await) }
+            Returns::Value(ty) => {
+                let into_output = quote_spanned! {ty.span()=>
+                    <#ty as ::nameko::__private::IntoOutput>::into_output
+                };
+                quote! { #into_output(self.#ident(#(#vars),*).await) }
             }
-            Returns::Result(_) => {
+            Returns::Result(Some(types)) => {
+                let (ok, err) = &**types;
+                let into_output = quote_spanned! {ok.span()=>
+                    <#ok as ::nameko::__private::IntoOutput>::into_output
+                };
+                let into_remote = quote_spanned! {err.span()=>
+                    <#err as ::nameko::__private::IntoRemoteError>::into_remote_error
+                };
+                quote! {
+                    match self.#ident(#(#vars),*).await {
+                        ::core::result::Result::Ok(value) => #into_output(value),
+                        ::core::result::Result::Err(error) => ::core::result::Result::Err(#into_remote(error)),
+                    }
+                }
+            }
+            Returns::Result(None) => {
                 quote! { ::nameko::__private::result_output(self.#ident(#(#vars),*).await) }
             }
         };
         invokes.push(quote! { #call::#ident(#(#vars),*) => #convert, });
     }
 
+    // Spanned at the type, so that a struct without `#[derive(Dependencies)]` is pointed at.
+    let service_impl =
+        quote_spanned! {self_ty.span()=> impl ::nameko::__private::Service for #self_ty };
     Ok(quote! {
         #block
 
@@ -276,7 +286,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         }
 
         #[::nameko::__private::async_trait]
-        impl ::nameko::__private::Service for #self_ty {
+        #service_impl {
             type Call = #call;
 
             fn name() -> &'static str {

@@ -15,9 +15,6 @@ pub mod shell;
 
 pub use connect::{connect, connect_or_memory};
 
-/// Implements the extension traits (`Entrypoint`, `SharedExtension`,
-/// `DependencyProvider`), whose methods are async: `#[nameko::async_trait]` on the `impl`.
-pub use async_trait::async_trait;
 pub use nameko_core::{
     config, container, context, dependency, errors, events, extension, messaging, method, publish,
     rpc, runner, service, transport, wire, worker,
@@ -26,9 +23,23 @@ pub use nameko_macros::{
     Dependencies, NamekoError, consume, dummy, event_handler, once, rpc, service, timer,
 };
 
-/// The built-in entrypoints, and the macros of their attributes (`#[rpc]`,
-/// `#[event_handler(...)]`, `#[timer(...)]`, `#[consume(...)]`, `#[once(...)]`,
-/// `#[dummy]`), which `#[service]` expands.
+/// The built-in entrypoints: the macros `#[service]` calls for the attributes `#[rpc]`,
+/// `#[event_handler(...)]`, `#[timer(...)]`, `#[consume(...)]`, `#[once(...)]` and
+/// `#[dummy]` (each page lists the attribute's arguments), and the entrypoint types they
+/// build.
+///
+/// | attribute | fires on | nameko |
+/// |---|---|---|
+/// | [`#[rpc]`](macro@rpc) | a request on `rpc-<service>` with routing key `<service>.<method>` | `@rpc` |
+/// | [`#[event_handler("source", "event_type", ...)]`](macro@event_handler) | an event of `<source>.events` | `@event_handler` |
+/// | [`#[timer(interval = 5, eager = true)]`](macro@timer) | every `interval` seconds | `@timer` |
+/// | [`#[consume(queue = "q", ...)]`](macro@consume) | a message on any queue | `@consume` |
+/// | [`#[once(args...)]`](macro@once) | once, when the container starts | `testing.services.once` |
+/// | [`#[dummy]`](macro@dummy) | only through `testing::entrypoint_hook` | `testing.services.dummy` |
+///
+/// The attributes are in scope with `use nameko::prelude::*;`. An entrypoint of another
+/// crate is an attribute of the same kind: `#[service]` turns `#[path(args)]` into
+/// `path!(args)` (see [`extension`]).
 pub mod entrypoints {
     pub use nameko_core::entrypoints::*;
     pub use nameko_macros::{consume, dummy, event_handler, once, rpc, timer};
@@ -52,6 +63,33 @@ pub mod amqp {
 /// nameko = { version = "0.1", features = ["testing"] }
 /// ```
 #[cfg(feature = "testing")]
-pub mod testing {
-    pub use nameko_testing::*;
-}
+#[doc(inline)]
+pub use nameko_testing as testing;
+
+/// The attribute the object-safe traits of [`extension`] (entrypoints, shared
+/// extensions) are implemented with.
+#[doc(no_inline)]
+pub use async_trait::async_trait;
+/// serde, for the types of your parameters and results: derive with
+/// `#[derive(nameko::serde::Deserialize)]` and `#[serde(crate = "nameko::serde")]`
+/// without adding serde to your `Cargo.toml`.
+///
+/// ```
+/// #[derive(nameko::serde::Deserialize, nameko::serde::Serialize)]
+/// #[serde(crate = "nameko::serde")]
+/// struct Order {
+///     id: u64,
+///     items: Vec<String>,
+/// }
+///
+/// let order: Order = nameko::serde_json::from_str(r#"{"id": 1, "items": ["tea"]}"#).unwrap();
+/// assert_eq!(order.items, ["tea"]);
+/// ```
+#[doc(no_inline)]
+pub use serde;
+/// serde_json, whose `Value` and `json!` are in the prelude.
+#[doc(no_inline)]
+pub use serde_json;
+/// tracing, for your services' logs: `nameko::tracing::info!(order_id, "placed")`.
+#[doc(no_inline)]
+pub use tracing;

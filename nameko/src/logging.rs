@@ -12,8 +12,12 @@
 //!      used: records go to standard error in `tracing-subscriber`'s format.
 //! 3. `INFO` otherwise.
 //!
-//! Below `WARN`, the AMQP client library (`lapin`) stays at `WARN` unless `RUST_LOG` says
-//! otherwise.
+//! Below `WARN`, the AMQP client library (`lapin`) stays at `WARN`, and its report of
+//! every message the broker returned (which dumps the message, and which nameko-rs
+//! reports itself as `UnknownService`) at `ERROR`, unless `RUST_LOG` says otherwise.
+//!
+//! The `nameko` client commands (`call`, `dispatch`, `shell`) print their results and
+//! their errors themselves, and log nothing else unless asked: see [`init_client`].
 //!
 //! Every line is written through [`redact_line`], which replaces URI passwords by `***`
 //! and hides the value of any `auth_token`, so that no credential reaches the logs even
@@ -27,7 +31,10 @@
 //!     "version": 1,
 //!     "root": {"level": "WARNING", "handlers": ["console"]},
 //! }));
-//! assert_eq!(nameko::logging::directive(&config, None)?, "warn");
+//! assert_eq!(
+//!     nameko::logging::directive(&config, None)?,
+//!     "warn,lapin::returned_messages=error",
+//! );
 //! assert_eq!(nameko::logging::directive(&config, Some("debug"))?, "debug");
 //! # Ok::<(), nameko::logging::LoggingError>(())
 //! ```
@@ -69,20 +76,78 @@ pub fn init(config: &Config) -> Result<(), LoggingError> {
 }
 
 /// As [`init`], with another level than `INFO` when neither `RUST_LOG` nor `LOGGING` sets
-/// one (the `nameko` client commands log only warnings by default).
+/// one.
 ///
 /// # Errors
 ///
 /// As [`init`].
 pub fn init_with_default(config: &Config, default: &str) -> Result<(), LoggingError> {
-    let rust_log = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
-    let directive = match (rust_log, config_level(config)?) {
-        (Some(rust_log), _) => rust_log.trim().to_owned(),
-        (None, Some(level)) => with_quiet_client(level),
-        (None, None) => with_quiet_client(default),
+    let directive = match config_level(config)? {
+        Some(level) => with_quiet_client(level),
+        None => with_quiet_client(default),
     };
+    install(rust_log().unwrap_or(directive))
+}
+
+/// Installs the subscriber of a service binary's `run`: as [`init`], one level more
+/// verbose for each `-v` (`DEBUG`, then `TRACE`) when `RUST_LOG` is not set.
+///
+/// # Errors
+///
+/// As [`init`].
+pub fn init_service(config: &Config, verbose: u8) -> Result<(), LoggingError> {
+    match verbose {
+        0 => init(config),
+        1 => install(rust_log().unwrap_or_else(|| with_quiet_client("debug"))),
+        _ => install(rust_log().unwrap_or_else(|| with_quiet_client("trace"))),
+    }
+}
+
+/// Installs the subscriber of the client commands (`call`, `dispatch`, `shell`), which
+/// print their results and errors themselves: see [`client_directive`].
+///
+/// # Errors
+///
+/// [`LoggingError::RustLog`] for a `RUST_LOG` that is not a filter.
+pub fn init_client(verbose: u8) -> Result<(), LoggingError> {
+    install(client_directive(verbose, rust_log().as_deref()))
+}
+
+/// The filter of the client commands: nothing by default, so that a command prints only
+/// its own output (`error: UnknownService: ...`, not the AMQP library's view of it);
+/// each `-v` shows more: warnings, info, debug, then everything. `RUST_LOG` wins; the
+/// config's `LOGGING` is for services and is not used.
+///
+/// ```
+/// use nameko::logging::client_directive;
+///
+/// assert_eq!(client_directive(0, None), "off");
+/// assert_eq!(client_directive(1, None), "warn,lapin::returned_messages=error");
+/// assert_eq!(client_directive(2, None), "info,lapin=warn,lapin::returned_messages=error");
+/// assert_eq!(client_directive(0, Some("lapin=debug")), "lapin=debug");
+/// ```
+#[must_use]
+pub fn client_directive(verbose: u8, rust_log: Option<&str>) -> String {
+    if let Some(rust_log) = rust_log.map(str::trim).filter(|v| !v.is_empty()) {
+        return rust_log.to_owned();
+    }
+    match verbose {
+        0 => "off".to_owned(),
+        1 => with_quiet_client("warn"),
+        2 => with_quiet_client("info"),
+        3 => with_quiet_client("debug"),
+        _ => "trace".to_owned(),
+    }
+}
+
+fn rust_log() -> Option<String> {
+    std::env::var("RUST_LOG")
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn install(directive: String) -> Result<(), LoggingError> {
     let filter =
         EnvFilter::try_new(&directive).map_err(|e| LoggingError::RustLog(e.to_string()))?;
     let _ = tracing_subscriber::fmt()
@@ -100,8 +165,14 @@ pub fn init_with_default(config: &Config, default: &str) -> Result<(), LoggingEr
 /// use nameko::config::Config;
 ///
 /// let config = Config::new().with("LOGGING", "DEBUG");
-/// assert_eq!(nameko::logging::directive(&config, None)?, "debug,lapin=warn");
-/// assert_eq!(nameko::logging::directive(&Config::new(), None)?, "info,lapin=warn");
+/// assert_eq!(
+///     nameko::logging::directive(&config, None)?,
+///     "debug,lapin=warn,lapin::returned_messages=error",
+/// );
+/// assert_eq!(
+///     nameko::logging::directive(&Config::new(), None)?,
+///     "info,lapin=warn,lapin::returned_messages=error",
+/// );
 /// # Ok::<(), nameko::logging::LoggingError>(())
 /// ```
 ///
@@ -115,10 +186,13 @@ pub fn directive(config: &Config, rust_log: Option<&str>) -> Result<String, Logg
     Ok(with_quiet_client(config_level(config)?.unwrap_or("info")))
 }
 
+/// `level`, with the AMQP library no chattier than `WARN`, and its dump of every returned
+/// message (a call to an unknown service) only at `ERROR`.
 fn with_quiet_client(level: &str) -> String {
     match level {
-        "off" | "error" | "warn" => level.to_owned(),
-        _ => format!("{level},lapin=warn"),
+        "off" | "error" => level.to_owned(),
+        "warn" => "warn,lapin::returned_messages=error".to_owned(),
+        _ => format!("{level},lapin=warn,lapin::returned_messages=error"),
     }
 }
 
@@ -227,6 +301,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const QUIET: &str = ",lapin=warn,lapin::returned_messages=error";
+    const WARN: &str = "warn,lapin::returned_messages=error";
+
     fn level(logging: Value) -> Result<String, LoggingError> {
         directive(&Config::new().with(LOGGING, logging), None)
     }
@@ -234,12 +311,12 @@ mod tests {
     #[test]
     fn python_level_names_and_numbers() {
         assert_eq!(level(json!("critical")).unwrap(), "error");
-        assert_eq!(level(json!("WARNING")).unwrap(), "warn");
-        assert_eq!(level(json!(" Info ")).unwrap(), "info,lapin=warn");
-        assert_eq!(level(json!("NOTSET")).unwrap(), "trace,lapin=warn");
-        assert_eq!(level(json!(10)).unwrap(), "debug,lapin=warn");
-        assert_eq!(level(json!(35)).unwrap(), "warn");
-        assert_eq!(level(json!(null)).unwrap(), "info,lapin=warn");
+        assert_eq!(level(json!("WARNING")).unwrap(), WARN);
+        assert_eq!(level(json!(" Info ")).unwrap(), format!("info{QUIET}"));
+        assert_eq!(level(json!("NOTSET")).unwrap(), format!("trace{QUIET}"));
+        assert_eq!(level(json!(10)).unwrap(), format!("debug{QUIET}"));
+        assert_eq!(level(json!(35)).unwrap(), WARN);
+        assert_eq!(level(json!(null)).unwrap(), format!("info{QUIET}"));
         assert!(
             level(json!("LOUD"))
                 .unwrap_err()
@@ -254,15 +331,15 @@ mod tests {
         assert_eq!(level(json!({"level": "ERROR"})).unwrap(), "error");
         assert_eq!(
             level(json!({"version": 1, "root": {"level": "DEBUG"}, "loggers": {"x": {"level": "ERROR"}}})).unwrap(),
-            "debug,lapin=warn"
+            format!("debug{QUIET}")
         );
         assert_eq!(
             level(json!({"version": 1, "loggers": {"nameko": {"handlers": []}, "app": {"level": "WARNING"}}})).unwrap(),
-            "warn"
+            WARN
         );
         assert_eq!(
             level(json!({"version": 1, "handlers": {}})).unwrap(),
-            "info,lapin=warn"
+            format!("info{QUIET}")
         );
     }
 

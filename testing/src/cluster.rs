@@ -8,6 +8,7 @@ use nameko_amqp::AmqpTransport;
 use nameko_core::config::Config;
 use nameko_core::container::{ContainerState, ErasedContainer, IdGenerator, ServiceContainer};
 use nameko_core::context::ContextData;
+use nameko_core::dependency::States;
 use nameko_core::events::StandaloneDispatcher;
 use nameko_core::extension::SharedExtensions;
 use nameko_core::rpc::ClusterRpcProxy;
@@ -78,6 +79,7 @@ pub struct TestCluster {
     backend: Backend,
     config: Config,
     scope: SharedExtensions,
+    states: States,
     ids: Option<IdGenerator>,
     containers: Vec<Arc<dyn ErasedContainer>>,
 }
@@ -117,6 +119,7 @@ impl TestCluster {
             config: Config::new().with("AMQP_URI", "memory://"),
             ids: None,
             scope: SharedExtensions::new(),
+            states: States::new(),
             containers: Vec::new(),
         }
     }
@@ -163,6 +166,7 @@ impl TestCluster {
             config,
             ids: None,
             scope: SharedExtensions::new(),
+            states: States::new(),
             containers: Vec::new(),
         })
     }
@@ -214,6 +218,14 @@ impl TestCluster {
         self
     }
 
+    /// Gives `value` to the [`State<T>`](nameko_core::dependency::State) fields of its
+    /// type in the services started from now on (as `ServiceRunner::with_state` does).
+    #[must_use]
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
+        self
+    }
+
     /// Call ids `"0"`, `"1"`, ... in every container started from now on (nameko's
     /// `predictable_call_ids`).
     #[must_use]
@@ -258,6 +270,7 @@ impl TestCluster {
         let container = ServiceContainer::<S>::builder(transport, self.config.clone())
             .ids(ids)
             .scope(self.scope.clone())
+            .states(self.states.clone())
             .build()
             .unwrap_or_else(|e| panic!("cannot make a container for `{}`: {e}", S::name()));
         self.containers.push(Arc::new(container.clone()));

@@ -3,8 +3,10 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use nameko_core::context::ContextData;
+use nameko_core::dependency::State;
 use nameko_core::service::{BuildError, DependencyValues, Service};
 
 use crate::mocks::{Mock, Mocks, default_mock, default_value};
@@ -41,10 +43,23 @@ pub enum FactoryError {
         /// Its type.
         type_name: String,
     },
+    /// A [`State`] dependency was given no value.
+    #[error(
+        "dependency `{name}` ({type_name}) is state given at startup; give its value with `.with_state(value)`"
+    )]
+    NoState {
+        /// The dependency.
+        name: String,
+        /// Its type.
+        type_name: String,
+    },
     /// The service could not be built from the values.
     #[error(transparent)]
     Build(#[from] BuildError),
 }
+
+/// Makes a `State<T>` value for every field of that type.
+type StateValue = Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>;
 
 enum Replacement {
     Mock(Box<dyn Mock>),
@@ -57,8 +72,9 @@ enum Replacement {
 /// Built-in dependencies get useful mocks: an [`RpcProxyMock`](crate::RpcProxyMock) for
 /// each `RpcProxy` (unscripted calls return `null`), an
 /// [`EventDispatcherMock`](crate::EventDispatcherMock) for each `EventDispatcher`, the
-/// factory's context for `ContextData`, an empty config for `Arc<Config>`. Any other
-/// dependency must be supplied.
+/// factory's context for `ContextData`, an empty config for `Arc<Config>`; a
+/// [`State<T>`] field gets the value given with
+/// [`with_state`](WorkerFactory::with_state). Any other dependency must be supplied.
 ///
 /// ```
 /// use nameko::prelude::*;
@@ -88,6 +104,7 @@ enum Replacement {
 pub fn worker_factory<S: Service>() -> WorkerFactory<S> {
     WorkerFactory {
         replacements: Vec::new(),
+        states: Vec::new(),
         context: ContextData::new(),
         _service: PhantomData,
     }
@@ -97,6 +114,7 @@ pub fn worker_factory<S: Service>() -> WorkerFactory<S> {
 #[must_use]
 pub struct WorkerFactory<S> {
     replacements: Vec<(String, Replacement)>,
+    states: Vec<(TypeId, StateValue)>,
     context: ContextData,
     _service: PhantomData<fn() -> S>,
 }
@@ -108,6 +126,7 @@ impl<S> fmt::Debug for WorkerFactory<S> {
                 "replaced",
                 &self.replacements.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             )
+            .field("states", &self.states.len())
             .field("context", &self.context)
             .finish()
     }
@@ -132,6 +151,45 @@ impl<S: Service> WorkerFactory<S> {
                 Box::new(value),
             ),
         ));
+        self
+    }
+
+    /// Gives `value` to every [`State<T>`] field of its type, as `with_state` does when
+    /// the services start (replacing a value of the same type given before).
+    ///
+    /// ```
+    /// use nameko::prelude::*;
+    /// use nameko_testing::worker_factory;
+    ///
+    /// #[derive(Debug, Clone)]
+    /// struct Greeting(String);
+    ///
+    /// #[derive(Dependencies)]
+    /// struct Greeter {
+    ///     greeting: State<Greeting>,
+    /// }
+    ///
+    /// #[service(name = "greeter")]
+    /// impl Greeter {
+    ///     #[rpc]
+    ///     async fn greet(&self, name: String) -> String {
+    ///         format!("{} {name}", self.greeting.0)
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let greeter = worker_factory::<Greeter>()
+    ///     .with_state(Greeting("hello".to_owned()))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(greeter.greet("ada".to_owned()).await, "hello ada");
+    /// # });
+    /// ```
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        let id = TypeId::of::<State<T>>();
+        self.states.retain(|(t, _)| *t != id);
+        let make: StateValue = Arc::new(move || Box::new(State::new(value.clone())));
+        self.states.push((id, make));
         self
     }
 
@@ -206,17 +264,33 @@ impl<S: Service> WorkerFactory<S> {
                         mocks.push(def.name, mock);
                         value
                     }
-                    None => default_value(def.type_id, &self.context).ok_or_else(|| {
-                        FactoryError::NoMock {
-                            name: def.name.to_owned(),
-                            type_name: def.type_name.to_owned(),
-                        }
-                    })?,
+                    None => match self.states.iter().find(|(t, _)| *t == def.type_id) {
+                        Some((_, make)) => make(),
+                        None => default_value(def.type_id, &self.context)
+                            .ok_or_else(|| missing(def.name, def.type_name))?,
+                    },
                 },
             };
             values.push((def.name, value));
         }
         let service = S::build(DependencyValues::new(values))?;
         Ok((service, mocks))
+    }
+}
+
+/// The error for a dependency nothing was given for.
+fn missing(name: &str, type_name: &str) -> FactoryError {
+    let state = std::any::type_name::<State<()>>();
+    let state = state.split('<').next().unwrap_or(state);
+    if type_name.starts_with(state) {
+        FactoryError::NoState {
+            name: name.to_owned(),
+            type_name: type_name.to_owned(),
+        }
+    } else {
+        FactoryError::NoMock {
+            name: name.to_owned(),
+            type_name: type_name.to_owned(),
+        }
     }
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use nameko_core::config::Config;
 use nameko_core::container::ContainerContext;
 use nameko_core::context::ContextData;
-use nameko_core::dependency::{DependencyProvider, ErasedProvider, ProviderError};
+use nameko_core::dependency::{BoxedProvider, DependencyProvider, ProviderError};
 use nameko_core::errors::{RemoteError, RpcError};
 use nameko_core::events::{EventBackend, EventDispatcher, EventError};
 use nameko_core::rpc::{IntoArgs, PendingReply, RpcBackend, RpcProxy, RpcRequest};
@@ -32,7 +32,7 @@ pub trait Mock: Send + Sync + 'static {
     fn value(&self, field: &'static str, context: &ContextData) -> Box<dyn Any + Send>;
 
     /// A provider handing each worker a value wired to this mock.
-    fn provider(&self, field: &'static str) -> Box<dyn ErasedProvider>;
+    fn provider(&self, field: &'static str) -> BoxedProvider;
 
     /// The mock as `Any`, to get it back from [`Mocks`].
     fn as_any(&self) -> &dyn Any;
@@ -86,7 +86,8 @@ struct RpcMockState {
 /// A scriptable stand-in for an [`RpcProxy`]: replies per method (values or errors) and
 /// records every call with its arguments and its caller's context.
 ///
-/// A method with no scripted reply returns `null`.
+/// A method with no scripted reply returns `null`; a caller expecting a type that `null`
+/// does not fit gets [`RpcError::InvalidReply`] saying ``no reply scripted for `get` ...``.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -276,8 +277,16 @@ impl RpcBackend for RpcProxyMock {
             });
             state.replies.get(&request.method).cloned()
         };
-        let outcome = responder.map_or(Ok(Value::Null), |respond| respond(&request.args));
-        Ok(PendingReply::ready(outcome))
+        Ok(match responder {
+            Some(respond) => PendingReply::ready(respond(&request.args)),
+            None => PendingReply::unscripted(format!(
+                "no reply scripted for `{method}` of `{service}`: the mock answers `null`, which \
+                 is not the result type asked for; script one with \
+                 `RpcProxyMock::new().reply(\"{method}\", ...)`",
+                method = request.method,
+                service = request.service,
+            )),
+        })
     }
 }
 
@@ -286,7 +295,6 @@ struct RpcMockProvider {
     service: &'static str,
 }
 
-#[async_trait]
 impl DependencyProvider for RpcMockProvider {
     type Output = RpcProxy;
 
@@ -306,8 +314,8 @@ impl Mock for RpcProxyMock {
         Box::new(self.proxy_with_headers(field, headers_of(context)))
     }
 
-    fn provider(&self, field: &'static str) -> Box<dyn ErasedProvider> {
-        Box::new(RpcMockProvider {
+    fn provider(&self, field: &'static str) -> BoxedProvider {
+        BoxedProvider::new(RpcMockProvider {
             mock: self.clone(),
             service: field,
         })
@@ -482,7 +490,6 @@ struct EventMockProvider {
     source: Option<&'static str>,
 }
 
-#[async_trait]
 impl DependencyProvider for EventMockProvider {
     type Output = EventDispatcher;
 
@@ -522,8 +529,8 @@ impl Mock for EventDispatcherMock {
         ))
     }
 
-    fn provider(&self, _field: &'static str) -> Box<dyn ErasedProvider> {
-        Box::new(EventMockProvider {
+    fn provider(&self, _field: &'static str) -> BoxedProvider {
+        BoxedProvider::new(EventMockProvider {
             mock: self.clone(),
             source: None,
         })

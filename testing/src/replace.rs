@@ -40,8 +40,7 @@ pub fn replace_dependencies<S: Service>(
                 "dependency `{field}` ({type_name}) has no built-in mock; use `replace_dependency` with your own"
             ))
         })?;
-        let (target, target_name) = mock.target();
-        container.replace_dependency_boxed(field, target, target_name, mock.provider(field))?;
+        container.replace_dependency_boxed(field, mock.provider(field))?;
         mocks.push(field, mock);
     }
     Ok(mocks)
@@ -58,7 +57,6 @@ pub fn replace_dependency<S: Service>(
     name: &str,
     mock: impl Mock,
 ) -> Result<(), ContainerError> {
-    let (target, target_name) = mock.target();
     let field = container
         .dependency_names()
         .into_iter()
@@ -67,7 +65,7 @@ pub fn replace_dependency<S: Service>(
             name: name.to_owned(),
             known: container.dependency_names().join(", "),
         })?;
-    container.replace_dependency_boxed(name, target, target_name, mock.provider(field))
+    container.replace_dependency_boxed(name, mock.provider(field))
 }
 
 /// Keeps only the named entrypoints of a container that has not started (timers and

@@ -71,6 +71,56 @@ async fn unscripted_mocks_answer_null_and_can_be_inspected() {
         .assert_dispatched("bought", json!({"item": "jam", "price": null}));
 }
 
+#[tokio::test]
+async fn an_unscripted_method_says_so_when_null_does_not_fit() {
+    let prices = RpcProxyMock::new();
+    let proxy = prices.proxy("prices");
+    let error = proxy.call::<f64>("get", ("tea",)).await.unwrap_err();
+    assert!(
+        matches!(&error, RpcError::InvalidReply(m) if m.starts_with("no reply scripted for `get` of `prices`")),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("reply(\"get\", ...)"), "{error}");
+    // A type that `null` fits still gets it.
+    let nothing: Option<f64> = proxy.call("get", ()).await.unwrap();
+    assert_eq!(nothing, None);
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Greeting(String);
+
+#[derive(Dependencies)]
+struct Greeter {
+    greeting: State<Greeting>,
+}
+
+#[service(name = "greeter")]
+impl Greeter {
+    #[rpc]
+    async fn greet(&self, name: String) -> String {
+        format!("{} {name}", self.greeting.0)
+    }
+}
+
+#[tokio::test]
+async fn state_is_given_by_type_and_its_absence_is_named() {
+    let greeter = worker_factory::<Greeter>()
+        .with_state(Greeting("hi".to_owned()))
+        .with_state(Greeting("hello".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(greeter.greet("ada".to_owned()).await, "hello ada");
+    let missing = worker_factory::<Greeter>().build().err().unwrap();
+    assert!(
+        matches!(missing, FactoryError::NoState { .. }),
+        "{missing:?}"
+    );
+    assert!(
+        missing.to_string().contains(".with_state(value)"),
+        "{missing}"
+    );
+}
+
 #[test]
 fn naming_a_missing_dependency_lists_the_real_ones() {
     let err = worker_factory::<Shop>()

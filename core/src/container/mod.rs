@@ -24,7 +24,7 @@ pub use crate::extension::{ContainerContext, ContainerState, IdGenerator, SpawnE
 
 use crate::config::{Config, ConfigError};
 use crate::context::ContextData;
-use crate::dependency::{DependencyProvider, ErasedProvider, ProviderError};
+use crate::dependency::{BoxedProvider, DependencyProvider, ErasedProvider, ProviderError, States};
 use crate::extension::{Entrypoint, ExtensionError, SharedExtensions, Workers};
 use crate::service::{EntrypointDef, Service};
 use crate::transport::{Transport, TransportError};
@@ -208,6 +208,7 @@ pub struct ContainerBuilder<S> {
     config: Config,
     ids: IdGenerator,
     scope: SharedExtensions,
+    states: States,
     _service: PhantomData<fn() -> S>,
 }
 
@@ -216,6 +217,7 @@ impl<S: Service> fmt::Debug for ContainerBuilder<S> {
         f.debug_struct("ContainerBuilder")
             .field("service", &S::name())
             .field("scope", &self.scope)
+            .field("states", &self.states)
             .finish_non_exhaustive()
     }
 }
@@ -231,6 +233,21 @@ impl<S: Service> ContainerBuilder<S> {
     /// of `scope` (a `ServiceRunner` gives all its containers one).
     pub fn scope(mut self, scope: SharedExtensions) -> Self {
         self.scope = scope;
+        self
+    }
+
+    /// Gives `value` to the service's [`State<T>`](crate::dependency::State) fields of its
+    /// type (replacing a value of the same type given before).
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
+        self
+    }
+
+    /// Gives these values to the service's [`State<T>`](crate::dependency::State) fields,
+    /// in place of those given before (a `ServiceRunner` gives all its containers its
+    /// own).
+    pub fn states(mut self, states: States) -> Self {
+        self.states = states;
         self
     }
 
@@ -258,7 +275,7 @@ impl<S: Service> ContainerBuilder<S> {
                 name: d.name,
                 type_name: d.type_name,
                 type_id: d.type_id,
-                provider: d.provider,
+                provider: d.provider.into_erased(),
             })
             .collect();
         let ctx = ContainerContext::new(
@@ -268,6 +285,7 @@ impl<S: Service> ContainerBuilder<S> {
             self.transport,
             self.ids,
             self.scope,
+            self.states,
         );
         let (events, _) = broadcast::channel(1024);
         Ok(ServiceContainer {
@@ -320,13 +338,15 @@ impl<S: Service> ServiceContainer<S> {
         Self::builder(transport, config).ids(ids).build()
     }
 
-    /// A builder, for call ids and shared extension scopes.
+    /// A builder, for call ids, shared extension scopes and startup
+    /// [state](crate::dependency::State).
     pub fn builder(transport: Arc<dyn Transport>, config: Config) -> ContainerBuilder<S> {
         ContainerBuilder {
             transport,
             config,
             ids: IdGenerator::uuid(),
             scope: SharedExtensions::new(),
+            states: States::new(),
             _service: PhantomData,
         }
     }
@@ -419,16 +439,10 @@ impl<S: Service> ServiceContainer<S> {
         name: &str,
         provider: P,
     ) -> Result<(), ContainerError> {
-        self.replace_dependency_boxed(
-            name,
-            std::any::TypeId::of::<P::Output>(),
-            std::any::type_name::<P::Output>(),
-            Box::new(provider),
-        )
+        self.replace_dependency_boxed(name, BoxedProvider::new(provider))
     }
 
-    /// [`ServiceContainer::replace_dependency`] with the provider's type erased: `output`
-    /// and `output_name` describe what it provides.
+    /// [`ServiceContainer::replace_dependency`] with the provider's type erased.
     ///
     /// # Errors
     ///
@@ -436,9 +450,7 @@ impl<S: Service> ServiceContainer<S> {
     pub fn replace_dependency_boxed(
         &self,
         name: &str,
-        output: std::any::TypeId,
-        output_name: &str,
-        provider: Box<dyn ErasedProvider>,
+        provider: BoxedProvider,
     ) -> Result<(), ContainerError> {
         let mut pending = self.inner.pending.lock();
         let pending = pending.as_mut().ok_or(ContainerError::AlreadyStarted)?;
@@ -451,13 +463,14 @@ impl<S: Service> ServiceContainer<S> {
                 name: name.to_owned(),
                 known,
             })?;
-        if slot.type_id != output {
+        if slot.type_id != provider.output() {
             return Err(ContainerError::Definition(format!(
-                "dependency `{name}` is a {}, not a {output_name}",
-                slot.type_name
+                "dependency `{name}` is a {}, not a {}",
+                slot.type_name,
+                provider.output_name()
             )));
         }
-        slot.provider = provider;
+        slot.provider = provider.into_erased();
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::ExtensionError;
 use super::shared::{Entry, SharedExtension, SharedExtensions};
 use crate::config::{Config, Settings};
+use crate::dependency::States;
 use crate::transport::Transport;
 
 /// Makes the unique part of call ids (and of other ids a container makes up).
@@ -106,6 +107,7 @@ struct Shared {
     ids: IdGenerator,
     container_scope: SharedExtensions,
     process_scope: SharedExtensions,
+    states: States,
     used: Mutex<Vec<Entry>>,
     acquired: Mutex<Vec<Entry>>,
     state: watch::Sender<ContainerState>,
@@ -123,6 +125,7 @@ impl ContainerContext {
         transport: Arc<dyn Transport>,
         ids: IdGenerator,
         process_scope: SharedExtensions,
+        states: States,
     ) -> Self {
         Self {
             inner: Arc::new(Shared {
@@ -133,6 +136,7 @@ impl ContainerContext {
                 ids,
                 container_scope: SharedExtensions::new(),
                 process_scope,
+                states,
                 used: Mutex::default(),
                 acquired: Mutex::default(),
                 state: watch::Sender::new(ContainerState::Created),
@@ -174,6 +178,14 @@ impl ContainerContext {
     #[must_use]
     pub fn ids(&self) -> &IdGenerator {
         &self.inner.ids
+    }
+
+    /// The values given at startup for the service's
+    /// [`State<T>`](crate::dependency::State) fields (see
+    /// [`ContainerBuilder::with_state`](crate::container::ContainerBuilder::with_state)).
+    #[must_use]
+    pub fn states(&self) -> &States {
+        &self.inner.states
     }
 
     /// The container's current state.

@@ -5,6 +5,8 @@ mod proxy;
 mod reply;
 mod standalone;
 
-pub use proxy::{IntoArgs, RpcBackend, RpcProxy, RpcProxyProvider, RpcReply, RpcRequest};
+pub use proxy::{
+    CallResult, IntoArgs, RpcBackend, RpcProxy, RpcProxyProvider, RpcReply, RpcRequest,
+};
 pub use reply::{PendingReply, ReplyListener};
 pub use standalone::{ClusterRpcProxy, STANDALONE_OWNER, ServiceRpcProxy};

@@ -80,6 +80,23 @@ tuple_args!(A B C D E F G H I J);
 tuple_args!(A B C D E F G H I J K);
 tuple_args!(A B C D E F G H I J K L);
 
+/// What a call can return: any type serde can deserialize (`f64`, `String`,
+/// [`Value`] for any JSON, a struct deriving `Deserialize`).
+///
+/// Name it where the result goes (`let total: f64 = proxy.call(...).await?`) or on the
+/// call (`proxy.call::<Value>(...)`); a call whose result is not used needs it too, as
+/// nothing else says what the reply holds.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a result type an RPC call can return",
+    label = "the result type of this call",
+    note = "name the type the call returns: `let total: f64 = proxy.call(...).await?`, or `proxy.call::<Value>(...)` for any JSON",
+    note = "`!` means the type was left for the compiler to guess, and nothing says what the reply holds",
+    note = "a type of your own needs `#[derive(serde::Deserialize)]`"
+)]
+pub trait CallResult: DeserializeOwned {}
+
+impl<T: DeserializeOwned> CallResult for T {}
+
 /// One call, as a proxy hands it to its backend.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -177,7 +194,7 @@ pub struct RpcReply<R = Value> {
     _result: PhantomData<fn() -> R>,
 }
 
-impl<R: DeserializeOwned> RpcReply<R> {
+impl<R: CallResult> RpcReply<R> {
     /// Waits for the reply (until the call's timeout) and converts its result.
     ///
     /// # Errors
@@ -286,7 +303,7 @@ impl RpcProxy {
     /// # Errors
     ///
     /// See [`RpcReply::result`] and [`RpcProxy::call_async`].
-    pub async fn call<R: DeserializeOwned>(
+    pub async fn call<R: CallResult>(
         &self,
         method: &str,
         args: impl IntoArgs,
@@ -301,7 +318,7 @@ impl RpcProxy {
     ///
     /// [`RpcError::UnknownService`] if no queue is bound for the service,
     /// [`RpcError::InvalidArguments`], and transport errors.
-    pub async fn call_async<R: DeserializeOwned>(
+    pub async fn call_async<R: CallResult>(
         &self,
         method: &str,
         args: impl IntoArgs,
@@ -397,7 +414,6 @@ pub(crate) fn shared_backend(ctx: &ContainerContext) -> Arc<LiveBackend> {
     })
 }
 
-#[async_trait]
 impl DependencyProvider for RpcProxyProvider {
     type Output = RpcProxy;
 

@@ -286,6 +286,9 @@ enum State {
         timeout: std::time::Duration,
     },
     Ready(Option<Result<Value, RpcError>>),
+    /// Answered `null` by a test double with nothing scripted: the message says so when
+    /// `null` does not fit the result type.
+    Unscripted(String),
 }
 
 impl PendingReply {
@@ -317,12 +320,22 @@ impl PendingReply {
         }
     }
 
+    /// A call a test double answers with `null` because nothing was scripted for it:
+    /// callers expecting a type that `null` does not fit (`f64`, a struct) get
+    /// [`RpcError::InvalidReply`] with `message` rather than a deserialization error.
+    #[must_use]
+    pub fn unscripted(message: impl Into<String>) -> Self {
+        Self {
+            state: State::Unscripted(message.into()),
+        }
+    }
+
     /// The correlation id of the request, when it went over a transport.
     #[must_use]
     pub fn correlation_id(&self) -> Option<&str> {
         match &self.state {
             State::Waiting { correlation_id, .. } => Some(correlation_id),
-            State::Ready(_) => None,
+            State::Ready(_) | State::Unscripted(_) => None,
         }
     }
 
@@ -334,6 +347,7 @@ impl PendingReply {
     pub async fn wait(mut self) -> Result<Value, RpcError> {
         match &mut self.state {
             State::Ready(outcome) => outcome.take().unwrap_or(Err(RpcError::Stopped)),
+            State::Unscripted(_) => Ok(Value::Null),
             State::Waiting { .. } => self.wait_for().await,
         }
     }
@@ -350,6 +364,9 @@ impl PendingReply {
             State::Ready(outcome) => {
                 let value = outcome.take().unwrap_or(Err(RpcError::Stopped))?;
                 wire::result_as(&value).map_err(RpcError::InvalidReply)
+            }
+            State::Unscripted(message) => {
+                wire::result_as(&Value::Null).map_err(|_| RpcError::InvalidReply(message.clone()))
             }
             State::Waiting {
                 rx,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use nameko_core::config::redact_uri;
+use nameko_core::dependency::States;
 use nameko_core::runner::{RunnerError, ServiceRunner};
 
 use super::{ManagementDirectory, MemoryDirectory, ServiceDirectory, Shell, editor};
@@ -41,11 +42,12 @@ pub(crate) async fn main(
     _cmd: ShellCmd,
     default_broker: &str,
     local: &[AddService],
+    states: &States,
 ) -> Result<(), CliError> {
     let config = load_config(args, default_broker)?;
-    // Only errors by default: the shell prints what goes wrong with each line itself, and
-    // the logs of services it runs in the process would mix with its output.
-    logging::init_with_default(&config, "error").map_err(|e| CliError::Usage(e.to_string()))?;
+    // Nothing but its own output by default (`-v` for more): the shell prints what goes
+    // wrong with each line itself, and logs would mix with its output.
+    logging::init_client(args.verbosity()).map_err(|e| CliError::Usage(e.to_string()))?;
     let connector = Connector::from_config(&config)?;
     let broker = connector.broker().clone();
     let mut directory: Option<Arc<dyn ServiceDirectory>> = None;
@@ -63,7 +65,8 @@ pub(crate) async fn main(
                 let connector = connector.clone();
                 async move { connector.connect_as(service).await }
             }
-        });
+        })
+        .with_states(states.clone());
         for add in local {
             add(&services).map_err(|e| CliError::Usage(e.to_string()))?;
         }

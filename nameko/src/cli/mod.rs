@@ -55,29 +55,25 @@
 //!
 //! See [`exit`].
 
+mod client;
+mod error;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use nameko_core::config::{
-    AMQP_URI, Config, ConfigLoadError, DEFAULT_AMQP_URI, ProcessEnv, parse_define, redact_uri,
-};
-use nameko_core::context::ContextData;
-use nameko_core::errors::RpcError;
-use nameko_core::events::{EventError, StandaloneDispatcher};
-use nameko_core::rpc::ClusterRpcProxy;
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use nameko_core::config::{AMQP_URI, Config, DEFAULT_AMQP_URI, ProcessEnv, redact_uri};
+use nameko_core::dependency::States;
 use nameko_core::runner::{RunnerError, ServiceRunner};
 use nameko_core::service::Service;
-use nameko_core::transport::Transport;
-use nameko_core::wire::CallArgs;
-use serde_json::Value;
 
-use crate::connect::{ConnectError, Connector};
-use crate::logging::{self, redact_line};
+use crate::connect::Connector;
+use crate::logging;
+use client::{CALL_HELP, CallCmd, DispatchCmd, client};
+pub(crate) use error::CliError;
+use error::{clap_exit, report, start_error};
 
 /// The exit codes of the `nameko` tool and of service binaries.
 ///
@@ -142,12 +138,6 @@ Examples:
   nameko shell --broker amqp://guest:guest@rabbit:5672/   then: n.rpc.calculator.add(1, 2)
   nameko show-config --config config.yaml -d max_workers=4";
 
-const CALL_HELP: &str = "\
-ARGS is JSON: a list is the list of positional arguments ('[1, \"a\"]'); any other
-value is the only argument ('\"hello\"', '5', '{\"a\": 1}'); to pass one list, wrap it:
-'[[1, 2]]'. Without ARGS the method gets no positional arguments. Strings need JSON
-quotes. The result is printed as JSON on stdout.";
-
 /// Options every command reads.
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct ConfigArgs {
@@ -169,6 +159,19 @@ pub(crate) struct ConfigArgs {
         global = true
     )]
     broker: Option<String>,
+
+    /// Log more: client commands print only their own output unless given -v (warnings),
+    /// -vv (info), -vvv (debug); `run` logs at LOGGING (INFO by default), -v debug, -vv
+    /// trace. RUST_LOG overrides both
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+impl ConfigArgs {
+    /// How many `-v` were given.
+    pub(crate) fn verbosity(&self) -> u8 {
+        self.verbose
+    }
 }
 
 /// The client commands.
@@ -184,46 +187,6 @@ enum ClientCommand {
     /// An interactive shell on the cluster: n.rpc.<service>.<method>(...) as in Python nameko
     #[command(after_help = crate::shell::SHELL_HELP)]
     Shell(crate::shell::ShellCmd),
-}
-
-#[derive(Debug, Clone, Args)]
-struct CallCmd {
-    /// The method to call, as SERVICE.METHOD
-    #[arg(value_name = "SERVICE.METHOD")]
-    target: String,
-
-    /// Positional arguments as JSON (see below)
-    #[arg(value_name = "ARGS")]
-    args: Option<String>,
-
-    /// Keyword arguments as a JSON object
-    #[arg(long, value_name = "JSON")]
-    kwargs: Option<String>,
-
-    /// Context data sent with the call (repeatable), e.g. language=en or user_id=42;
-    /// VALUE is parsed as YAML
-    #[arg(long = "context", value_name = "KEY=VALUE")]
-    context: Vec<String>,
-
-    /// Seconds to wait for the reply (default: the config's RPC_TIMEOUT, 30)
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
-    timeout: Option<Duration>,
-
-    /// Print the result as indented JSON
-    #[arg(long)]
-    pretty: bool,
-}
-
-#[derive(Debug, Clone, Args)]
-#[command(allow_negative_numbers = true)]
-struct DispatchCmd {
-    /// The service the event claims to come from
-    source: String,
-    /// The event type
-    event_type: String,
-    /// The event's payload, as JSON
-    #[arg(value_name = "PAYLOAD_JSON")]
-    payload: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -299,6 +262,7 @@ fn add_service<S: Service>(runner: &ServiceRunner) -> Result<(), RunnerError> {
 pub struct Cli {
     services: Vec<Registration>,
     default_broker: String,
+    states: States,
 }
 
 impl fmt::Debug for Cli {
@@ -309,6 +273,7 @@ impl fmt::Debug for Cli {
                 &self.services.iter().map(|s| s.name).collect::<Vec<_>>(),
             )
             .field("default_broker", &redact_uri(&self.default_broker))
+            .field("states", &self.states)
             .finish()
     }
 }
@@ -326,6 +291,7 @@ impl Cli {
         Self {
             services: Vec::new(),
             default_broker: DEFAULT_AMQP_URI.to_owned(),
+            states: States::new(),
         }
     }
 
@@ -335,6 +301,40 @@ impl Cli {
             name: S::name(),
             add: add_service::<S>,
         });
+        self
+    }
+
+    /// Gives `value` to the [`State<T>`](crate::dependency::State) fields of its type in
+    /// every service the binary runs (with `run`, or in its shell's playground).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    ///
+    /// use nameko::prelude::*;
+    ///
+    /// #[derive(Debug, Clone)]
+    /// struct Prices(Arc<Vec<(String, f64)>>);
+    ///
+    /// #[derive(Dependencies)]
+    /// struct Shop {
+    ///     prices: State<Prices>,
+    /// }
+    ///
+    /// #[service(name = "shop")]
+    /// impl Shop {
+    ///     #[rpc]
+    ///     async fn price(&self, item: String) -> Option<f64> {
+    ///         self.prices.0.iter().find(|(name, _)| *name == item).map(|(_, p)| *p)
+    ///     }
+    /// }
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     let prices = Prices(Arc::new(vec![("tea".to_owned(), 2.5)]));
+    ///     nameko::services![Shop].with_state(prices).main()
+    /// }
+    /// ```
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
         self
     }
 
@@ -403,7 +403,14 @@ impl Cli {
             ServiceCommand::Run(run) => self.run(&parsed.config, &run).await,
             ServiceCommand::Client(ClientCommand::Shell(shell)) => {
                 let local: Vec<_> = self.services.iter().map(|s| s.add).collect();
-                crate::shell::main(&parsed.config, shell, &self.default_broker, &local).await
+                crate::shell::main(
+                    &parsed.config,
+                    shell,
+                    &self.default_broker,
+                    &local,
+                    &self.states,
+                )
+                .await
             }
             ServiceCommand::Client(command) => {
                 client(&parsed.config, command, &self.default_broker).await
@@ -414,7 +421,8 @@ impl Cli {
 
     async fn run(&self, args: &ConfigArgs, run: &RunCmd) -> Result<(), CliError> {
         let config = load_config(args, &self.default_broker)?;
-        logging::init(&config).map_err(|e| CliError::Usage(e.to_string()))?;
+        logging::init_service(&config, args.verbosity())
+            .map_err(|e| CliError::Usage(e.to_string()))?;
         let selected: Vec<Registration> = if run.services.is_empty() {
             self.services.clone()
         } else {
@@ -442,7 +450,8 @@ impl Cli {
         let runner = ServiceRunner::with_connector(config, move |service| {
             let connector = connector.clone();
             async move { connector.connect_as(service).await }
-        });
+        })
+        .with_states(self.states.clone());
         for service in &selected {
             (service.add)(&runner).map_err(|e| CliError::Usage(e.to_string()))?;
         }
@@ -522,100 +531,6 @@ fn block_on(future: impl Future<Output = u8>) -> ExitCode {
     }
 }
 
-/// Prints clap's help, version or error, and gives the exit code.
-fn clap_exit(error: &clap::Error) -> u8 {
-    use clap::error::ErrorKind;
-    match error.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            print!("{error}");
-            exit::OK
-        }
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            eprint!("{error}");
-            exit::USAGE
-        }
-        _ => {
-            eprint!("{}", redact_line(&error.to_string()));
-            exit::USAGE
-        }
-    }
-}
-
-/// Prints a command's failure and gives the exit code.
-fn report(result: Result<(), CliError>) -> u8 {
-    match result {
-        Ok(()) => exit::OK,
-        Err(error) => {
-            match &error {
-                CliError::Remote(line) => eprintln!("{}", redact_line(line)),
-                CliError::Reported(_) => {}
-                other => eprintln!("error: {}", redact_line(&other.to_string())),
-            }
-            error.exit_code()
-        }
-    }
-}
-
-/// Why a command failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum CliError {
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Config(#[from] ConfigLoadError),
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    /// `exc_type: value`.
-    #[error("{0}")]
-    Remote(String),
-    #[error("UnknownService: {0}")]
-    UnknownService(String),
-    #[error("RpcTimeout: {0}")]
-    Timeout(String),
-    #[error("{0}")]
-    Connection(String),
-    #[error("{0}")]
-    Failed(String),
-    #[error("{error}")]
-    Start { code: u8, error: RunnerError },
-    #[error("{message}")]
-    Served { code: u8, message: String },
-    /// Already printed; exit with this code.
-    #[error("exit code {0}")]
-    Reported(u8),
-}
-
-impl CliError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            Self::Usage(_) | Self::Config(_) => exit::USAGE,
-            Self::Connect(e) if e.is_config_error() => exit::USAGE,
-            Self::Connect(_) | Self::Connection(_) => exit::CONNECTION,
-            Self::Remote(_) => exit::REMOTE_ERROR,
-            Self::UnknownService(_) => exit::UNKNOWN_SERVICE,
-            Self::Timeout(_) => exit::TIMEOUT,
-            Self::Failed(_) => exit::FAILURE,
-            Self::Start { code, .. } | Self::Served { code, .. } | Self::Reported(code) => *code,
-        }
-    }
-}
-
-fn start_error(error: RunnerError) -> CliError {
-    let code = match &error {
-        RunnerError::Connect { error: cause, .. } => match cause.downcast_ref::<ConnectError>() {
-            Some(e) if e.is_config_error() => exit::USAGE,
-            _ => exit::CONNECTION,
-        },
-        RunnerError::Container { error, .. }
-            if matches!(**error, nameko_core::container::ContainerError::Config(_)) =>
-        {
-            exit::USAGE
-        }
-        _ => exit::CRASHED,
-    };
-    CliError::Start { code, error }
-}
-
 /// The configuration of a command: the file, the defines, then the broker.
 pub(crate) fn load_config(args: &ConfigArgs, default_broker: &str) -> Result<Config, CliError> {
     let mut config = match &args.config {
@@ -632,182 +547,6 @@ pub(crate) fn load_config(args: &ConfigArgs, default_broker: &str) -> Result<Con
         config.set(AMQP_URI, broker);
     }
     Ok(config)
-}
-
-async fn client(
-    args: &ConfigArgs,
-    command: ClientCommand,
-    default_broker: &str,
-) -> Result<(), CliError> {
-    if let ClientCommand::Shell(shell) = command {
-        return crate::shell::main(args, shell, default_broker, &[]).await;
-    }
-    let config = load_config(args, default_broker)?;
-    if let ClientCommand::ShowConfig = command {
-        print!("{}", config.redacted().to_yaml_string());
-        return Ok(());
-    }
-    logging::init_with_default(&config, "warn").map_err(|e| CliError::Usage(e.to_string()))?;
-    match command {
-        ClientCommand::Call(call) => self::call(&config, &call).await,
-        ClientCommand::Dispatch(dispatch) => self::dispatch(&config, &dispatch).await,
-        ClientCommand::ShowConfig | ClientCommand::Shell(_) => Ok(()),
-    }
-}
-
-/// Connects for a client command; the in-process broker cannot reach services of other
-/// processes, so it is refused.
-async fn client_transport(config: &Config) -> Result<Arc<dyn Transport>, CliError> {
-    let connector = Connector::from_config(config)?;
-    if connector.broker().is_memory() {
-        return Err(CliError::Usage(format!(
-            "AMQP_URI is {}, an in-process broker, which no other process can reach; \
-             set AMQP_URI (or --broker) to the cluster's RabbitMQ",
-            connector.broker()
-        )));
-    }
-    Ok(connector.connect().await?)
-}
-
-async fn call(config: &Config, cmd: &CallCmd) -> Result<(), CliError> {
-    let (service, method) = cmd
-        .target
-        .split_once('.')
-        .filter(|(s, m)| !s.is_empty() && !m.is_empty())
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "`{}` is not SERVICE.METHOD (e.g. greeting.hello)",
-                cmd.target
-            ))
-        })?;
-    let mut args = match &cmd.args {
-        None => CallArgs::new(),
-        Some(text) => match parse_json("ARGS", text)? {
-            Value::Array(values) => CallArgs::positional(values),
-            value => CallArgs::positional(vec![value]),
-        },
-    };
-    if let Some(text) = &cmd.kwargs {
-        match parse_json("--kwargs", text)? {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    args = args.kwarg(key, value);
-                }
-            }
-            other => {
-                return Err(CliError::Usage(format!(
-                    "--kwargs must be a JSON object, not {}",
-                    nameko_core::wire::json_kind(&other)
-                )));
-            }
-        }
-    }
-    let mut context = ContextData::new();
-    for item in &cmd.context {
-        if !item.contains('=') {
-            return Err(CliError::Usage(format!(
-                "--context `{}` is not KEY=VALUE",
-                redact_uri(item)
-            )));
-        }
-        let (key, value) = parse_define(item).map_err(|e| CliError::Usage(e.to_string()))?;
-        context.set(key, value);
-    }
-    let timeout = match cmd.timeout {
-        Some(timeout) => timeout,
-        None => config
-            .rpc_timeout()
-            .map_err(|e| CliError::Usage(e.to_string()))?,
-    };
-    let transport = client_transport(config).await?;
-    let result = async {
-        let proxy = ClusterRpcProxy::start_with_context(transport.clone(), config, context)
-            .await
-            .map_err(|e| rpc_error(e, service, method))?;
-        let result = proxy
-            .service(service)
-            .with_timeout(timeout)
-            .call::<Value>(method, args)
-            .await;
-        proxy.stop().await;
-        result.map_err(|e| rpc_error(e, service, method))
-    }
-    .await;
-    let _ = transport.close().await;
-    let value = result?;
-    let text = if cmd.pretty {
-        serde_json::to_string_pretty(&value)
-    } else {
-        serde_json::to_string(&value)
-    }
-    .map_err(|e| CliError::Failed(format!("cannot print the result: {e}")))?;
-    println!("{text}");
-    Ok(())
-}
-
-fn rpc_error(error: RpcError, service: &str, method: &str) -> CliError {
-    if let Some(remote) = error.remote() {
-        return CliError::Remote(format!("{}: {}", remote.exc_type, remote.value));
-    }
-    match error {
-        RpcError::MethodNotFound(value) => CliError::Remote(format!("MethodNotFound: {value}")),
-        RpcError::IncorrectSignature(value) => {
-            CliError::Remote(format!("IncorrectSignature: {value}"))
-        }
-        RpcError::MalformedRequest(value) => CliError::Remote(format!("MalformedRequest: {value}")),
-        RpcError::UnknownService(name) => CliError::UnknownService(format!(
-            "Unknown service `{name}`: no service of that name is listening"
-        )),
-        RpcError::Timeout(after) => CliError::Timeout(format!(
-            "no reply from {service}.{method} within {} s",
-            after.as_secs_f64()
-        )),
-        RpcError::Transport(e) if e.is_connection_error() => {
-            CliError::Connection(format!("lost the broker: {e}"))
-        }
-        RpcError::InvalidArguments(message) => CliError::Usage(message),
-        other => CliError::Failed(other.to_string()),
-    }
-}
-
-async fn dispatch(config: &Config, cmd: &DispatchCmd) -> Result<(), CliError> {
-    let payload = parse_json("PAYLOAD_JSON", &cmd.payload)?;
-    let transport = client_transport(config).await?;
-    let result = async {
-        let dispatcher = StandaloneDispatcher::new(transport.clone(), config)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        dispatcher
-            .dispatch(&cmd.source, &cmd.event_type, payload)
-            .await
-            .map_err(|error| match error {
-                EventError::Transport(e) if e.is_connection_error() => {
-                    CliError::Connection(format!("lost the broker: {e}"))
-                }
-                EventError::Payload(message) => CliError::Usage(message),
-                other => CliError::Failed(other.to_string()),
-            })
-    }
-    .await;
-    let _ = transport.close().await;
-    result
-}
-
-fn parse_json(what: &str, text: &str) -> Result<Value, CliError> {
-    serde_json::from_str(text).map_err(|e| {
-        CliError::Usage(format!(
-            "{what} is not valid JSON ({e}); strings need JSON quotes, e.g. '\"hello\"'"
-        ))
-    })
-}
-
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if seconds <= 0.0 {
-        return Err("the timeout must be positive".to_owned());
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
 }
 
 /// A [`Cli`] with these services: `nameko::services![ServiceX, ServiceY]`.
@@ -843,6 +582,7 @@ mod tests {
             config: None,
             define: define.iter().map(|d| (*d).to_owned()).collect(),
             broker: broker.map(str::to_owned),
+            verbose: 0,
         };
         let uri = |args: &ConfigArgs| {
             load_config(args, "memory://")
@@ -865,36 +605,5 @@ mod tests {
             Some("amqp://b"),
             "a null AMQP_URI is unset"
         );
-    }
-
-    #[test]
-    fn seconds_must_be_positive_numbers() {
-        assert_eq!(parse_seconds("0.5").unwrap(), Duration::from_millis(500));
-        assert!(parse_seconds("0").is_err());
-        assert!(parse_seconds("-1").is_err());
-        assert!(parse_seconds("soon").is_err());
-    }
-
-    #[test]
-    fn remote_errors_print_as_exc_type_and_value() {
-        let remote = nameko_core::errors::RemoteError::new(
-            "ValueError",
-            "builtins.ValueError",
-            ["bad"],
-            "bad",
-        );
-        let error = rpc_error(RpcError::Remote(remote), "s", "m");
-        assert_eq!(error.to_string(), "ValueError: bad");
-        assert_eq!(error.exit_code(), exit::REMOTE_ERROR);
-        let missing = rpc_error(RpcError::MethodNotFound("nope".to_owned()), "s", "m");
-        assert_eq!(missing.to_string(), "MethodNotFound: nope");
-        let timeout = rpc_error(RpcError::Timeout(Duration::from_millis(1500)), "s", "m");
-        assert_eq!(
-            timeout.to_string(),
-            "RpcTimeout: no reply from s.m within 1.5 s"
-        );
-        assert_eq!(timeout.exit_code(), exit::TIMEOUT);
-        let unknown = rpc_error(RpcError::UnknownService("s".to_owned()), "s", "m");
-        assert_eq!(unknown.exit_code(), exit::UNKNOWN_SERVICE);
     }
 }

@@ -1,0 +1,11 @@
+use nameko::prelude::*;
+
+struct Svc;
+
+#[service(name = "svc")]
+impl Svc {
+    #[rpc]
+    async fn ping(&self) {}
+}
+
+fn main() {}
