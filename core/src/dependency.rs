@@ -144,6 +144,29 @@ pub trait DependencyProvider: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Runs as soon as the worker's method has returned, failed or panicked, while the
+    /// service instance (and so the value [`get_dependency`](Self::get_dependency) gave
+    /// it) still exists, and before the entrypoint handles the result (for RPC: before
+    /// the reply is sent). `outcome` is `Ok` when the method succeeded.
+    ///
+    /// This is where work that must be final before a caller hears of success belongs:
+    /// a database session commits here on `Ok` and rolls back on `Err`. A worker that
+    /// is killed never gets here; its dependency values are dropped instead.
+    ///
+    /// # Errors
+    ///
+    /// After a successful method, the worker fails with the error's dict instead (a
+    /// commit that failed). After a failed method, the error is logged and the method's
+    /// own error stands.
+    async fn worker_complete(
+        &self,
+        worker: &WorkerContext,
+        outcome: Result<(), &RemoteError>,
+    ) -> Result<(), ProviderError> {
+        let _ = (worker, outcome);
+        Ok(())
+    }
+
     /// Sees the worker's result, after the entrypoint has handled it (for RPC: after the
     /// reply was sent).
     async fn worker_result(&self, worker: &WorkerContext, result: &WorkerResult) {
@@ -189,6 +212,12 @@ pub trait ErasedProvider: Send + Sync + 'static {
     ) -> Result<Box<dyn Any + Send>, ProviderError>;
     /// See [`DependencyProvider::worker_setup`].
     async fn worker_setup(&self, worker: &WorkerContext) -> Result<(), ProviderError>;
+    /// See [`DependencyProvider::worker_complete`].
+    async fn worker_complete(
+        &self,
+        worker: &WorkerContext,
+        outcome: Result<(), &RemoteError>,
+    ) -> Result<(), ProviderError>;
     /// See [`DependencyProvider::worker_result`].
     async fn worker_result(&self, worker: &WorkerContext, result: &WorkerResult);
     /// See [`DependencyProvider::worker_teardown`].
@@ -219,6 +248,13 @@ impl<P: DependencyProvider> ErasedProvider for P {
     }
     async fn worker_setup(&self, worker: &WorkerContext) -> Result<(), ProviderError> {
         DependencyProvider::worker_setup(self, worker).await
+    }
+    async fn worker_complete(
+        &self,
+        worker: &WorkerContext,
+        outcome: Result<(), &RemoteError>,
+    ) -> Result<(), ProviderError> {
+        DependencyProvider::worker_complete(self, worker, outcome).await
     }
     async fn worker_result(&self, worker: &WorkerContext, result: &WorkerResult) {
         DependencyProvider::worker_result(self, worker, result).await;
