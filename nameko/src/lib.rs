@@ -40,6 +40,13 @@ pub mod amqp {
     pub use nameko_amqp::*;
 }
 
+/// Databases on sqlx: the `Database` dependency (nameko-sqlalchemy's), for PostgreSQL,
+/// MySQL/MariaDB and SQLite (the `db` feature).
+#[cfg(feature = "db")]
+pub mod db {
+    pub use nameko_sqlx::*;
+}
+
 /// The testing toolkit.
 pub mod testing {
     pub use nameko_testing::*;

@@ -80,6 +80,8 @@ pub struct TestCluster {
     scope: SharedExtensions,
     ids: Option<IdGenerator>,
     containers: Vec<Arc<dyn ErasedContainer>>,
+    #[cfg(feature = "db")]
+    pub(crate) databases: Vec<(String, crate::db::TestDatabase)>,
 }
 
 impl std::fmt::Debug for TestCluster {
@@ -118,6 +120,8 @@ impl TestCluster {
             ids: None,
             scope: SharedExtensions::new(),
             containers: Vec::new(),
+            #[cfg(feature = "db")]
+            databases: Vec::new(),
         }
     }
 
@@ -150,6 +154,8 @@ impl TestCluster {
             ids: None,
             scope: SharedExtensions::new(),
             containers: Vec::new(),
+            #[cfg(feature = "db")]
+            databases: Vec::new(),
         })
     }
 
@@ -430,6 +436,12 @@ impl TestCluster {
         if let Backend::Amqp { vhost, probe } = &self.backend {
             let _ = probe.close().await;
             tokio::task::block_in_place(|| vhost.delete());
+        }
+        #[cfg(feature = "db")]
+        for (key, database) in std::mem::take(&mut self.databases) {
+            if let Err(e) = database.drop_now().await {
+                eprintln!("cannot drop the test database of `{key}`: {e}");
+            }
         }
         assert!(
             crashed.is_empty(),
