@@ -40,7 +40,7 @@ pub enum DatabaseError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The database cannot be reached.
-    #[error("database {} is unavailable: {source}", name(.database))]
+    #[error("database{} is unavailable: {source}", name(.database))]
     Unavailable {
         /// The database (`"<service>:<database>"`), when known.
         database: String,
@@ -49,7 +49,7 @@ pub enum DatabaseError {
         source: sqlx::Error,
     },
     /// A statement failed.
-    #[error("database {}: {source}", name(.database))]
+    #[error("database{} error: {source}", name(.database))]
     Query {
         /// The database (`"<service>:<database>"`), when known.
         database: String,
@@ -58,7 +58,7 @@ pub enum DatabaseError {
         source: sqlx::Error,
     },
     /// Migrations failed.
-    #[error("migrations of database {} failed: {source}", name(.database))]
+    #[error("migrations of database{} failed: {source}", name(.database))]
     Migrate {
         /// The database.
         database: String,
@@ -68,31 +68,32 @@ pub enum DatabaseError {
     },
     /// The worker's session is already borrowed (a [`Session`](crate::Session) is still
     /// alive): use one session at a time.
-    #[error("the session of database {} is already in use by this worker", name(.database))]
+    #[error("the session of database{} is already in use by this worker", name(.database))]
     SessionInUse {
         /// The database.
         database: String,
     },
     /// The worker's session was committed or rolled back with the worker: it cannot be
     /// used any more (a clone of the dependency kept past its worker).
-    #[error("the session of database {} ended with its worker", name(.database))]
+    #[error("the session of database{} ended with its worker", name(.database))]
     SessionFinished {
         /// The database.
         database: String,
     },
     /// The database's pool is not open (its container has not started, or stopped).
-    #[error("database {} is not open", name(.database))]
+    #[error("database{} is not open", name(.database))]
     NotOpen {
         /// The database.
         database: String,
     },
 }
 
+/// ` `name`` when the database is known, nothing otherwise.
 fn name(database: &str) -> String {
     if database.is_empty() {
-        "(unnamed)".to_owned()
+        String::new()
     } else {
-        format!("`{database}`")
+        format!(" `{database}`")
     }
 }
 

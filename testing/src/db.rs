@@ -69,7 +69,8 @@ fn unique_name() -> String {
 }
 
 impl TestDatabase {
-    /// A SQLite database in a file of a fresh temporary directory (deleted afterwards).
+    /// A SQLite database in a file of a fresh temporary directory (deleted afterwards),
+    /// in write-ahead-log mode.
     ///
     /// # Panics
     ///
@@ -79,11 +80,20 @@ impl TestDatabase {
         std::fs::create_dir_all(&dir)
             .unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
         let uri = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
-        Self {
+        let db = Self {
             backend: Backend::Sqlite,
             uri,
             cleanup: Cleanup::Dir(Some(dir)),
-        }
+        };
+        // Write-ahead logging (kept in the file): readers and the one writer do not
+        // block each other, as on a server.
+        let pool = db.pool().await;
+        sqlx::raw_sql("PRAGMA journal_mode=WAL")
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("cannot set WAL on {db:?}: {e}"));
+        pool.close().await;
+        db
     }
 
     /// A fresh database on the test PostgreSQL server (`NAMEKO_TEST_POSTGRES_URI`,

@@ -101,6 +101,17 @@ impl Writer {
         Ok(id)
     }
 
+    /// Counts the authors in the session, then waits `seconds` holding its connection.
+    #[rpc]
+    pub async fn count_then_sleep(&self, seconds: f64) -> Result<i64, WriterError> {
+        let mut session = self.db.session().await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM authors")
+            .fetch_one(&mut *session)
+            .await?;
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        Ok(n)
+    }
+
     /// Counts the authors through the pool.
     #[rpc]
     pub async fn count(&self) -> Result<i64, WriterError> {
