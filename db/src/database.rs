@@ -116,6 +116,21 @@ impl<DB: Driver> Database<DB> {
         )
     }
 
+    /// The same database with another [`RetryPolicy`] for
+    /// [`transaction_retry`](Database::transaction_retry).
+    #[must_use]
+    pub fn with_retry(self, policy: RetryPolicy) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                key: self.shared.key.clone(),
+                backend: self.shared.backend,
+                pool: self.shared.pool.clone(),
+                retry: policy,
+            }),
+            slot: self.slot,
+        }
+    }
+
     /// The database: `"<service>:<name>"`.
     #[must_use]
     pub fn name(&self) -> &str {

@@ -55,7 +55,10 @@ async fn database_stopped_mid_load_fails_calls_clearly_and_recovers() {
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
                 let started = tokio::time::Instant::now();
-                match writer.call::<i64>("create", (format!("{worker}-{i}"),)).await {
+                match writer
+                    .call::<i64>("create", (format!("{worker}-{i}"),))
+                    .await
+                {
                     Ok(_) => {
                         ok.fetch_add(1, Ordering::Relaxed);
                         *last_ok.lock() = tokio::time::Instant::now();
@@ -82,8 +85,15 @@ async fn database_stopped_mid_load_fails_calls_clearly_and_recovers() {
     tokio::task::block_in_place(|| server.stop());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let during = unavailable.load(Ordering::Relaxed);
-    assert!(during > 0, "calls during the outage must fail with DatabaseUnavailable");
-    assert_eq!(container.state(), ContainerState::Running, "the service stays up");
+    assert!(
+        during > 0,
+        "calls during the outage must fail with DatabaseUnavailable"
+    );
+    assert_eq!(
+        container.state(),
+        ContainerState::Running,
+        "the service stays up"
+    );
 
     let ok_at_return = ok.load(Ordering::Relaxed);
     tokio::task::block_in_place(|| server.start_again());
@@ -108,10 +118,16 @@ async fn database_stopped_mid_load_fails_calls_clearly_and_recovers() {
         unavailable.load(Ordering::Relaxed)
     );
     // Failures come within the acquire timeout (1 s), plus the call's own overhead.
-    assert!(slowest < Duration::from_secs(3), "slowest failure took {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(3),
+        "slowest failure took {slowest:?}"
+    );
     let other = other.lock().clone();
     // A call in flight when the server stops may fail on its way (the connection is
     // cut mid-statement): that too must say the database is unavailable.
-    assert!(other.is_empty(), "failures other than DatabaseUnavailable: {other:?}");
+    assert!(
+        other.is_empty(),
+        "failures other than DatabaseUnavailable: {other:?}"
+    );
     cluster.shutdown().await;
 }

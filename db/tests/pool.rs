@@ -38,10 +38,18 @@ async fn two_hundred_calls_on_five_connections(backend: Backend) {
         .await
         .expect("200 calls on a pool of 5 must all be answered, not deadlock");
     let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert!(failed.is_empty(), "{} failed: {:?}", failed.len(), failed.first());
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
     let count: i64 = writer.call("count", ()).await.unwrap();
     assert_eq!(count, 100);
-    eprintln!("{backend}: 200 calls on 5 connections in {:?}", started.elapsed());
+    eprintln!(
+        "{backend}: 200 calls on 5 connections in {:?}",
+        started.elapsed()
+    );
     cluster.shutdown().await;
 }
 
@@ -70,7 +78,10 @@ async fn an_exhausted_pool_fails_callers_after_the_acquire_timeout(backend: Back
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = tokio::time::Instant::now();
-    let err = writer.call::<i64>("create", ("starved",)).await.unwrap_err();
+    let err = writer
+        .call::<i64>("create", ("starved",))
+        .await
+        .unwrap_err();
     let waited = started.elapsed();
     assert!(
         err.decode::<DatabaseUnavailable>().is_some(),
