@@ -1,6 +1,8 @@
 //! The `Database` a worker gets: its session, explicit transactions, the pool, retries.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use sqlx::pool::Pool;
@@ -10,6 +12,9 @@ use crate::session::{SessionSlot, SlotState};
 use crate::{
     Backend, DatabaseError, DatabaseProvider, Driver, RetryPolicy, RetryableError, Session,
 };
+
+/// What the body of a [`Database::transaction_retry`] returns.
+pub type TransactionFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
 
 /// A database, as one worker sees it (nameko-sqlalchemy's `Database` and
 /// `DatabaseSession`).
@@ -204,17 +209,28 @@ impl<DB: Driver> Database<DB> {
     /// file, a lost connection (nameko-sqlalchemy's `transaction_retry`). The policy is
     /// the provider's ([`DatabaseProvider::retry`]); the last error is returned.
     ///
+    /// `body` is called once per run with the transaction and returns a boxed future
+    /// (as sqlx's own `Connection::transaction`): move what it needs into it, cloned per
+    /// run.
+    ///
     /// ```no_run
     /// # async fn f(db: nameko_sqlx::Database) -> Result<(), nameko_sqlx::DatabaseError> {
+    /// use nameko_sqlx::DatabaseError;
+    ///
+    /// let amount = 10_i64;
     /// let moved = db
-    ///     .transaction_retry(async |tx| {
-    ///         sqlx::query("UPDATE accounts SET balance = balance - 10 WHERE id = 1")
-    ///             .execute(&mut **tx)
-    ///             .await?;
-    ///         sqlx::query("UPDATE accounts SET balance = balance + 10 WHERE id = 2")
-    ///             .execute(&mut **tx)
-    ///             .await?;
-    ///         Ok::<_, nameko_sqlx::DatabaseError>(10)
+    ///     .transaction_retry(move |tx| {
+    ///         Box::pin(async move {
+    ///             sqlx::query("UPDATE accounts SET balance = balance - $1 WHERE id = 1")
+    ///                 .bind(amount)
+    ///                 .execute(&mut **tx)
+    ///                 .await?;
+    ///             sqlx::query("UPDATE accounts SET balance = balance + $1 WHERE id = 2")
+    ///                 .bind(amount)
+    ///                 .execute(&mut **tx)
+    ///                 .await?;
+    ///             Ok::<_, DatabaseError>(amount)
+    ///         })
     ///     })
     ///     .await?;
     /// # Ok(()) }
@@ -225,8 +241,9 @@ impl<DB: Driver> Database<DB> {
     /// The error of the last run, or of beginning a transaction.
     pub async fn transaction_retry<T, E, F>(&self, mut body: F) -> Result<T, E>
     where
-        F: AsyncFnMut(&mut Transaction<'static, DB>) -> Result<T, E>,
-        E: From<DatabaseError> + RetryableError + fmt::Display,
+        F: for<'t> FnMut(&'t mut Transaction<'static, DB>) -> TransactionFuture<'t, T, E> + Send,
+        T: Send,
+        E: From<DatabaseError> + RetryableError + fmt::Display + Send,
     {
         let policy = self.shared.retry;
         let mut attempt: u32 = 1;

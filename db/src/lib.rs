@@ -54,7 +54,8 @@
 //! clear error, or is waited for with `AMQP_STARTUP: wait` (up to
 //! `AMQP_STARTUP_TIMEOUT`). URIs use sqlx's forms (`postgres://`, `mysql://`,
 //! `mariadb://`, `sqlite://path?mode=rwc`, `sqlite::memory:`); SQLAlchemy's `+driver`
-//! suffixes are ignored.
+//! suffixes are ignored. A SQLite file is put in write-ahead-log mode when it opens (the
+//! mode is kept in the file), so that readers and the one writer do not block each other.
 //!
 //! # Failures
 //!
@@ -82,7 +83,7 @@ mod session;
 
 pub use backend::Backend;
 pub use config::PoolSettings;
-pub use database::Database;
+pub use database::{Database, TransactionFuture};
 pub use driver::Driver;
 pub use error::{
     DATABASE_ERROR, DATABASE_UNAVAILABLE, DatabaseError, DatabaseUnavailable, RetryableError,

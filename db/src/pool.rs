@@ -85,6 +85,9 @@ impl<DB: Driver> SharedPool<DB> {
             _ => {
                 let options = self.options(key)?;
                 self.check(key, &options, startup).await?;
+                if self.backend == Backend::Sqlite {
+                    sqlite_wal(key, &self.uri).await;
+                }
                 let pool = PoolOptions::<DB>::new()
                     .max_connections(self.size)
                     .min_connections(self.settings.min_idle.min(self.size))
@@ -152,6 +155,27 @@ impl<DB: Driver> SharedPool<DB> {
             let _ = tokio::time::timeout(Duration::from_secs(5), pool.close()).await;
             tracing::debug!(uri = %redact_uri(&self.uri), "database pool closed");
         }
+    }
+}
+
+/// Puts a SQLite file in write-ahead-log mode (kept in the file), so that readers and
+/// the one writer do not block each other, as on a server. In-memory and read-only
+/// databases keep their mode.
+async fn sqlite_wal(key: &str, uri: &str) {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+    let result = async {
+        let options = SqliteConnectOptions::from_str(uri)?;
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
+            .fetch_one(&mut conn)
+            .await?;
+        let _ = conn.close().await;
+        Ok::<_, sqlx::Error>(mode)
+    }
+    .await;
+    match result {
+        Ok(mode) => tracing::debug!(database = key, %mode, "SQLite journal mode"),
+        Err(error) => tracing::debug!(database = key, %error, "SQLite journal mode unchanged"),
     }
 }
 

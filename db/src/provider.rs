@@ -24,12 +24,14 @@ use crate::{Backend, Database, DatabaseError, Driver, Migrations, RetryPolicy};
 /// Provides a [`Database`] to each worker: `#[dependency(Database::named("main"))]`, or
 /// `DatabaseProvider::<sqlx::Postgres>::new("main")` for a typed one.
 ///
-/// At container start it reads `DB_URIS["<service>:<name>"]` (or `DB_URI`) and
+/// At container start it reads `DB_URIS["<service>:<name>"]` (or `DB_URI`, or else its
+/// [`default_uri`](DatabaseProvider::default_uri)) and
 /// `DB_POOL`, opens the process's pool of that URI (connecting once to check the
 /// database answers; with `AMQP_STARTUP: wait` it waits for it, up to
 /// `AMQP_STARTUP_TIMEOUT`) and runs its migrations.
 pub struct DatabaseProvider<DB: Driver = sqlx::Any> {
     name: String,
+    default_uri: Option<String>,
     migrations: Migrations,
     retry: RetryPolicy,
     setup: Option<Setup<DB>>,
@@ -60,12 +62,21 @@ impl<DB: Driver> DatabaseProvider<DB> {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
+            default_uri: None,
             migrations: Migrations::new(),
             retry: RetryPolicy::default(),
             setup: None,
             shared: OnceLock::new(),
             sessions: Mutex::default(),
         }
+    }
+
+    /// The URI used when the configuration has none for this database (a SQLite file,
+    /// so that a service runs without a database server until one is configured).
+    #[must_use]
+    pub fn default_uri(mut self, uri: impl Into<String>) -> Self {
+        self.default_uri = Some(uri.into());
+        self
     }
 
     /// Runs these migrations (`sqlx::migrate!("migrations")`) when the database opens,
@@ -114,6 +125,7 @@ impl<DB: Driver> DependencyProvider for DatabaseProvider<DB> {
         let key = format!("{}:{}", container.service_name(), self.name);
         let uri = db
             .uri(&key)
+            .or(self.default_uri.as_deref())
             .ok_or_else(|| Self::error(DatabaseError::NotConfigured { key: key.clone() }))?;
         let uri = sqlx_uri(uri);
         let backend = Backend::from_uri(&uri).ok_or_else(|| {

@@ -11,32 +11,35 @@ use nameko_testing::TestDatabase;
 /// Runs, in attempt 1 only, a concurrent SERIALIZABLE transaction that reads and writes
 /// what `tx` read, so that `tx`'s commit fails with a serialization failure (40001).
 async fn conflicting_transfer(db: &Database, attempts: &AtomicU32) -> Result<i64, DatabaseError> {
-    db.transaction_retry(async |tx| {
+    db.transaction_retry(|tx| {
+        let db = db.clone();
         let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-            .execute(&mut **tx)
-            .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(n), 0)::BIGINT FROM ledger")
-            .fetch_one(&mut **tx)
-            .await?;
-        if attempt == 1 {
-            let mut other = db.begin().await?;
+        Box::pin(async move {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-                .execute(&mut *other)
+                .execute(&mut **tx)
                 .await?;
-            let _: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(n), 0)::BIGINT FROM ledger")
-                .fetch_one(&mut *other)
+            let total: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(n), 0)::BIGINT FROM ledger")
+                .fetch_one(&mut **tx)
                 .await?;
-            sqlx::query("INSERT INTO ledger (n) VALUES (1)")
-                .execute(&mut *other)
+            if attempt == 1 {
+                let mut other = db.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+                    .execute(&mut *other)
+                    .await?;
+                let _: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(n), 0)::BIGINT FROM ledger")
+                    .fetch_one(&mut *other)
+                    .await?;
+                sqlx::query("INSERT INTO ledger (n) VALUES (1)")
+                    .execute(&mut *other)
+                    .await?;
+                other.commit().await.map_err(|e| db.error(e))?;
+            }
+            sqlx::query("INSERT INTO ledger (n) VALUES ($1)")
+                .bind(total + 10)
+                .execute(&mut **tx)
                 .await?;
-            other.commit().await.map_err(|e| db.error(e))?;
-        }
-        sqlx::query("INSERT INTO ledger (n) VALUES ($1)")
-            .bind(total + 10)
-            .execute(&mut **tx)
-            .await?;
-        Ok(total)
+            Ok(total)
+        })
     })
     .await
 }
