@@ -103,11 +103,7 @@ impl<DB: Driver> Database<DB> {
     /// A database outside any container, over `pool`: for scripts and for
     /// `worker_factory` tests. Its session is never ended by a worker: end it with
     /// [`commit`](Database::commit) or [`rollback`](Database::rollback) (dropped, it
-    /// rolls back).
-    ///
-    /// # Panics
-    ///
-    /// If `backend` is not the backend of `pool` (a URI of another scheme).
+    /// rolls back). `backend` is the pool's (for [`Database::backend`]).
     #[must_use]
     pub fn standalone(name: impl Into<String>, backend: Backend, pool: Pool<DB>) -> Self {
         Self::new(
