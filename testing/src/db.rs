@@ -304,24 +304,6 @@ fn with_database(admin_uri: &str, name: &str) -> String {
     uri
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_database_path_is_replaced() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("mysql://root:pw@h:3306/mysql?ssl-mode=disabled", "x"),
-            "mysql://root:pw@h:3306/x?ssl-mode=disabled"
-        );
-        assert_eq!(with_database("mysql://root@h", "x"), "mysql://root@h/x");
-    }
-}
-
 impl crate::TestCluster {
     /// Gives the services `database` as `DB_URIS[key]` (`"<service>:<name>"`); the
     /// cluster drops it at [`shutdown`](crate::TestCluster::shutdown), after its
@@ -356,5 +338,23 @@ impl crate::TestCluster {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, d)| d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_path_is_replaced() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("mysql://root:pw@h:3306/mysql?ssl-mode=disabled", "x"),
+            "mysql://root:pw@h:3306/x?ssl-mode=disabled"
+        );
+        assert_eq!(with_database("mysql://root@h", "x"), "mysql://root@h/x");
     }
 }
