@@ -9,12 +9,14 @@
 //!
 //! On RabbitMQ, any nameko client can call the services, Python's `ClusterRpcProxy`
 //! included. `AMQP_URI` (or `--broker`, `--config`, `-d AMQP_URI=...`) chooses the broker;
-//! without one the services run on the in-process broker.
+//! without one the services run on the in-process broker. `authors_service` keeps its
+//! table in a SQLite file of the temporary directory unless `DB_URIS` says otherwise
+//! (`--config examples/service_x_y.yaml` reads the URIs from the environment).
 
 use nameko::cli::Cli;
 use nameko_examples::{
-    AuditService, Calculator, EmailService, InventoryService, NotificationService, OrderService,
-    PaymentService, ServiceX, ServiceY, UserService,
+    AuditService, AuthorsService, Calculator, EmailService, InventoryService, NotificationService,
+    OrderService, PaymentService, ServiceX, ServiceY, UserService,
 };
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +31,7 @@ fn main() -> std::process::ExitCode {
         .service::<OrderService>()
         .service::<AuditService>()
         .service::<NotificationService>()
+        .service::<AuthorsService>()
         .default_broker("memory://")
         .main()
 }

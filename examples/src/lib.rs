@@ -13,11 +13,13 @@
 //! | `order_service` | `process_order_parallel`: the three steps in parallel, then an `order_placed` event |
 //! | `audit_service` | `log_action`, reading `user_id` and `correlation_id` from the caller's context |
 //! | `notification_service` | handles `order_placed` events; `sent()` lists them |
+//! | `authors_service` | `create_author`, `get_author`, `list_authors`, `create_author_then_fail`, `rename_author`: a table on SQLite (by default), PostgreSQL or MariaDB |
 //!
 //! Run them with `cargo run --example cluster` (on RabbitMQ when `AMQP_URI` is set, on
 //! the in-process broker otherwise), or see `cargo run --example quickstart`.
 
 pub mod audit;
+pub mod authors;
 pub mod calculator;
 pub mod notifications;
 pub mod orders;
@@ -25,6 +27,7 @@ pub mod service_x_y;
 pub mod users;
 
 pub use audit::AuditService;
+pub use authors::AuthorsService;
 pub use calculator::Calculator;
 pub use notifications::NotificationService;
 pub use orders::{EmailService, InventoryService, OrderService, PaymentService};

@@ -112,8 +112,26 @@ def dispatch(uri, source, event_type, payload):
     event_dispatcher(_config(uri))(source, event_type, payload)
 
 
+def _type_tree(value):
+    """The Python types of a value, as data: dicts and lists walked, every other value
+    by its type's name."""
+    if type(value) is dict:
+        return {"dict": {key: _type_tree(item) for key, item in value.items()}}
+    if type(value) is list:
+        return {"list": [_type_tree(item) for item in value]}
+    return type(value).__name__
+
+
+def call_types(uri, service, method, args=(), kwargs=None, timeout=10):
+    """One call through a ``ClusterRpcProxy``; returns the result and the Python types
+    the caller got it as (``{"dict": {"id": "int"}}``)."""
+    result = call(uri, service, method, args=args, kwargs=kwargs, timeout=timeout)
+    return {"result": result, "types": _type_tree(result)}
+
+
 OPS = {
     "call": call,
+    "call_types": call_types,
     "call_async": call_async,
     "call_python_types": call_python_types,
     "call_raw": call_raw,

@@ -55,6 +55,13 @@ pub mod amqp {
     pub use nameko_amqp::*;
 }
 
+/// Databases on sqlx: the `Database` dependency (nameko-sqlalchemy's), for PostgreSQL,
+/// MySQL/MariaDB and SQLite (the `db` feature).
+#[cfg(feature = "db")]
+pub mod db {
+    pub use nameko_sqlx::*;
+}
+
 /// The testing toolkit (cargo feature `testing`, off by default: enable it in the
 /// `[dev-dependencies]` of the crates whose tests use it).
 ///

@@ -82,6 +82,8 @@ pub struct TestCluster {
     states: States,
     ids: Option<IdGenerator>,
     containers: Vec<Arc<dyn ErasedContainer>>,
+    #[cfg(feature = "db")]
+    pub(crate) databases: Vec<(String, crate::db::TestDatabase)>,
 }
 
 impl std::fmt::Debug for TestCluster {
@@ -121,6 +123,8 @@ impl TestCluster {
             scope: SharedExtensions::new(),
             states: States::new(),
             containers: Vec::new(),
+            #[cfg(feature = "db")]
+            databases: Vec::new(),
         }
     }
 
@@ -168,6 +172,8 @@ impl TestCluster {
             scope: SharedExtensions::new(),
             states: States::new(),
             containers: Vec::new(),
+            #[cfg(feature = "db")]
+            databases: Vec::new(),
         })
     }
 
@@ -457,6 +463,12 @@ impl TestCluster {
         if let Backend::Amqp { vhost, probe } = &self.backend {
             let _ = probe.close().await;
             vhost.delete().await;
+        }
+        #[cfg(feature = "db")]
+        for (key, database) in std::mem::take(&mut self.databases) {
+            if let Err(e) = database.drop_now().await {
+                eprintln!("cannot drop the test database of `{key}`: {e}");
+            }
         }
         assert!(
             crashed.is_empty(),

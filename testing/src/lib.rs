@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod cluster;
+#[cfg(feature = "db")]
+mod db;
 mod factory;
 mod hooks;
 mod mocks;
@@ -11,6 +13,10 @@ mod vhost;
 pub use nameko_transport_conformance as conformance;
 
 pub use cluster::{NotIdle, TRANSPORT_VAR, TestCluster};
+#[cfg(feature = "db")]
+pub use db::{
+    MARIADB_URI_VAR, POSTGRES_URI_VAR, REQUIRE_MARIADB_VAR, REQUIRE_POSTGRES_VAR, TestDatabase,
+};
 pub use factory::{FactoryError, WorkerFactory, worker_factory};
 pub use hooks::{
     DEFAULT_TIMEOUT, EntrypointHook, EntrypointWaiter, HookError, WaiterError, entrypoint_hook,

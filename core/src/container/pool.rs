@@ -84,18 +84,27 @@ impl<S: Service> WorkerPool for Inner<S> {
             .catch_unwind()
             .await;
         let result = match prepared {
-            Ok(Ok(service)) => match call.downcast::<S::Call>() {
-                Ok(call) => match AssertUnwindSafe(service.invoke(*call)).catch_unwind().await {
-                    Ok(result) => result,
-                    Err(payload) => Err(panic_error(&*payload)),
-                },
-                Err(_) => Err(RemoteError::new(
-                    "Exception",
-                    "builtins.Exception",
-                    ["bound call of another service type"],
-                    "bound call of another service type",
-                )),
-            },
+            Ok(Ok(service)) => {
+                let result = match call.downcast::<S::Call>() {
+                    Ok(call) => {
+                        match AssertUnwindSafe(service.invoke(*call)).catch_unwind().await {
+                            Ok(result) => result,
+                            Err(payload) => Err(panic_error(&*payload)),
+                        }
+                    }
+                    Err(_) => Err(RemoteError::new(
+                        "Exception",
+                        "builtins.Exception",
+                        ["bound call of another service type"],
+                        "bound call of another service type",
+                    )),
+                };
+                // The instance (and the values its dependencies gave it) lives until the
+                // dependencies have seen the outcome.
+                let result = complete(worker, self.providers(), result).await;
+                drop(service);
+                result
+            }
             Ok(Err(error)) => Err(error),
             Err(payload) => Err(panic_error(&*payload)),
         };
@@ -169,6 +178,36 @@ async fn prepare<S: Service>(
             e.to_string(),
         )
     })
+}
+
+/// Lets every dependency see the method's outcome (`worker_complete`); a dependency that
+/// fails after a successful method turns the result into its error.
+async fn complete(
+    worker: &WorkerContext,
+    providers: &[(&'static str, Arc<dyn ErasedProvider>)],
+    mut result: Result<Output, RemoteError>,
+) -> Result<Output, RemoteError> {
+    for (name, provider) in providers {
+        let outcome = result.as_ref().map(|_| ());
+        let completed = AssertUnwindSafe(provider.worker_complete(worker, outcome))
+            .catch_unwind()
+            .await;
+        let error = match completed {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => error.remote().clone(),
+            Err(payload) => panic_error(&*payload),
+        };
+        match &result {
+            Ok(_) => {
+                tracing::error!(dependency = name, error = %error, "dependency failed the worker after its method returned");
+                result = Err(error);
+            }
+            Err(_) => {
+                tracing::error!(dependency = name, error = %error, "dependency failed after the worker failed");
+            }
+        }
+    }
+    result
 }
 
 /// The error dict a worker fails with when the service panicked.

@@ -7,6 +7,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 use super::{DependencyProvider, ProviderError};
+use crate::errors::RemoteError;
 use crate::extension::ContainerContext;
 use crate::worker::{WorkerContext, WorkerResult};
 
@@ -22,6 +23,11 @@ pub(crate) trait ErasedProvider: Send + Sync + 'static {
         worker: &WorkerContext,
     ) -> Result<Box<dyn Any + Send>, ProviderError>;
     async fn worker_setup(&self, worker: &WorkerContext) -> Result<(), ProviderError>;
+    async fn worker_complete(
+        &self,
+        worker: &WorkerContext,
+        outcome: Result<(), &RemoteError>,
+    ) -> Result<(), ProviderError>;
     async fn worker_result(&self, worker: &WorkerContext, result: &WorkerResult);
     async fn worker_teardown(&self, worker: &WorkerContext);
 }
@@ -50,6 +56,13 @@ impl<P: DependencyProvider> ErasedProvider for P {
     }
     async fn worker_setup(&self, worker: &WorkerContext) -> Result<(), ProviderError> {
         DependencyProvider::worker_setup(self, worker).await
+    }
+    async fn worker_complete(
+        &self,
+        worker: &WorkerContext,
+        outcome: Result<(), &RemoteError>,
+    ) -> Result<(), ProviderError> {
+        DependencyProvider::worker_complete(self, worker, outcome).await
     }
     async fn worker_result(&self, worker: &WorkerContext, result: &WorkerResult) {
         DependencyProvider::worker_result(self, worker, result).await;

@@ -216,6 +216,29 @@ pub trait DependencyProvider: Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// Runs as soon as the worker's method has returned, failed or panicked, while the
+    /// service instance (and so the value [`get_dependency`](Self::get_dependency) gave
+    /// it) still exists, and before the entrypoint handles the result (for RPC: before
+    /// the reply is sent). `outcome` is `Ok` when the method succeeded.
+    ///
+    /// This is where work that must be final before a caller hears of success belongs:
+    /// a database session commits here on `Ok` and rolls back on `Err`. A worker that
+    /// is killed never gets here; its dependency values are dropped instead.
+    ///
+    /// # Errors
+    ///
+    /// After a successful method, the worker fails with the error's dict instead (a
+    /// commit that failed). After a failed method, the error is logged and the method's
+    /// own error stands.
+    fn worker_complete(
+        &self,
+        worker: &WorkerContext,
+        outcome: Result<(), &RemoteError>,
+    ) -> impl Future<Output = Result<(), ProviderError>> + Send {
+        let _ = (worker, outcome);
+        async { Ok(()) }
+    }
+
     /// Sees the worker's result, after the entrypoint has handled it (for RPC: after the
     /// reply was sent).
     fn worker_result(

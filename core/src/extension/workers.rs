@@ -67,8 +67,10 @@ pub(crate) trait WorkerPool: Send + Sync + 'static {
 ///    and is refused once the container stops;
 /// 3. [`Workers::start`] makes the [`Worker`]: its context (call id, call id stack,
 ///    context data) and its `tracing` span;
-/// 4. [`Worker::run`] builds the service instance from its dependencies and runs the
-///    method; the entrypoint then does what it must with the result (reply, ack);
+/// 4. [`Worker::run`] builds the service instance from its dependencies, runs the
+///    method and lets the dependencies see its outcome (`worker_complete`: a database
+///    session commits there); the entrypoint then does what it must with the result
+///    (reply, ack);
 /// 5. [`WorkerRun::finish`] runs the dependencies' `worker_result` and
 ///    `worker_teardown` hooks, and frees the worker.
 ///
