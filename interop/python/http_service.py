@@ -42,7 +42,53 @@ class HttpEntrypoint(HttpRequestHandler):
 custom_http = HttpEntrypoint.decorator
 
 
-class HttpService:
+class HttpEdges:
+    """Converter and routing edge cases, served by ``http_service`` too: nameko gives
+    each container a web server of its own, all listening on one port (SO_REUSEPORT),
+    so two services with ``@http`` in one process would share requests at random."""
+
+    @http("GET", "/float/<float:value>")
+    def get_float(self, request, value):
+        return json.dumps({"value": value})
+
+    @http("GET", "/files/<path:name>")
+    def files(self, request, name):
+        return name
+
+    @http("GET", "/items/<uuid:item_id>")
+    def item(self, request, item_id):
+        return str(item_id)
+
+    @http("GET", "/pages/<any(about, help):page>")
+    def page(self, request, page):
+        return page
+
+    @http("GET", "/say/<word>")
+    def say(self, request, word):
+        return "{} {}".format(word, request.path)
+
+    @http("GET", "/say/hello")
+    def say_hello(self, request):
+        return "static first"
+
+    @http("GET", "/folder/")
+    def folder(self, request):
+        return "folder"
+
+    @http("GET", "/query")
+    def query(self, request):
+        return json.dumps(request.args.getlist("a"))
+
+    @http("GET", "/small/<int(max=255):value>")
+    def small(self, request, value):
+        return str(value)
+
+    @http("PUT,PATCH", "/body")
+    def body(self, request):
+        return "{} {}".format(request.method, request.get_data(as_text=True))
+
+
+class HttpService(HttpEdges):
     name = "http_service"
 
     @http("GET", "/get/<int:value>")
