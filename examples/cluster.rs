@@ -4,6 +4,7 @@
 //! cargo run --example cluster -- run                                             # in-process broker
 //! AMQP_URI=amqp://guest:guest@localhost:5672/ cargo run --example cluster -- run # RabbitMQ
 //! cargo run --example cluster -- call calculator.divide '[1, 0]'                 # ask a running cluster
+//! cargo run --example cluster -- run -d WEB_SERVER_ADDRESS=127.0.0.1:8000         # HTTP on port 8000
 //! cargo run --example cluster -- --help
 //! ```
 //!
@@ -12,11 +13,13 @@
 //! without one the services run on the in-process broker. `authors_service` keeps its
 //! table in a SQLite file of the temporary directory unless `DB_URIS` says otherwise
 //! (`--config examples/service_x_y.yaml` reads the URIs from the environment).
+//! `http_service` answers HTTP at `WEB_SERVER_ADDRESS` (default `0.0.0.0:8000`):
+//! `curl http://127.0.0.1:8000/get/42`.
 
 use nameko::cli::Cli;
 use nameko_examples::{
-    AuditService, AuthorsService, Calculator, EmailService, InventoryService, NotificationService,
-    OrderService, PaymentService, ServiceX, ServiceY, UserService,
+    AuditService, AuthorsService, Calculator, EmailService, HttpService, InventoryService,
+    NotificationService, OrderService, PaymentService, ServiceX, ServiceY, UserService,
 };
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +35,7 @@ fn main() -> std::process::ExitCode {
         .service::<AuditService>()
         .service::<NotificationService>()
         .service::<AuthorsService>()
+        .service::<HttpService>()
         .default_broker("memory://")
         .main()
 }

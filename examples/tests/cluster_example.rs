@@ -25,11 +25,12 @@ fn example(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// Starts `cluster run` and waits until it says it serves; returns the child.
-fn start_cluster(amqp_uri: Option<&str>) -> Child {
+/// Starts `cluster run` (HTTP on a free port) and waits until it says it serves;
+/// returns the child and where its web server listens.
+fn start_cluster(amqp_uri: Option<&str>) -> (Child, String) {
     let mut command = Command::new(example("cluster"));
     command
-        .arg("run")
+        .args(["run", "-d", "WEB_SERVER_ADDRESS=127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -40,8 +41,14 @@ fn start_cluster(amqp_uri: Option<&str>) -> Child {
     let mut child = command.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let (addr_tx, addr_rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("web server listening")
+                && let Some(addr) = line.split("address=").nth(1)
+            {
+                let _ = addr_tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
+            }
             if line.contains("serving until SIGTERM") {
                 let _ = tx.send(());
             }
@@ -51,7 +58,11 @@ fn start_cluster(amqp_uri: Option<&str>) -> Child {
         let _ = child.kill();
         panic!("the cluster did not start serving");
     }
-    child
+    let Ok(addr) = addr_rx.recv_timeout(Duration::from_secs(5)) else {
+        let _ = child.kill();
+        panic!("the cluster did not say where its web server listens");
+    };
+    (child, addr)
 }
 
 /// Sends SIGTERM and returns the exit code.
@@ -74,7 +85,7 @@ fn terminate(mut child: Child) -> Option<i32> {
 
 #[test]
 fn the_cluster_serves_on_the_in_process_broker_and_stops_on_sigterm() {
-    let child = start_cluster(None);
+    let (child, _) = start_cluster(None);
     assert_eq!(terminate(child), Some(0));
 }
 
@@ -84,9 +95,16 @@ async fn the_cluster_answers_clients_on_rabbitmq() {
         return;
     };
     let uri = cluster.amqp_uri().unwrap().to_owned();
-    let child = tokio::task::spawn_blocking(move || start_cluster(Some(&uri)))
+    let (child, web) = tokio::task::spawn_blocking(move || start_cluster(Some(&uri)))
         .await
         .unwrap();
+    let body = reqwest::get(format!("http://{web}/get/42"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, r#"{"value": 42}"#);
     let proxy = cluster
         .proxy_with_context(
             ContextData::new()
@@ -124,4 +142,45 @@ async fn the_cluster_answers_clients_on_rabbitmq() {
         .unwrap();
     assert_eq!(code, Some(0));
     cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_serves_http_service_and_stops_on_sigterm() {
+    let (child, web) = tokio::task::spawn_blocking(|| start_cluster(None))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("http://{web}/divide/7/2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), r#"{"result": 3.5}"#);
+    let response = client
+        .post(format!("http://{web}/post"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "received: hi");
+    // Requests in flight when SIGTERM arrives are answered.
+    let requests: Vec<_> = (0..100)
+        .map(|i| {
+            let client = reqwest::Client::new();
+            let url = format!("http://{web}/get/{i}");
+            tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) })
+        })
+        .collect();
+    let code = tokio::task::spawn_blocking(move || terminate(child))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    for request in requests {
+        // A request the server took is answered in full; one that came after it stopped
+        // accepting finds the port closed.
+        if let Ok(status) = request.await.unwrap() {
+            assert_eq!(status, 200);
+        }
+    }
 }

@@ -33,6 +33,7 @@ mod env;
 mod errors;
 mod raw;
 mod recorder;
+mod web;
 
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ pub use env::Interop;
 pub use errors::{InsufficientFunds, ValueError};
 pub use raw::RawRpc;
 pub use recorder::Recorder;
+pub use web::PythonWeb;
 
 /// How long one test may take, Python and Rust together.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(60);

@@ -62,6 +62,13 @@ pub mod db {
     pub use nameko_sqlx::*;
 }
 
+/// HTTP entrypoints: `#[http("GET", "/get/<int:value>")]`, nameko's `@http` on werkzeug's
+/// rules, served by one hyper server per process (the `web` feature, on by default).
+#[cfg(feature = "web")]
+pub mod web {
+    pub use nameko_web::*;
+}
+
 /// The testing toolkit (cargo feature `testing`, off by default: enable it in the
 /// `[dev-dependencies]` of the crates whose tests use it).
 ///

@@ -31,3 +31,6 @@ pub use nameko_macros::{
     Dependencies, NamekoError, consume, dummy, event_handler, once, rpc, service, timer,
 };
 pub use serde_json::{Value, json};
+
+#[cfg(feature = "web")]
+pub use nameko_web::{Request, Response, http};

@@ -78,7 +78,7 @@ enum Backend {
 pub struct TestCluster {
     backend: Backend,
     config: Config,
-    scope: SharedExtensions,
+    pub(crate) scope: SharedExtensions,
     states: States,
     ids: Option<IdGenerator>,
     containers: Vec<Arc<dyn ErasedContainer>>,
@@ -106,6 +106,14 @@ impl std::fmt::Debug for TestCluster {
     }
 }
 
+/// What every test cluster's configuration starts with: with the `web` feature, its web
+/// server listens on a free port of 127.0.0.1.
+fn default_config(config: Config) -> Config {
+    #[cfg(feature = "web")]
+    let config = config.with(nameko_web::WEB_SERVER_ADDRESS, "127.0.0.1:0");
+    config
+}
+
 impl TestCluster {
     /// A cluster on a fresh in-memory broker.
     #[must_use]
@@ -118,7 +126,7 @@ impl TestCluster {
     pub fn on_broker(broker: MemoryBroker) -> Self {
         Self {
             backend: Backend::Memory(broker),
-            config: Config::new().with("AMQP_URI", "memory://"),
+            config: default_config(Config::new().with("AMQP_URI", "memory://")),
             ids: None,
             scope: SharedExtensions::new(),
             states: States::new(),
@@ -161,7 +169,7 @@ impl TestCluster {
         let probe = AmqpTransport::connect(vhost.uri())
             .await
             .unwrap_or_else(|e| panic!("cannot connect to test vhost {}: {e}", vhost.name()));
-        let config = Config::new().with("AMQP_URI", vhost.uri());
+        let config = default_config(Config::new().with("AMQP_URI", vhost.uri()));
         Some(Self {
             backend: Backend::Amqp {
                 vhost,

@@ -94,10 +94,10 @@ pub fn entrypoint_hook<'a>(
 /// Calls one entrypoint; see [`entrypoint_hook`].
 #[must_use]
 pub struct EntrypointHook<'a> {
-    container: &'a dyn ErasedContainer,
-    entrypoint: String,
+    pub(crate) container: &'a dyn ErasedContainer,
+    pub(crate) entrypoint: String,
     context: ContextData,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl fmt::Debug for EntrypointHook<'_> {

@@ -8,6 +8,8 @@ mod hooks;
 mod mocks;
 mod replace;
 mod vhost;
+#[cfg(feature = "web")]
+mod web;
 
 #[doc(inline)]
 pub use nameko_transport_conformance as conformance;
@@ -26,6 +28,8 @@ pub use mocks::{EventDispatcherMock, Mock, Mocks, RecordedCall, RecordedEvent, R
 pub use nameko_amqp::test_support::{RabbitmqctlError, rabbitmqctl};
 pub use replace::{replace_dependencies, replace_dependency, restrict_entrypoints};
 pub use vhost::{TestVhost, VhostError};
+#[cfg(feature = "web")]
+pub use web::{WEB_SESSION_TIMEOUT, WebSession};
 
 /// Runs each test function twice: on the in-memory broker (`memory`) and on RabbitMQ
 /// (`rabbitmq`, which skips with a message when no broker is reachable, unless

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::{ContainerContext, ExtensionError, Workers};
+use crate::errors::RemoteError;
 use crate::method::Method;
 
 /// One entrypoint of one service method: nameko's `Entrypoint`.
@@ -64,16 +65,40 @@ pub trait Entrypoint: Send + Sync + 'static {
     async fn kill(&self) {}
 }
 
-/// What an entrypoint gets at setup: its method and the container's [`Workers`].
+/// What an entrypoint gets at setup: its method, the errors its attribute declared
+/// expected, and the container's [`Workers`].
 #[derive(Debug, Clone)]
 pub struct EntrypointContext {
     method: Method,
     workers: Workers,
+    expected_exceptions: Vec<&'static str>,
 }
 
 impl EntrypointContext {
     pub(crate) fn new(method: Method, workers: Workers) -> Self {
-        Self { method, workers }
+        Self {
+            method,
+            workers,
+            expected_exceptions: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with_expected_exceptions(mut self, expected: Vec<&'static str>) -> Self {
+        self.expected_exceptions = expected;
+        self
+    }
+
+    /// The `exc_path`s of the attribute's `expected_exceptions = [...]`: errors that are
+    /// part of the method's contract (an HTTP entrypoint answers them with 400).
+    #[must_use]
+    pub fn expected_exceptions(&self) -> &[&'static str] {
+        &self.expected_exceptions
+    }
+
+    /// Whether a worker's error is one of the attribute's expected exceptions.
+    #[must_use]
+    pub fn is_expected(&self, error: &RemoteError) -> bool {
+        self.expected_exceptions.contains(&error.exc_path.as_str())
     }
 
     /// The method the entrypoint runs.

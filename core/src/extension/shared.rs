@@ -101,6 +101,16 @@ impl SharedExtensions {
         Self::default()
     }
 
+    /// The instance of `T` under `key`, if an extension made one (a test harness finds
+    /// the process's web server this way, to learn its port).
+    #[must_use]
+    pub fn get<T: SharedExtension>(&self, key: &str) -> Option<Arc<T>> {
+        let entries = self.entries.lock();
+        let entry = entries.get(&(TypeId::of::<T>(), key.to_owned()))?.clone();
+        drop(entries);
+        Arc::clone(&entry.inner.value).downcast::<T>().ok()
+    }
+
     /// The instance of `T` under `key`, made by `init` if there is none yet.
     pub(crate) fn get_or_init<T: SharedExtension>(
         &self,
