@@ -66,7 +66,8 @@
 //! `HTTP_HEADER_TIMEOUT` (seconds a client has to send its headers, default 30),
 //! `MAX_HTTP_CONNECTIONS` (default 1024: further clients wait in the listen backlog). A
 //! graceful stop stops accepting, lets requests in flight finish within
-//! `SHUTDOWN_TIMEOUT`, then closes. [`WebConfig`] adds tower layers (CORS, compression,
+//! `SHUTDOWN_TIMEOUT`, then closes (a request still waiting for a free worker when the
+//! stop begins is answered 503). [`WebConfig`] adds tower layers (CORS, compression,
 //! timeouts of tower-http) and the context data hook; other extensions mount tower
 //! services on the server ([`WebServer::route`], [`WebServer::nest`]).
 

@@ -81,3 +81,26 @@ async fn past_shutdown_timeout_the_workers_are_killed_and_the_connections_closed
     );
     assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
 }
+
+#[tokio::test]
+async fn a_request_still_waiting_for_a_worker_when_the_stop_begins_is_503() {
+    let cluster = TestCluster::memory().with_config("max_workers", 1);
+    let (cluster, web) = common::serve_with::<Slow>(cluster).await;
+    let requests: Vec<_> = (0..3)
+        .map(|_| {
+            let client = nameko::testing::WebSession::new(web.addr());
+            tokio::spawn(async move {
+                let response = client.get("/sleep/700").send().await?;
+                Ok::<_, reqwest::Error>(response.status().as_u16())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.shutdown().await;
+    let mut statuses = Vec::new();
+    for request in requests {
+        statuses.push(request.await.unwrap().expect("answered"));
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 503, 503]);
+}
