@@ -15,7 +15,11 @@ static PLACED: Mutex<Vec<Value>> = Mutex::new(Vec::new());
 static RESTOCK_ATTEMPTS: AtomicUsize = AtomicUsize::new(0);
 
 #[derive(Debug, NamekoError)]
-#[nameko(exc_type = "RuntimeError", exc_path = "builtins.RuntimeError", display = "{0}")]
+#[nameko(
+    exc_type = "RuntimeError",
+    exc_path = "builtins.RuntimeError",
+    display = "{0}"
+)]
 struct OutOfStock(String);
 
 #[derive(Dependencies)]
@@ -65,7 +69,10 @@ async fn queue_types(cluster: &TestCluster) -> Vec<(String, String)> {
             if name.starts_with("rpc.reply-") {
                 ("rpc.reply-*".to_owned(), kind)
             } else if name.starts_with("evt-orders_qt-placed--inventory_qt.on_placed_everywhere-") {
-                ("evt-orders_qt-placed--inventory_qt.on_placed_everywhere-*".to_owned(), kind)
+                (
+                    "evt-orders_qt-placed--inventory_qt.on_placed_everywhere-*".to_owned(),
+                    kind,
+                )
             } else {
                 (name, kind)
             }
@@ -105,7 +112,10 @@ async fn queues_are_classic_by_default_as_nameko_declares_them() {
         types,
         listed(&[
             ("evt-orders_qt-placed--inventory_qt.on_placed", "classic"),
-            ("evt-orders_qt-placed--inventory_qt.on_placed_everywhere-*", "classic"),
+            (
+                "evt-orders_qt-placed--inventory_qt.on_placed_everywhere-*",
+                "classic"
+            ),
             ("restock-qt", "classic"),
             ("rpc-inventory_qt", "classic"),
             ("rpc.reply-*", "classic"),
@@ -144,7 +154,10 @@ async fn quorum_queues_are_declared_where_configured_and_reply_queues_stay_class
         listed(&[
             ("evt-orders_qt-placed--inventory_qt.on_placed", "quorum"),
             // Auto-deleted with its consumer: quorum queues cannot be.
-            ("evt-orders_qt-placed--inventory_qt.on_placed_everywhere-*", "classic"),
+            (
+                "evt-orders_qt-placed--inventory_qt.on_placed_everywhere-*",
+                "classic"
+            ),
             ("restock-qt", "quorum"),
             ("rpc-inventory_qt", "quorum"),
             // The caller's reply queue: one per process.
@@ -239,7 +252,10 @@ async fn a_queue_keeps_the_type_it_was_declared_with() {
         .declare_queue("made-classic", quorum.clone())
         .await
         .expect_err("a classic queue cannot become quorum");
-    assert!(matches!(error, TransportError::PreconditionFailed(_)), "{error:?}");
+    assert!(
+        matches!(error, TransportError::PreconditionFailed(_)),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("x-queue-type"), "{error}");
     println!("quorum over classic: {error}");
 
@@ -252,7 +268,10 @@ async fn a_queue_keeps_the_type_it_was_declared_with() {
         .declare_queue("made-quorum", QueueOptions::durable())
         .await
         .expect_err("a declaration without x-queue-type is classic");
-    assert!(matches!(error, TransportError::PreconditionFailed(_)), "{error:?}");
+    assert!(
+        matches!(error, TransportError::PreconditionFailed(_)),
+        "{error:?}"
+    );
     println!("classic (as Python nameko declares) over quorum: {error}");
     cluster.shutdown().await;
 }
