@@ -573,11 +573,18 @@ fn check(outcome: &Outcome, recorded: &HashMap<String, u32>, every_call_answered
         .filter(|id| !recorded.contains_key(*id))
         .collect();
     let lost = not_run.len();
-    assert!(
-        not_run.is_empty(),
-        "{name}: {lost} published calls never ran on a service, e.g. {:?}",
-        not_run.iter().take(5).collect::<Vec<_>>()
-    );
+    if !not_run.is_empty() {
+        let why: Vec<_> = outcome
+            .failed_published
+            .iter()
+            .filter(|(id, _)| !recorded.contains_key(id))
+            .take(5)
+            .collect();
+        panic!(
+            "{name}: {lost} published calls never ran on a service, e.g. {:?}: {why:?}",
+            not_run.iter().take(5).collect::<Vec<_>>()
+        );
+    }
     let twice = outcome
         .answered
         .iter()
