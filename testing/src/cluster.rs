@@ -225,6 +225,15 @@ impl TestCluster {
         }
     }
 
+    /// The RabbitMQ virtual host the cluster runs in, if it runs on RabbitMQ.
+    #[must_use]
+    pub fn vhost(&self) -> Option<&TestVhost> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Amqp { vhost, .. } => Some(vhost),
+        }
+    }
+
     /// Sets a configuration key for the services started from now on.
     #[must_use]
     pub fn with_config(mut self, key: &str, value: impl Into<Value>) -> Self {

@@ -269,6 +269,41 @@ impl TestVhost {
         }
     }
 
+    /// The queues of the virtual host with their types (`classic`, `quorum`), sorted by
+    /// name, as the management API or `rabbitmqctl list_queues name type` reports them.
+    ///
+    /// # Errors
+    ///
+    /// When the management API or `rabbitmqctl` fails.
+    pub async fn queue_types(&self) -> Result<Vec<(String, String)>, VhostError> {
+        let mut types: Vec<(String, String)> = match &self.control {
+            Control::Api(api) => api
+                .list_queues(&self.name)
+                .await?
+                .into_iter()
+                .map(|q| (q.name, q.queue_type.unwrap_or_default()))
+                .collect(),
+            Control::Rabbitmqctl => blocking_rabbitmqctl(args(&[
+                "list_queues",
+                "-q",
+                "--no-table-headers",
+                "-p",
+                &self.name,
+                "name",
+                "type",
+            ]))
+            .await?
+            .lines()
+            .filter_map(|line| {
+                let (name, kind) = line.trim().rsplit_once(char::is_whitespace)?;
+                Some((name.trim().to_owned(), kind.trim().to_owned()))
+            })
+            .collect(),
+        };
+        types.sort();
+        Ok(types)
+    }
+
     /// Deletes the virtual host (closing its connections). Idempotent; a failure is
     /// logged.
     pub async fn delete(&self) {

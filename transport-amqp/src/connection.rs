@@ -13,7 +13,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use crate::error::{from_connect, from_lapin};
 use crate::options::{AmqpOptions, DEFAULT_HEARTBEAT};
 use crate::publish::Publisher;
-use crate::uri::AmqpUri;
+use crate::uri::{AmqpUri, BrokerAddress, Failover};
 
 /// How long a connection attempt may take when neither the options nor the URI say.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,15 +25,61 @@ pub(crate) type Events = std::pin::Pin<Box<dyn Stream<Item = Event> + Send>>;
 /// session with the next generation number; nothing of a dead session is reused.
 pub(crate) struct Session {
     generation: u64,
+    broker: usize,
     connection: Connection,
     management: Mutex<Option<Channel>>,
     publisher: Publisher,
 }
 
 impl Session {
-    /// Opens a connection, bounded by the connect timeout.
+    /// Opens a connection to one of the URI's brokers, trying them in `order` (indexes
+    /// into [`AmqpUri::brokers`]) until one answers. A refused login ends the search (the
+    /// users of a cluster are the same on every node); otherwise the error names every
+    /// broker tried and why it failed.
     pub(crate) async fn open(
         uri: &AmqpUri,
+        options: &AmqpOptions,
+        generation: u64,
+        order: &[usize],
+    ) -> Result<(Self, Events), TransportError> {
+        let mut failures = Vec::new();
+        let mut last = None;
+        for &index in order {
+            let broker = &uri.brokers()[index];
+            match Self::open_on(uri, broker, index, options, generation).await {
+                Ok(opened) => return Ok(opened),
+                Err(error @ TransportError::AccessRefused(_)) => return Err(error),
+                Err(error) => {
+                    if order.len() > 1 {
+                        tracing::debug!(%broker, %error, "broker did not answer; trying the next");
+                    }
+                    failures.push(format!("{broker}: {error}"));
+                    last = Some(error);
+                }
+            }
+        }
+        match (last, failures.len()) {
+            (Some(error), 1) => Err(error),
+            (Some(TransportError::Timeout(_)), _)
+                if failures.iter().all(|f| f.contains("took longer")) =>
+            {
+                Err(TransportError::Timeout(format!(
+                    "no broker of {uri} answered: {}",
+                    failures.join("; ")
+                )))
+            }
+            _ => Err(TransportError::Connect(format!(
+                "no broker of {uri} answered: {}",
+                failures.join("; ")
+            ))),
+        }
+    }
+
+    /// Opens a connection to `broker`, bounded by the connect timeout.
+    async fn open_on(
+        uri: &AmqpUri,
+        broker: &BrokerAddress,
+        index: usize,
         options: &AmqpOptions,
         generation: u64,
     ) -> Result<(Self, Events), TransportError> {
@@ -59,7 +105,7 @@ impl Session {
         let runtime = lapin::runtime::default_runtime()
             .map_err(|e| TransportError::Connect(uri.scrub(&e.to_string())))?;
         let connect = Connection::connect_uri_with_config(
-            uri.to_lapin(heartbeat),
+            uri.to_lapin(broker, heartbeat),
             properties,
             options.tls.to_lapin(),
             runtime,
@@ -69,7 +115,7 @@ impl Session {
             Ok(Err(e)) => return Err(from_connect(&e, |text| uri.scrub(text))),
             Err(_) => {
                 return Err(TransportError::Timeout(format!(
-                    "connecting to {uri} took longer than {timeout:?}"
+                    "connecting to {broker} took longer than {timeout:?}"
                 )));
             }
         };
@@ -77,6 +123,7 @@ impl Session {
         Ok((
             Self {
                 generation,
+                broker: index,
                 connection,
                 management: Mutex::new(None),
                 publisher: Publisher::new(),
@@ -88,6 +135,11 @@ impl Session {
     /// The number of this connection: 1 for the first, one more per reconnection.
     pub(crate) fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The index in [`AmqpUri::brokers`] of the broker this session is connected to.
+    pub(crate) fn broker(&self) -> usize {
+        self.broker
     }
 
     /// Whether the connection is up.
@@ -191,5 +243,51 @@ impl SharedChannel {
             .as_ref()
             .filter(|c| c.status().connected())
             .cloned()
+    }
+}
+
+/// The order in which to try the brokers of a URI listing `count`: for the first
+/// connection (`lost` is `None`) as written, for a reconnection starting with the broker
+/// after the one lost and ending with it; shuffled with [`Failover::Shuffle`] (the lost
+/// broker still last).
+pub(crate) fn broker_order(count: usize, failover: Failover, lost: Option<usize>) -> Vec<usize> {
+    let start = lost.map_or(0, |lost| (lost + 1) % count.max(1));
+    let mut order: Vec<usize> = (0..count).map(|i| (start + i) % count).collect();
+    if failover == Failover::Shuffle {
+        let others = if lost.is_some() {
+            count.saturating_sub(1)
+        } else {
+            count
+        };
+        fastrand::shuffle(&mut order[..others]);
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lost_broker_is_tried_last() {
+        assert_eq!(broker_order(3, Failover::InOrder, None), [0, 1, 2]);
+        assert_eq!(broker_order(3, Failover::InOrder, Some(0)), [1, 2, 0]);
+        assert_eq!(broker_order(3, Failover::InOrder, Some(2)), [0, 1, 2]);
+        assert_eq!(broker_order(1, Failover::InOrder, Some(0)), [0]);
+        for _ in 0..50 {
+            let order = broker_order(4, Failover::Shuffle, Some(1));
+            assert_eq!(order[3], 1, "{order:?}");
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [0, 1, 2, 3]);
+        }
+        let firsts: std::collections::HashSet<usize> = (0..200)
+            .map(|_| broker_order(3, Failover::Shuffle, None)[0])
+            .collect();
+        assert_eq!(
+            firsts.len(),
+            3,
+            "shuffling starts with every broker sometimes"
+        );
     }
 }

@@ -54,4 +54,4 @@ pub mod test_support;
 
 pub use options::{AmqpOptions, ClientIdentity, DEFAULT_HEARTBEAT, ReconnectPolicy, Startup};
 pub use transport::{AmqpTransport, capabilities};
-pub use uri::{AmqpUri, InvalidUri, Scheme};
+pub use uri::{AmqpUri, BrokerAddress, Failover, InvalidUri, Scheme};

@@ -197,6 +197,12 @@ pub struct QueueInfo {
     /// Its consumers, when the broker has counted them yet.
     #[serde(default)]
     pub consumers: Option<u64>,
+    /// Its type: `classic`, `quorum` or `stream`.
+    #[serde(rename = "type", default)]
+    pub queue_type: Option<String>,
+    /// The node it lives on (a quorum queue's leader).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// A client of one broker's management API, with one user's credentials.

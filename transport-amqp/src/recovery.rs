@@ -33,11 +33,13 @@ pub(crate) async fn supervise(
         if signals.is_closing() {
             return;
         }
-        tracing::warn!(endpoint = %transport.uri, %reason, "lost the connection to the broker");
+        let broker = &transport.uri.brokers()[session.broker()];
+        tracing::warn!(endpoint = %transport.uri, %broker, %reason, "lost the connection to the broker");
         *transport.session.write() = None;
         transport.known_exchanges.write().clear();
         drop(transport);
-        match reconnect(&inner, &signals, session.generation() + 1, reason).await {
+        let lost = session.broker();
+        match reconnect(&inner, &signals, session.generation() + 1, lost, reason).await {
             Some((new_session, new_events)) => {
                 session = new_session;
                 events = new_events;
@@ -82,6 +84,7 @@ async fn reconnect(
     inner: &Weak<Inner>,
     signals: &Signals,
     generation: u64,
+    lost: usize,
     mut reason: String,
 ) -> Option<(Arc<Session>, Events)> {
     let mut delays = inner.upgrade()?.options.reconnect.backoff();
@@ -110,8 +113,18 @@ async fn reconnect(
             return None;
         }
         tracing::info!(endpoint = %transport.uri, attempt, "reconnecting to the broker");
-        let (session, events) = match Session::open(&transport.uri, &transport.options, generation)
-            .await
+        let order = crate::connection::broker_order(
+            transport.uri.brokers().len(),
+            transport.uri.failover(),
+            Some(lost),
+        );
+        let (session, events) = match Session::open(
+            &transport.uri,
+            &transport.options,
+            generation,
+            &order,
+        )
+        .await
         {
             Ok(opened) => opened,
             Err(error) => {
@@ -132,7 +145,7 @@ async fn reconnect(
         }
         *transport.session.write() = Some(Arc::clone(&session));
         transport.status.send_replace(TransportStatus::Connected);
-        tracing::info!(endpoint = %transport.uri, attempt, "reconnected to the broker");
+        tracing::info!(endpoint = %transport.uri, broker = %transport.uri.brokers()[session.broker()], attempt, "reconnected to the broker");
         return Some((session, events));
     }
 }

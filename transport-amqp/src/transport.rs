@@ -43,9 +43,14 @@ use crate::uri::AmqpUri;
 /// - one channel without confirms for publishes that are neither confirmed nor mandatory;
 /// - one channel per consumer, with the consumer's prefetch window on it.
 ///
+/// With a URI listing several brokers (the nodes of a cluster, see [`AmqpUri`]) it
+/// connects to the first that answers, and reconnects to any of them.
+///
 /// When the connection is lost (broker restart, `rabbitmqctl close_connection`, missed
-/// heartbeats) the status turns to [`TransportStatus::Reconnecting`] and the transport
-/// reconnects with the [`ReconnectPolicy`](crate::ReconnectPolicy)'s backoff. It then
+/// heartbeats, a cluster node stopped) the status turns to
+/// [`TransportStatus::Reconnecting`] and the transport reconnects with the
+/// [`ReconnectPolicy`](crate::ReconnectPolicy)'s backoff, each attempt trying every broker
+/// of the URI, the one lost last. It then
 /// declares again every exchange, queue and binding it declared, leaving out what it
 /// deleted (its [`Topology`], in kombu's order: exchanges, queues, bindings), starts
 /// every consumer again with its options, and the
@@ -142,7 +147,7 @@ impl AmqpTransport {
         let (session, events) = first_session(&uri, &options).await?;
         let session = Arc::new(session);
         let (status, _) = watch::channel(TransportStatus::Connected);
-        tracing::info!(endpoint = %uri, "connected to the broker");
+        tracing::info!(endpoint = %uri, broker = %uri.brokers()[session.broker()], "connected to the broker");
         let inner = Arc::new(Inner {
             uri,
             options,
@@ -166,6 +171,20 @@ impl AmqpTransport {
     #[must_use]
     pub fn uri(&self) -> &AmqpUri {
         &self.inner.uri
+    }
+
+    /// The broker of the URI's list the transport is connected to now; `None` while it is
+    /// reconnecting or closed.
+    #[must_use]
+    pub fn connected_broker(&self) -> Option<&crate::BrokerAddress> {
+        let index = self
+            .inner
+            .session
+            .read()
+            .as_ref()
+            .filter(|session| session.is_alive())
+            .map(|session| session.broker())?;
+        self.inner.uri.brokers().get(index)
     }
 
     /// The live session, or why there is none.
@@ -294,7 +313,8 @@ async fn first_session(
     let mut attempt = 0_u32;
     loop {
         attempt += 1;
-        match Session::open(uri, options, 1).await {
+        let order = crate::connection::broker_order(uri.brokers().len(), uri.failover(), None);
+        match Session::open(uri, options, 1, &order).await {
             Ok(opened) => return Ok(opened),
             Err(error) => {
                 let retry = options.startup == Startup::WaitForBroker

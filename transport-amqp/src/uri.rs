@@ -56,7 +56,86 @@ impl Scheme {
     }
 }
 
+/// The order in which the brokers of a URI listing several are tried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Failover {
+    /// The first connection tries the brokers in the order written; a reconnection
+    /// starts with the broker after the one that was lost and tries it last (kombu's
+    /// `round-robin`).
+    #[default]
+    InOrder,
+    /// As `InOrder`, in an order shuffled for each connection, so that many clients with
+    /// the same list spread over the brokers (kombu's `shuffle`).
+    Shuffle,
+}
+
+/// One broker of an [`AmqpUri`]: a host (an IPv6 address without brackets) and a port.
+///
+/// ```
+/// use nameko_amqp::AmqpUri;
+///
+/// let uri: AmqpUri = "amqp://guest:guest@rabbit-1,rabbit-2:5673,[::1]/".parse()?;
+/// let brokers: Vec<String> = uri.brokers().iter().map(ToString::to_string).collect();
+/// assert_eq!(brokers, ["rabbit-1:5672", "rabbit-2:5673", "[::1]:5672"]);
+/// # Ok::<(), nameko_amqp::InvalidUri>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BrokerAddress {
+    host: String,
+    port: u16,
+}
+
+impl BrokerAddress {
+    /// The host name or IP address.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for BrokerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// A parsed AMQP URI: `amqp[s]://user:password@host:port/vhost?heartbeat=60`.
+///
+/// # Several brokers
+///
+/// The nodes of a RabbitMQ cluster are listed in the host part, separated by commas
+/// (`amqp://user:pass@rabbit-1:5672,rabbit-2:5672,rabbit-3:5672/vhost`), or as whole URIs
+/// separated by `;`, as kombu (and so Python nameko) writes them
+/// (`amqp://user:pass@rabbit-1//;amqp://user:pass@rabbit-2//`; they must then agree on
+/// scheme, credentials and virtual host). A host without a port gets the scheme's port.
+/// The transport connects to the first broker that answers and, when it loses that
+/// connection, to any other ([`Failover`]: in the order written, or shuffled with the
+/// query parameter `failover=shuffle`; kombu's names `round-robin` and `shuffle` are
+/// accepted too).
+///
+/// ```
+/// use nameko_amqp::{AmqpUri, Failover};
+///
+/// let uri: AmqpUri = "amqp://app:s3cret@10.0.0.1:5672,10.0.0.2,10.0.0.3:5673/prod?failover=shuffle".parse()?;
+/// assert_eq!(uri.brokers().len(), 3);
+/// assert_eq!(uri.failover(), Failover::Shuffle);
+/// assert_eq!(uri.to_string(), "amqp://app:***@10.0.0.1:5672,10.0.0.2:5672,10.0.0.3:5673/prod");
+///
+/// let kombu: AmqpUri = "amqp://app:s3cret@r1//;amqp://app:s3cret@r2:5673//".parse()?;
+/// assert_eq!(kombu.to_string(), "amqp://app:***@r1:5672,r2:5673/%2f");
+/// # Ok::<(), nameko_amqp::InvalidUri>(())
+/// ```
 ///
 /// The vhost follows kombu, and therefore Python nameko: an empty path (`amqp://host` or
 /// `amqp://host/`) means the default vhost `/`, and `%2f` or `//` spell `/` explicitly.
@@ -80,8 +159,8 @@ impl Scheme {
 #[derive(Clone, PartialEq, Eq)]
 pub struct AmqpUri {
     scheme: Scheme,
-    host: String,
-    port: u16,
+    hosts: Vec<BrokerAddress>,
+    failover: Failover,
     username: String,
     password: String,
     vhost: String,
@@ -104,16 +183,35 @@ impl AmqpUri {
         self.scheme
     }
 
-    /// The broker's host name or IP address (an IPv6 address without brackets).
+    /// The (first) broker's host name or IP address (an IPv6 address without brackets).
     #[must_use]
     pub fn host(&self) -> &str {
-        &self.host
+        &self.hosts[0].host
     }
 
-    /// The broker's port.
+    /// The (first) broker's port.
     #[must_use]
     pub fn port(&self) -> u16 {
-        self.port
+        self.hosts[0].port
+    }
+
+    /// Every broker the URI lists, in the order written (never empty).
+    #[must_use]
+    pub fn brokers(&self) -> &[BrokerAddress] {
+        &self.hosts
+    }
+
+    /// The order in which the brokers are tried (`failover` query parameter).
+    #[must_use]
+    pub fn failover(&self) -> Failover {
+        self.failover
+    }
+
+    /// The same URI with the brokers tried in this order instead.
+    #[must_use]
+    pub fn with_failover(mut self, failover: Failover) -> Self {
+        self.failover = failover;
+        self
     }
 
     /// The user name.
@@ -159,8 +257,8 @@ impl AmqpUri {
         redact_secret(text, &self.password)
     }
 
-    /// The URI in lapin's form, with the heartbeat to negotiate.
-    pub(crate) fn to_lapin(&self, heartbeat: u16) -> AMQPUri {
+    /// The URI of one of its brokers in lapin's form, with the heartbeat to negotiate.
+    pub(crate) fn to_lapin(&self, broker: &BrokerAddress, heartbeat: u16) -> AMQPUri {
         AMQPUri {
             scheme: match self.scheme {
                 Scheme::Amqp => AMQPScheme::AMQP,
@@ -171,8 +269,8 @@ impl AmqpUri {
                     username: self.username.clone(),
                     password: self.password.clone(),
                 },
-                host: self.host.clone(),
-                port: self.port,
+                host: broker.host.clone(),
+                port: broker.port,
             },
             vhost: self.vhost.clone(),
             query: AMQPQueryString {
@@ -224,10 +322,95 @@ fn query_number<T: FromStr>(url: &Url, key: &str) -> Result<Option<T>, InvalidUr
     }
 }
 
+/// Parses one host entry of a host list (`host`, `host:port`, `[v6]:port`).
+fn parse_host_entry(scheme: Scheme, entry: &str) -> Result<BrokerAddress, InvalidUri> {
+    if entry.is_empty() {
+        return Err(InvalidUri::new("an empty host in the host list"));
+    }
+    if entry.contains(['/', '?', '#', '@']) {
+        return Err(InvalidUri::new(
+            "a host of the host list is not `host[:port]`",
+        ));
+    }
+    let url = Url::parse(&format!("{}://{entry}/", scheme.as_str()))
+        .map_err(|e| InvalidUri::new(format!("a host of the host list: {e}")))?;
+    let host = match url.host() {
+        Some(Host::Domain(domain)) => decode(domain, "host")?,
+        Some(Host::Ipv4(ip)) => ip.to_string(),
+        Some(Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(InvalidUri::new("an empty host in the host list")),
+    };
+    Ok(BrokerAddress {
+        host,
+        port: url.port().unwrap_or_else(|| scheme.default_port()),
+    })
+}
+
+/// Splits `scheme://[userinfo@]h1,h2,h3/rest` into the URI with its first host only and
+/// the other host entries.
+fn split_host_list(s: &str) -> (String, Vec<&str>) {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return (s.to_owned(), Vec::new());
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, hosts) = match authority.rfind('@') {
+        Some(at) => authority.split_at(at + 1),
+        None => ("", authority),
+    };
+    if !hosts.contains(',') {
+        return (s.to_owned(), Vec::new());
+    }
+    let mut entries = hosts.split(',');
+    let first = entries.next().unwrap_or_default();
+    (
+        format!("{scheme}://{userinfo}{first}{tail}"),
+        entries.collect(),
+    )
+}
+
+impl AmqpUri {
+    /// Parses one URI, with one host or a comma-separated host list.
+    fn parse_one(s: &str) -> Result<Self, InvalidUri> {
+        let (first, others) = split_host_list(s);
+        let mut uri = Self::parse_single(&first)?;
+        for entry in others {
+            let broker = parse_host_entry(uri.scheme, entry)?;
+            uri.hosts.push(broker);
+        }
+        Ok(uri)
+    }
+
+    /// Parses `;`-separated URIs (kombu's failover list) into one with all their hosts.
+    fn parse_list(s: &str) -> Result<Self, InvalidUri> {
+        let mut parts = s.split(';').map(str::trim).filter(|p| !p.is_empty());
+        let mut uri = Self::parse_one(parts.next().unwrap_or_default())?;
+        for part in parts {
+            let next = Self::parse_one(part)?;
+            if (next.scheme, &next.username, &next.password, &next.vhost)
+                != (uri.scheme, &uri.username, &uri.password, &uri.vhost)
+            {
+                return Err(InvalidUri::new(
+                    "the URIs of a `;`-separated list must agree on scheme, credentials and virtual host",
+                ));
+            }
+            uri.hosts.extend(next.hosts);
+        }
+        Ok(uri)
+    }
+}
+
 impl FromStr for AmqpUri {
     type Err = InvalidUri;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_list(s)
+    }
+}
+
+impl AmqpUri {
+    /// Parses a URI with one host.
+    fn parse_single(s: &str) -> Result<Self, InvalidUri> {
         let url = Url::parse(s).map_err(|e| InvalidUri::new(e.to_string()))?;
         let scheme = match url.scheme() {
             "amqp" | "pyamqp" => Scheme::Amqp,
@@ -264,10 +447,25 @@ impl FromStr for AmqpUri {
         };
         let connection_timeout =
             query_number::<u64>(&url, "connection_timeout")?.map(Duration::from_millis);
+        let failover = match url.query_pairs().find(|(k, _)| k == "failover") {
+            None => Failover::InOrder,
+            Some((_, value)) => match value.as_ref() {
+                "in_order" | "in-order" | "round-robin" | "round_robin" => Failover::InOrder,
+                "shuffle" => Failover::Shuffle,
+                _ => {
+                    return Err(InvalidUri::new(
+                        "the `failover` parameter is `in_order` (or `round-robin`) or `shuffle`",
+                    ));
+                }
+            },
+        };
         Ok(Self {
             scheme,
-            port: url.port().unwrap_or_else(|| scheme.default_port()),
-            host,
+            hosts: vec![BrokerAddress {
+                host,
+                port: url.port().unwrap_or_else(|| scheme.default_port()),
+            }],
+            failover,
             username,
             password,
             vhost,
@@ -288,20 +486,16 @@ impl TryFrom<&str> for AmqpUri {
 }
 
 impl fmt::Display for AmqpUri {
-    /// The URI without its query, with the password replaced by `***`.
+    /// The URI without its query, with the password replaced by `***`; every broker of a
+    /// list, separated by commas.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
+        let hosts: Vec<String> = self.hosts.iter().map(ToString::to_string).collect();
         write!(
             f,
-            "{}://{}:***@{}:{}/{}",
+            "{}://{}:***@{}/{}",
             self.scheme.as_str(),
             encode(&self.username),
-            host,
-            self.port,
+            hosts.join(","),
             encode(&self.vhost),
         )
     }

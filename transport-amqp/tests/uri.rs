@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use nameko_amqp::{AmqpOptions, AmqpTransport, AmqpUri, ClientIdentity, Scheme};
+use nameko_amqp::{AmqpOptions, AmqpTransport, AmqpUri, ClientIdentity, Failover, Scheme};
 use nameko_transport::TransportError;
 
 fn parse(uri: &str) -> AmqpUri {
@@ -132,4 +132,87 @@ async fn connection_errors_do_not_leak_the_password() {
         .expect_err("malformed");
     assert!(matches!(err, TransportError::InvalidArgument(_)), "{err:?}");
     assert!(!err.to_string().contains("leaky-password"), "{err}");
+}
+
+#[test]
+fn several_brokers_in_the_host_part() {
+    let uri = parse("amqp://app:s3cret@r1:5681,r2,[::1]:5683,10.0.0.4/prod?heartbeat=5");
+    let brokers: Vec<(String, u16)> = uri
+        .brokers()
+        .iter()
+        .map(|b| (b.host().to_owned(), b.port()))
+        .collect();
+    assert_eq!(
+        brokers,
+        [
+            ("r1".to_owned(), 5681),
+            ("r2".to_owned(), 5672),
+            ("::1".to_owned(), 5683),
+            ("10.0.0.4".to_owned(), 5672)
+        ]
+    );
+    assert_eq!((uri.host(), uri.port()), ("r1", 5681));
+    assert_eq!(uri.vhost(), "prod");
+    assert_eq!(uri.heartbeat(), Some(5));
+    assert_eq!(uri.failover(), Failover::InOrder);
+    assert_eq!(
+        uri.to_string(),
+        "amqp://app:***@r1:5681,r2:5672,[::1]:5683,10.0.0.4:5672/prod"
+    );
+    assert!(!format!("{uri:?}").contains("s3cret"));
+    assert_eq!(parse("amqps://r1,r2/").brokers()[1].port(), 5671);
+    assert_eq!(parse("amqp://r1,r2").vhost(), "/");
+}
+
+#[test]
+fn kombu_failover_lists_are_read() {
+    let uri =
+        parse("amqp://app:s3cret@r1:5672//;amqp://app:s3cret@r2:5673//; amqp://app:s3cret@r3,r4//");
+    assert_eq!(
+        uri.to_string(),
+        "amqp://app:***@r1:5672,r2:5673,r3:5672,r4:5672/%2f"
+    );
+    for mismatch in [
+        "amqp://app:s3cret@r1//;amqp://other:s3cret@r2//",
+        "amqp://app:s3cret@r1//;amqp://app:other@r2//",
+        "amqp://app:s3cret@r1//;amqps://app:s3cret@r2//",
+        "amqp://app:s3cret@r1/a;amqp://app:s3cret@r2/b",
+    ] {
+        let error = mismatch.parse::<AmqpUri>().expect_err(mismatch);
+        assert!(error.to_string().contains("must agree"), "{error}");
+        assert!(!error.to_string().contains("s3cret"), "{error}");
+    }
+}
+
+#[test]
+fn the_failover_order_is_read_from_the_query() {
+    assert_eq!(
+        parse("amqp://r1,r2/?failover=shuffle").failover(),
+        Failover::Shuffle
+    );
+    assert_eq!(
+        parse("amqp://r1,r2/?failover=round-robin").failover(),
+        Failover::InOrder
+    );
+    assert_eq!(
+        parse("amqp://r1,r2/?failover=in_order").failover(),
+        Failover::InOrder
+    );
+    let error = "amqp://app:s3cret@r1,r2/?failover=random"
+        .parse::<AmqpUri>()
+        .expect_err("unknown order");
+    assert!(error.to_string().contains("failover"), "{error}");
+}
+
+#[test]
+fn malformed_host_lists_are_refused_without_echoing_them() {
+    for text in [
+        "amqp://guest:topsecret@r1,,r3/",
+        "amqp://guest:topsecret@r1,/",
+        "amqp://guest:topsecret@r1,r2:99999/",
+        "amqp://guest:topsecret@r1,[::1/",
+    ] {
+        let error = text.parse::<AmqpUri>().expect_err(text);
+        assert!(!error.to_string().contains("topsecret"), "{error}");
+    }
 }

@@ -44,5 +44,9 @@ pub const SHUTDOWN_TIMEOUT: &str = "SHUTDOWN_TIMEOUT";
 /// `requeue_on_error` waits before it is requeued again after a redelivery failed too.
 pub const REQUEUE_DELAY: &str = "REQUEUE_DELAY";
 
+/// `QUEUE_TYPE` (a nameko-rs extra): `classic` (the default) or `quorum` queues, for
+/// every service, one service or one entrypoint.
+pub const QUEUE_TYPE: &str = "QUEUE_TYPE";
+
 /// The broker nameko uses when none is configured.
 pub const DEFAULT_AMQP_URI: &str = "amqp://guest:guest@localhost:5672/";

@@ -40,6 +40,7 @@ mod error;
 mod extract;
 mod keys;
 mod load;
+mod queue_type;
 mod resolve;
 mod rules;
 mod settings;
@@ -57,6 +58,9 @@ pub use keys::*;
 /// Hiding credentials in text (nameko-transport's, which every backend shares).
 pub use nameko_transport::redact;
 pub use nameko_transport::redact::redact_uri;
+pub use queue_type::{
+    QueueChoice, QueueKind, QueueType, QueueTypeError, QueueTypes, queue_options_for,
+};
 pub use settings::{AmqpStartup, RetryPolicy, Settings, TlsSettings};
 
 /// A service configuration: nameko's config dict.

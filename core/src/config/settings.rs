@@ -12,9 +12,10 @@ use tracing::level_filters::LevelFilter;
 use super::keys::{
     AMQP_SSL, AMQP_STARTUP, AMQP_STARTUP_TIMEOUT, AMQP_URI, AUTO_DELETE_EVENT_EXCHANGES,
     DECLARE_EVENT_EXCHANGES, HEARTBEAT, LOGGING, LOGIN_METHOD, MAX_MESSAGE_SIZE, MAX_WORKERS,
-    PARENT_CALLS_TRACKED, PREFETCH_COUNT, REQUEUE_DELAY, RPC_EXCHANGE, RPC_RETRY_POLICY,
-    RPC_TIMEOUT, SERIALIZER, SHUTDOWN_TIMEOUT,
+    PARENT_CALLS_TRACKED, PREFETCH_COUNT, QUEUE_TYPE, REQUEUE_DELAY, RPC_EXCHANGE,
+    RPC_RETRY_POLICY, RPC_TIMEOUT, SERIALIZER, SHUTDOWN_TIMEOUT,
 };
+use super::queue_type::{self, QueueTypes};
 use super::{Config, ConfigError, redact_uri, rules};
 
 /// The framework's settings, read from a [`Config`] with nameko's key spellings and
@@ -146,6 +147,10 @@ pub struct Settings {
     /// (its `root.level`, or else the `level` of the first logger that has one).
     #[serde(rename = "LOGGING", deserialize_with = "de_logging")]
     pub logging: Option<LevelFilter>,
+    /// `QUEUE_TYPE`: classic (the default) or quorum RPC, event handler and consume
+    /// queues, for every service, by service or by entrypoint ([`QueueTypes`]).
+    #[serde(rename = "QUEUE_TYPE", deserialize_with = "de_queue_type")]
+    pub queue_type: QueueTypes,
 }
 
 impl Default for Settings {
@@ -171,6 +176,7 @@ impl Default for Settings {
             amqp_ssl: None,
             login_method: None,
             logging: None,
+            queue_type: QueueTypes::default(),
         }
     }
 }
@@ -201,6 +207,7 @@ impl fmt::Debug for Settings {
             .field("amqp_ssl", &self.amqp_ssl)
             .field("login_method", &self.login_method)
             .field("logging", &self.logging)
+            .field("queue_type", &self.queue_type)
             .finish()
     }
 }
@@ -245,6 +252,7 @@ impl Config {
             amqp_ssl: rules::amqp_ssl(get(AMQP_SSL))?,
             login_method: rules::login_method(get(LOGIN_METHOD))?.map(str::to_owned),
             logging: rules::logging(get(LOGGING))?,
+            queue_type: queue_type::queue_type(get(QUEUE_TYPE))?,
         })
     }
 }
@@ -283,6 +291,7 @@ with_rule! {
     de_login_method: Option<String> = LOGIN_METHOD,
         |v| Ok(rules::login_method(v)?.map(str::to_owned));
     de_logging: Option<LevelFilter> = LOGGING, rules::logging;
+    de_queue_type: QueueTypes = QUEUE_TYPE, queue_type::queue_type;
 }
 
 /// What a service does when the broker cannot be reached at start-up (`AMQP_STARTUP`).

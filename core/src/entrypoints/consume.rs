@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::queue::{QueuePlan, QueueRunner, Settling, check_one_payload};
+use crate::config::queue_options_for;
 use crate::extension::{Entrypoint, EntrypointContext, ExtensionError};
 use crate::messaging::ExchangeDef;
 use crate::method::Method;
@@ -122,9 +123,14 @@ impl Consume {
                 exchange.options(),
             ));
         }
+        let choice = ctx
+            .container()
+            .settings()
+            .queue_type
+            .for_entrypoint(ctx.container().service_name(), ctx.method().name);
         topology.record(Declaration::queue(
             config.queue.clone(),
-            config.queue_options.clone(),
+            queue_options_for(&config.queue, config.queue_options.clone(), choice)?,
         ));
         if let Some(exchange) = &config.exchange {
             topology.record(Declaration::binding(

@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 
 use super::queue::{QueuePlan, QueueRunner, Settling, check_one_payload};
+use crate::config::queue_options_for;
 use crate::events::event_exchange_options;
 use crate::extension::{Entrypoint, EntrypointContext, ExtensionError};
 use crate::method::Method;
@@ -205,6 +206,13 @@ impl EventHandler {
             ctx.method().name,
             identifier.as_deref(),
         );
+        let queue_options = queue_options_for(
+            &queue,
+            handler_queue_options(config),
+            settings
+                .queue_type
+                .for_entrypoint(ctx.container().service_name(), ctx.method().name),
+        )?;
         Ok(QueuePlan {
             topology: Topology::new()
                 .with(Declaration::exchange(
@@ -212,10 +220,7 @@ impl EventHandler {
                     ExchangeKind::Topic,
                     exchange_options,
                 ))
-                .with(Declaration::queue(
-                    queue.clone(),
-                    handler_queue_options(config),
-                ))
+                .with(Declaration::queue(queue.clone(), queue_options))
                 .with(Declaration::binding(
                     queue.clone(),
                     exchange,

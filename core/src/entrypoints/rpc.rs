@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use super::consumer::{ConsumerTask, DeliveryHandler, settle};
-use crate::config::RetryPolicy;
+use crate::config::{RetryPolicy, queue_options_for};
 use crate::context::ContextData;
 use crate::errors::RemoteError;
 use crate::extension::{
@@ -107,7 +107,11 @@ impl SharedExtension for RpcConsumer {
             ))
             .with(Declaration::queue(
                 settings.queue.clone(),
-                QueueOptions::durable(),
+                queue_options_for(
+                    &settings.queue,
+                    QueueOptions::durable(),
+                    config.queue_type.for_service(service),
+                )?,
             ))
             .with(Declaration::binding(
                 settings.queue.clone(),

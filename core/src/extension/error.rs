@@ -2,7 +2,7 @@
 
 use std::error::Error as StdError;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, QueueTypeError};
 use crate::transport::TransportError;
 use crate::transport::topology::DeclareError;
 
@@ -20,6 +20,9 @@ pub enum ExtensionError {
     /// A configuration value is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// `QUEUE_TYPE` asks for a queue type the queue's options do not allow.
+    #[error(transparent)]
+    QueueType(#[from] QueueTypeError),
     /// The extension does not fit the service or the method it is attached to.
     #[error("{0}")]
     Definition(String),

@@ -113,6 +113,21 @@ impl ServiceProcess {
         assert!(status.success());
     }
 
+    /// The standard error so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// Waits (bounded) until the log holds `text`.
     pub async fn wait_for_log(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
