@@ -101,10 +101,12 @@ mod faults;
 mod idle;
 mod ids;
 mod inspect;
+mod policy;
 mod queue;
 mod recovery;
 mod state;
 pub mod topic;
+mod ttl;
 
 use nameko_transport::Capabilities;
 
@@ -126,5 +128,6 @@ pub(crate) fn capabilities() -> Capabilities {
     caps.ordered_per_queue = true;
     caps.idle_detection = true;
     caps.fault_injection = true;
+    caps.delivery_policies = true;
     caps
 }

@@ -65,6 +65,9 @@ pub enum ExchangeKind {
     Fanout,
     /// Routes by dot-separated pattern: `*` matches one word, `#` zero or more.
     Topic,
+    /// Routes on message headers matched against each binding's arguments
+    /// (`x-match` `all` or `any`); the routing key is ignored.
+    Headers,
 }
 
 impl ExchangeKind {
@@ -75,6 +78,7 @@ impl ExchangeKind {
             Self::Direct => "direct",
             Self::Fanout => "fanout",
             Self::Topic => "topic",
+            Self::Headers => "headers",
         }
     }
 }
@@ -356,6 +360,11 @@ pub struct Capabilities {
     pub idle_detection: bool,
     /// Connection loss and other faults can be injected by tests.
     pub fault_injection: bool,
+    /// Delivery policies as RabbitMQ has them: per-message and per-queue message TTL
+    /// (`expiration`, `x-message-ttl`), dead-lettering (`x-dead-letter-exchange`,
+    /// `x-dead-letter-routing-key`, the `x-death` header), `x-max-length` with
+    /// `x-overflow`, `x-max-priority`, and headers exchanges with binding arguments.
+    pub delivery_policies: bool,
 }
 
 impl Capabilities {
@@ -373,6 +382,7 @@ impl Capabilities {
             ordered_per_queue: false,
             idle_detection: false,
             fault_injection: false,
+            delivery_policies: false,
         }
     }
 }
@@ -457,6 +467,29 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
         exchange: &str,
         routing_key: &str,
     ) -> Result<(), TransportError>;
+
+    /// Binds a queue to an exchange with binding arguments: for a
+    /// [`ExchangeKind::Headers`] exchange, the headers to match and `x-match`.
+    ///
+    /// Without arguments this is [`bind_queue`](Self::bind_queue); a backend without
+    /// binding arguments refuses any with [`TransportError::InvalidArgument`]. Bindings
+    /// with arguments are declared again by whoever needs them (they are not replayed
+    /// after a reconnection).
+    async fn bind_queue_with_arguments(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), TransportError> {
+        if arguments.is_empty() {
+            return self.bind_queue(queue, exchange, routing_key).await;
+        }
+        Err(TransportError::InvalidArgument(format!(
+            "this transport does not support binding arguments (binding queue '{queue}' to \
+             exchange '{exchange}')"
+        )))
+    }
 
     /// Deletes a queue, returning how many messages it held. Deleting a missing queue
     /// succeeds with 0. Its consumers end.
