@@ -202,6 +202,58 @@ impl QueueOptions {
         self
     }
 
+    /// `x-dead-letter-exchange`: where expired, rejected and dropped messages go (`""`
+    /// is the default exchange).
+    #[must_use]
+    pub fn with_dead_letter_exchange(self, exchange: impl Into<String>) -> Self {
+        self.with_argument("x-dead-letter-exchange", exchange.into())
+    }
+
+    /// `x-dead-letter-routing-key`: the routing key of dead-lettered messages (their own
+    /// by default).
+    #[must_use]
+    pub fn with_dead_letter_routing_key(self, key: impl Into<String>) -> Self {
+        self.with_argument("x-dead-letter-routing-key", key.into())
+    }
+
+    /// `x-message-ttl`: how long a message may wait in the queue, in whole milliseconds.
+    #[must_use]
+    pub fn with_message_ttl(self, ttl: std::time::Duration) -> Self {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let value = i32::try_from(ms).map_or_else(
+            |_| FieldValue::I64(i64::try_from(ms).unwrap_or(i64::MAX)),
+            FieldValue::I32,
+        );
+        self.with_argument("x-message-ttl", value)
+    }
+
+    /// `x-max-length`: how many ready messages the queue holds.
+    #[must_use]
+    pub fn with_max_length(self, max: u32) -> Self {
+        let value = i32::try_from(max).map_or(FieldValue::I64(max.into()), FieldValue::I32);
+        self.with_argument("x-max-length", value)
+    }
+
+    /// `x-overflow`: what a full queue does, `drop-head` (the default),
+    /// `reject-publish` or `reject-publish-dlx`.
+    #[must_use]
+    pub fn with_overflow(self, overflow: impl Into<String>) -> Self {
+        self.with_argument("x-overflow", overflow.into())
+    }
+
+    /// `x-max-priority`: the queue delivers messages of higher priority (up to `max`)
+    /// first.
+    #[must_use]
+    pub fn with_max_priority(self, max: u8) -> Self {
+        self.with_argument("x-max-priority", FieldValue::I32(max.into()))
+    }
+
+    /// `x-queue-type`: `classic` or `quorum` (replicated; durable and not exclusive).
+    #[must_use]
+    pub fn with_queue_type(self, kind: impl Into<String>) -> Self {
+        self.with_argument("x-queue-type", kind.into())
+    }
+
     /// Adds a queue argument.
     #[must_use]
     pub fn with_argument(mut self, key: impl Into<String>, value: impl Into<FieldValue>) -> Self {
