@@ -4,6 +4,8 @@
 //! cargo run --example cluster -- run                                             # in-process broker
 //! AMQP_URI=amqp://guest:guest@localhost:5672/ cargo run --example cluster -- run # RabbitMQ
 //! cargo run --example cluster -- call calculator.divide '[1, 0]'                 # ask a running cluster
+//! cargo run --example cluster -- dispatch jobs job_submitted '{"id": "a", "fail_times": 2}'
+//! cargo run --example cluster -- call flaky_service.handled                      # [{"id": "a", "attempts": 3}] 3 s later
 //! cargo run --example cluster -- --help
 //! ```
 //!
@@ -15,8 +17,8 @@
 
 use nameko::cli::Cli;
 use nameko_examples::{
-    AuditService, AuthorsService, Calculator, EmailService, InventoryService, NotificationService,
-    OrderService, PaymentService, ServiceX, ServiceY, UserService,
+    AuditService, AuthorsService, Calculator, EmailService, FlakyService, InventoryService,
+    NotificationService, OrderService, PaymentService, ServiceX, ServiceY, UserService,
 };
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +34,7 @@ fn main() -> std::process::ExitCode {
         .service::<AuditService>()
         .service::<NotificationService>()
         .service::<AuthorsService>()
+        .service::<FlakyService>()
         .default_broker("memory://")
         .main()
 }
