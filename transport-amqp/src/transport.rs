@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use lapin::options::{
-    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable as AmqpTable;
 use nameko_transport::topology::{Declaration, Topology};
@@ -478,6 +478,31 @@ impl Transport for AmqpTransport {
                     key_short,
                     QueueBindOptions::default(),
                     amqp_arguments,
+                )
+                .await
+        };
+        result.map_err(|e| self.failed(&session, from_lapin(&e)))
+    }
+
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+    ) -> Result<(), TransportError> {
+        let session = self.session()?;
+        let destination_short = short(destination, "exchange name")?;
+        let source_short = short(source, "exchange name")?;
+        let key_short = short(routing_key, "routing key")?;
+        let result = {
+            let channel = session.management().await?;
+            channel
+                .exchange_bind(
+                    destination_short,
+                    source_short,
+                    key_short,
+                    ExchangeBindOptions::default(),
+                    AmqpTable::default(),
                 )
                 .await
         };

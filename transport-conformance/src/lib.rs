@@ -145,8 +145,8 @@ macro_rules! case {
 /// connection while consuming and with unsettled deliveries; and, for backends with
 /// delivery policies, per-message and per-queue TTL, dead-lettering with `x-death`
 /// (expired, rejected, max length), the headers-exchange backoff round trip of
-/// nameko-amqp-retry, `x-max-length` with `drop-head` and `reject-publish`, and
-/// `x-max-priority`.
+/// nameko-amqp-retry, `x-max-length` with `drop-head` and `reject-publish`,
+/// `x-max-priority`, and exchange-to-exchange bindings.
 ///
 /// # Panics
 ///
@@ -325,6 +325,11 @@ pub async fn run_transport_suite<H: Harness>(harness: &H) {
     case!(
         r,
         policies::priority_overtakes_waiting_messages,
+        Requires::DeliveryPolicies
+    );
+    case!(
+        r,
+        policies::exchange_to_exchange_binding_routes_once,
         Requires::DeliveryPolicies
     );
 

@@ -302,6 +302,19 @@ impl Transport for MemoryTransport {
         })
     }
 
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+    ) -> Result<(), TransportError> {
+        let id = self.inner.id;
+        self.shared().with(|state| {
+            state.check_usable(id)?;
+            state.bind_exchange(destination, source, routing_key)
+        })
+    }
+
     async fn delete_queue(&self, name: &str) -> Result<u32, TransportError> {
         let id = self.inner.id;
         self.shared().with(|state| {

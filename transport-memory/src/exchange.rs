@@ -33,6 +33,8 @@ pub(crate) struct Exchange {
     /// Predeclared by the broker (`amq.direct`, ...): cannot be deleted.
     pub(crate) builtin: bool,
     pub(crate) bindings: Vec<Binding>,
+    /// Exchanges bound to this one: (destination, key, compiled topic pattern).
+    pub(crate) exchange_bindings: Vec<(Arc<str>, Arc<str>, Option<TopicPattern>)>,
     /// Routing key to the queues it reaches, each once. Cleared whenever bindings change.
     routes: HashMap<Box<str>, Arc<[QueueId]>>,
 }
@@ -51,6 +53,7 @@ impl Exchange {
             auto_delete,
             builtin: false,
             bindings: Vec::new(),
+            exchange_bindings: Vec::new(),
             routes: HashMap::new(),
         }
     }
@@ -90,6 +93,39 @@ impl Exchange {
     }
 
     /// Removes every binding of `queue`.
+    /// Binds exchange `destination` to this one; false when the binding exists.
+    pub(crate) fn bind_exchange(&mut self, destination: Arc<str>, key: Arc<str>) -> bool {
+        if self
+            .exchange_bindings
+            .iter()
+            .any(|(d, k, _)| *d == destination && *k == key)
+        {
+            return false;
+        }
+        let pattern = (self.kind == ExchangeKind::Topic).then(|| TopicPattern::new(&key));
+        self.exchange_bindings.push((destination, key, pattern));
+        true
+    }
+
+    /// The exchanges bound to this one that a message with `routing_key` goes on to.
+    pub(crate) fn next_exchanges(&self, routing_key: &str) -> Vec<Arc<str>> {
+        let words: Vec<&str> = if self.kind == ExchangeKind::Topic {
+            topic::split(routing_key).collect()
+        } else {
+            Vec::new()
+        };
+        self.exchange_bindings
+            .iter()
+            .filter(|(_, key, pattern)| match self.kind {
+                ExchangeKind::Fanout => true,
+                ExchangeKind::Topic => pattern.as_ref().is_some_and(|p| p.matches_words(&words)),
+                ExchangeKind::Headers => false,
+                _ => **key == *routing_key,
+            })
+            .map(|(destination, _, _)| Arc::clone(destination))
+            .collect()
+    }
+
     pub(crate) fn unbind_queue(&mut self, queue: QueueId) {
         self.bindings.retain(|b| b.queue != queue);
         self.routes.clear();

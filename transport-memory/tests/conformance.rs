@@ -129,6 +129,15 @@ impl Transport for Faulty {
             .await
     }
 
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+    ) -> Result<(), nameko_transport::TransportError> {
+        self.0.bind_exchange(destination, source, routing_key).await
+    }
+
     async fn delete_queue(&self, name: &str) -> Result<u32, nameko_transport::TransportError> {
         self.0.delete_queue(name).await
     }
@@ -212,7 +221,7 @@ async fn the_suite_names_failed_and_hung_cases() {
     };
     let report = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(
-        report.contains("37 passed, 2 failed, 0 skipped"),
+        report.contains("38 passed, 2 failed, 0 skipped"),
         "{report}"
     );
     assert!(

@@ -415,7 +415,8 @@ pub struct Capabilities {
     /// Delivery policies as RabbitMQ has them: per-message and per-queue message TTL
     /// (`expiration`, `x-message-ttl`), dead-lettering (`x-dead-letter-exchange`,
     /// `x-dead-letter-routing-key`, the `x-death` header), `x-max-length` with
-    /// `x-overflow`, `x-max-priority`, and headers exchanges with binding arguments.
+    /// `x-overflow`, `x-max-priority`, headers exchanges with binding arguments, and
+    /// exchange-to-exchange bindings.
     pub delivery_policies: bool,
 }
 
@@ -540,6 +541,28 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
         Err(TransportError::InvalidArgument(format!(
             "this transport does not support binding arguments (binding queue '{queue}' to \
              exchange '{exchange}')"
+        )))
+    }
+
+    /// Binds exchange `destination` to exchange `source` (RabbitMQ's exchange-to-exchange
+    /// binding): what `source` routes with a key matching `routing_key` is routed by
+    /// `destination` too. Each queue still gets one copy of a message, whatever the paths
+    /// to it.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::NotFound`] if an exchange is missing;
+    /// [`TransportError::InvalidArgument`] from a backend without such bindings (the
+    /// default).
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+    ) -> Result<(), TransportError> {
+        Err(TransportError::InvalidArgument(format!(
+            "this transport does not bind exchanges to exchanges ('{destination}' to \
+             '{source}' with key '{routing_key}')"
         )))
     }
 

@@ -309,3 +309,50 @@ pub(crate) async fn priority_overtakes_waiting_messages(cx: &Cx<'_>) -> CaseResu
     );
     Ok(())
 }
+
+/// An exchange bound to another (RabbitMQ's exchange-to-exchange binding) routes what
+/// the first routes with a matching key; a queue reached both ways gets one copy.
+pub(crate) async fn exchange_to_exchange_binding_routes_once(cx: &Cx<'_>) -> CaseResult {
+    let conn = cx.connect().await;
+    let source = cx.exchange(&conn, "src", ExchangeKind::Topic).await?;
+    let all = cx.exchange(&conn, "all", ExchangeKind::Topic).await?;
+    conn.bind_exchange(&all, &source, "#")
+        .await
+        .ctx("binding the exchanges")?;
+    let via_all = cx.queue(&conn, "via-all", QueueOptions::default()).await?;
+    conn.bind_queue(&via_all, &all, "job.*")
+        .await
+        .ctx("binding via-all")?;
+    let both = cx.queue(&conn, "both", QueueOptions::default()).await?;
+    conn.bind_queue(&both, &all, "#")
+        .await
+        .ctx("binding both")?;
+    conn.bind_queue(&both, &source, "job.x")
+        .await
+        .ctx("binding both")?;
+    publish_one(&conn, &source, "job.x", "m-0").await?;
+    publish_one(&conn, &source, "other", "m-1").await?;
+    let mut via_all_consumer = consume(&conn, &via_all, ConsumeOptions::default()).await?;
+    let d = recv(cx, &mut via_all_consumer, "through the bound exchange").await?;
+    ensure!(id_of(&d) == "m-0", "via-all got {}", id_of(&d));
+    d.ack().await.ctx("acking")?;
+    expect_quiet(
+        cx,
+        &mut via_all_consumer,
+        "a key the binding does not match",
+    )
+    .await?;
+    let mut both_consumer = consume(&conn, &both, ConsumeOptions::default()).await?;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let d = recv(cx, &mut both_consumer, "both paths").await?;
+        got.push(id_of(&d));
+        d.ack().await.ctx("acking")?;
+    }
+    got.sort();
+    ensure!(
+        got == ["m-0", "m-1"],
+        "the queue reached two ways got {got:?}"
+    );
+    expect_quiet(cx, &mut both_consumer, "a second copy").await
+}

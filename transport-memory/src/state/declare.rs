@@ -89,10 +89,36 @@ impl State {
         Ok(())
     }
 
+    pub(crate) fn bind_exchange(
+        &mut self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+    ) -> Result<(), TransportError> {
+        check_name("routing key", routing_key)?;
+        if destination.is_empty() || source.is_empty() {
+            return Err(default_exchange_refused("bind"));
+        }
+        let Some(d) = self.exchanges.get(destination) else {
+            return Err(not_found_exchange(destination));
+        };
+        let destination = Arc::clone(&d.name);
+        let Some(x) = self.exchanges.get_mut(source) else {
+            return Err(not_found_exchange(source));
+        };
+        if x.bind_exchange(destination, routing_key.into()) {
+            tracing::debug!(source, routing_key, "exchange bound to exchange");
+        }
+        Ok(())
+    }
+
     pub(super) fn remove_exchange(&mut self, name: &str) {
         let Some(exchange) = self.exchanges.remove(name) else {
             return;
         };
+        for other in self.exchanges.values_mut() {
+            other.exchange_bindings.retain(|(d, _, _)| **d != *name);
+        }
         tracing::debug!(exchange = name, "exchange deleted");
         for binding in &exchange.bindings {
             if let Some(q) = self.queues.get_mut(&binding.queue) {

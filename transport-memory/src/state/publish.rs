@@ -144,7 +144,29 @@ impl State {
         let Some(x) = self.exchanges.get_mut(exchange) else {
             return Err(not_found_exchange(exchange));
         };
-        Ok((Arc::clone(&x.name), x.route_message(routing_key, headers)))
+        let name = Arc::clone(&x.name);
+        let queues = x.route_message(routing_key, headers);
+        if x.exchange_bindings.is_empty() {
+            return Ok((name, queues));
+        }
+        // Exchange-to-exchange bindings: every exchange reached routes too; each queue
+        // gets one copy.
+        let mut all: Vec<QueueId> = queues.to_vec();
+        let mut seen = vec![Arc::clone(&name)];
+        let mut pending = x.next_exchanges(routing_key);
+        while let Some(next) = pending.pop() {
+            if seen.contains(&next) {
+                continue;
+            }
+            seen.push(Arc::clone(&next));
+            if let Some(x) = self.exchanges.get_mut(&*next) {
+                all.extend(x.route_message(routing_key, headers).iter());
+                pending.extend(x.next_exchanges(routing_key));
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok((name, all.into()))
     }
 
     fn log_publish(&mut self, record: Published) {
