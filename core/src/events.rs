@@ -128,6 +128,17 @@ impl LiveEvents {
         self.transport
             .declare_exchange(exchange, ExchangeKind::Topic, options)
             .await?;
+        // Handlers of events from any source bind to the all-events exchange.
+        self.transport
+            .declare_exchange(wire::ALL_EVENTS_EXCHANGE, ExchangeKind::Topic, options)
+            .await?;
+        if let Err(error) = self
+            .transport
+            .bind_exchange(wire::ALL_EVENTS_EXCHANGE, exchange, "#")
+            .await
+        {
+            tracing::debug!(%error, exchange, "events not bound to the all-events exchange");
+        }
         self.declared.lock().insert(exchange.to_owned());
         Ok(())
     }
