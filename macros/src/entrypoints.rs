@@ -466,8 +466,17 @@ pub(crate) fn expand(name: &'static str, input: TokenStream) -> syn::Result<Toke
     let mut args = Args::parse(input)?;
     let entrypoint = match name {
         "rpc" => {
-            args.finish(name, 0, &["expected_exceptions", "sensitive_arguments"])?;
-            quote!(::nameko::entrypoints::Rpc::new())
+            let mut rpc = quote!(::nameko::entrypoints::Rpc::new());
+            if let Some(e) = args.take("retry") {
+                let policy = retry(&e)?;
+                rpc = quote!(#rpc.retry(#policy));
+            }
+            args.finish(
+                name,
+                0,
+                &["expected_exceptions", "sensitive_arguments", "retry"],
+            )?;
+            rpc
         }
         "event_handler" => {
             let source = args

@@ -251,3 +251,61 @@ cluster_tests! {
         cluster.shutdown().await;
     }
 }
+
+#[derive(Dependencies)]
+struct Answering {
+    worker: std::sync::Arc<WorkerContext>,
+}
+
+#[service(name = "answering")]
+impl Answering {
+    #[rpc(expected_exceptions = [ValueError], retry = Backoff { limit: 2, schedule: [1, 2] })]
+    async fn work(&self, job: Value) -> Result<u32, ValueError> {
+        handle(&self.worker, &job)?;
+        Ok(self.worker.attempt())
+    }
+
+    #[rpc]
+    async fn plain(&self) -> u32 {
+        self.worker.attempt()
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn rpc_retries_answer_once_with_the_first_success_or_the_last_error() {
+    let mut cluster = TestCluster::memory().with_config("RPC_TIMEOUT", 60);
+    cluster.start::<Answering>().await;
+    let proxy = cluster.proxy().await;
+    let service = proxy.service("answering");
+    let run = run_id();
+
+    let start = Instant::now();
+    let recovers = format!("{run}-recovers");
+    let attempt: u32 = service
+        .call("work", (json!({"id": recovers, "fail_times": 2}),))
+        .await
+        .unwrap();
+    assert_eq!(attempt, 3, "answered by the third attempt");
+    assert_eq!(start.elapsed(), Duration::from_secs(3), "after 1 s and 2 s");
+
+    let start = Instant::now();
+    let doomed = format!("{run}-doomed");
+    let error = service
+        .call::<u32>("work", (json!({"id": doomed, "fail_times": 9}),))
+        .await
+        .unwrap_err();
+    let remote = error.remote().expect("a remote error");
+    assert_eq!(remote.exc_type, "ValueError");
+    assert_eq!(remote.value, format!("job {doomed} failed on attempt 3"));
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    assert_eq!(
+        calls(&doomed).len(),
+        3,
+        "limit 2: three attempts, one answer"
+    );
+
+    assert_eq!(service.call::<u32>("plain", ()).await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(calls(&recovers).len(), 3, "no attempt after the answer");
+    cluster.shutdown().await;
+}

@@ -94,11 +94,7 @@ impl Retrier {
             Some(delay) => {
                 self.republish(message, attempt, delay, error, call_id_stack)
                     .await?;
-                tracing::info!(queue = %self.queue, attempt, ?delay, exc_type = %error.exc_type,
-                    "delivery failed; retrying after a delay");
-                if let Some(l) = listener() {
-                    l.retried(&event);
-                }
+                Self::retried(&event);
                 Ok(Handled::Retried)
             }
             None => {
@@ -110,6 +106,38 @@ impl Retrier {
                 }
                 Ok(Handled::DeadLettered)
             }
+        }
+    }
+
+    /// Re-publishes a request whose attempt `attempt` failed to its delay queue, if
+    /// retries are left; `Ok(false)` when none are (the caller answers with the error).
+    pub(crate) async fn retry(
+        &self,
+        message: Message,
+        attempt: u32,
+        error: &RemoteError,
+        call_id_stack: &[String],
+    ) -> Result<bool, TransportError> {
+        let Some(delay) = self.policy.delay_before_retry(attempt) else {
+            return Ok(false);
+        };
+        self.republish(message, attempt, delay, error, call_id_stack)
+            .await?;
+        Self::retried(&RetryEvent {
+            queue: self.queue.clone(),
+            attempt,
+            exc_type: error.exc_type.clone(),
+            value: error.value.clone(),
+            delay: Some(delay),
+        });
+        Ok(true)
+    }
+
+    fn retried(event: &RetryEvent) {
+        tracing::info!(queue = %event.queue, attempt = event.attempt, delay = ?event.delay,
+            exc_type = %event.exc_type, "delivery failed; retrying after a delay");
+        if let Some(l) = listener() {
+            l.retried(event);
         }
     }
 
