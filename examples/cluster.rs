@@ -5,6 +5,8 @@
 //! AMQP_URI=amqp://guest:guest@localhost:5672/ cargo run --example cluster -- run # RabbitMQ
 //! cargo run --example cluster -- call calculator.divide '[1, 0]'                 # ask a running cluster
 //! cargo run --example cluster -- run -d WEB_SERVER_ADDRESS=127.0.0.1:8000         # HTTP on port 8000
+//! cargo run --example cluster -- dispatch jobs job_submitted '{"id": "a", "fail_times": 2}'
+//! cargo run --example cluster -- call flaky_service.handled                      # [{"id": "a", "attempts": 3}] 3 s later
 //! cargo run --example cluster -- --help
 //! ```
 //!
@@ -18,8 +20,9 @@
 
 use nameko::cli::Cli;
 use nameko_examples::{
-    AuditService, AuthorsService, Calculator, EmailService, HttpService, InventoryService,
-    NotificationService, OrderService, PaymentService, ServiceX, ServiceY, UserService,
+    AuditService, AuthorsService, Calculator, EmailService, FlakyService, HttpService,
+    InventoryService, NotificationService, OrderService, PaymentService, ServiceX, ServiceY,
+    UserService,
 };
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +39,7 @@ fn main() -> std::process::ExitCode {
         .service::<NotificationService>()
         .service::<AuthorsService>()
         .service::<HttpService>()
+        .service::<FlakyService>()
         .default_broker("memory://")
         .main()
 }

@@ -18,6 +18,7 @@ use crate::config::{Config, ConfigError, RetryPolicy, Settings};
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::{IntoRemoteError, RemoteError};
 use crate::extension::ContainerContext;
+use crate::messaging::MessageOptions;
 use crate::publish::publish_with_retry;
 use crate::transport::{
     ExchangeKind, ExchangeOptions, FieldTable, Message, Properties, PublishOptions, PublishOutcome,
@@ -76,6 +77,24 @@ pub trait EventBackend: Send + Sync + fmt::Debug + 'static {
         payload: Value,
         headers: &FieldTable,
     ) -> Result<(), EventError>;
+
+    /// Publishes one event with a priority or an expiration. Backends that keep events
+    /// in memory (test doubles) may ignore them: the default does.
+    ///
+    /// # Errors
+    ///
+    /// See [`EventError`].
+    async fn dispatch_with(
+        &self,
+        source: &str,
+        event_type: &str,
+        payload: Value,
+        headers: &FieldTable,
+        options: MessageOptions,
+    ) -> Result<(), EventError> {
+        let _ = options;
+        self.dispatch(source, event_type, payload, headers).await
+    }
 }
 
 /// Publishes events to `<source>.events` on a transport.
@@ -109,6 +128,17 @@ impl LiveEvents {
         self.transport
             .declare_exchange(exchange, ExchangeKind::Topic, options)
             .await?;
+        // Handlers of events from any source bind to the all-events exchange.
+        self.transport
+            .declare_exchange(wire::ALL_EVENTS_EXCHANGE, ExchangeKind::Topic, options)
+            .await?;
+        if let Err(error) = self
+            .transport
+            .bind_exchange(wire::ALL_EVENTS_EXCHANGE, exchange, "#")
+            .await
+        {
+            tracing::debug!(%error, exchange, "events not bound to the all-events exchange");
+        }
         self.declared.lock().insert(exchange.to_owned());
         Ok(())
     }
@@ -123,10 +153,22 @@ impl EventBackend for LiveEvents {
         payload: Value,
         headers: &FieldTable,
     ) -> Result<(), EventError> {
+        self.dispatch_with(source, event_type, payload, headers, MessageOptions::new())
+            .await
+    }
+
+    async fn dispatch_with(
+        &self,
+        source: &str,
+        event_type: &str,
+        payload: Value,
+        headers: &FieldTable,
+        options: MessageOptions,
+    ) -> Result<(), EventError> {
         let exchange = wire::event_exchange(source);
         self.ensure_exchange(&exchange).await?;
         let body = wire::json::to_vec(&payload).map_err(|e| EventError::Payload(e.to_string()))?;
-        let properties = Properties::json().with_headers(headers.clone());
+        let properties = options.apply(Properties::json().with_headers(headers.clone()));
         let outcome = publish_with_retry(
             self.transport.as_ref(),
             &exchange,
@@ -207,6 +249,32 @@ impl EventDispatcher {
             serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
         self.backend
             .dispatch(&self.source, event_type, payload, &self.headers)
+            .await
+    }
+
+    /// Dispatches an event with a priority (for handler queues with `max_priority`) or
+    /// an expiration (a per-message TTL).
+    ///
+    /// ```no_run
+    /// # async fn f(events: nameko_core::events::EventDispatcher) -> Result<(), nameko_core::events::EventError> {
+    /// use nameko_core::messaging::MessageOptions;
+    /// events.dispatch_with("order_placed", serde_json::json!({"order_id": 42}), MessageOptions::new().priority(9)).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// See [`EventError`].
+    pub async fn dispatch_with(
+        &self,
+        event_type: &str,
+        payload: impl Serialize,
+        options: MessageOptions,
+    ) -> Result<(), EventError> {
+        let payload =
+            serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
+        self.backend
+            .dispatch_with(&self.source, event_type, payload, &self.headers, options)
             .await
     }
 }

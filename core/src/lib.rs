@@ -30,6 +30,7 @@ pub mod json;
 pub mod messaging;
 pub mod method;
 pub mod publish;
+pub mod retry;
 pub mod rpc;
 pub mod runner;
 pub mod service;

@@ -115,6 +115,23 @@ impl Publisher {
         payload: impl Serialize,
         headers: FieldTable,
     ) -> Result<(), EventError> {
+        self.publish_with(routing_key, payload, headers, MessageOptions::new())
+            .await
+    }
+
+    /// Publishes `payload` with `routing_key`, extra headers, and a priority or an
+    /// expiration.
+    ///
+    /// # Errors
+    ///
+    /// See [`EventError`].
+    pub async fn publish_with(
+        &self,
+        routing_key: &str,
+        payload: impl Serialize,
+        headers: FieldTable,
+        options: MessageOptions,
+    ) -> Result<(), EventError> {
         let body = wire::json::to_vec(&payload).map_err(|e| EventError::Payload(e.to_string()))?;
         let mut all: FieldTable = headers;
         all.extend(
@@ -122,7 +139,7 @@ impl Publisher {
                 .iter()
                 .map(|(k, v): (&str, &FieldValue)| (k.to_owned(), v.clone())),
         );
-        let message = Message::new(body, Properties::json().with_headers(all));
+        let message = Message::new(body, options.apply(Properties::json().with_headers(all)));
         let outcome = publish_with_retry(
             self.transport.as_ref(),
             &self.exchange,
@@ -137,6 +154,62 @@ impl Publisher {
             PublishOutcome::Nacked => Err(EventError::Refused),
             _ => Ok(()),
         }
+    }
+}
+
+/// Per-message delivery options of a publish or an event: priority (for queues with
+/// `x-max-priority`) and expiration (a per-message TTL).
+///
+/// ```
+/// use std::time::Duration;
+/// use nameko_core::messaging::MessageOptions;
+/// use nameko_core::transport::Properties;
+///
+/// let options = MessageOptions::new().priority(9).expiration(Duration::from_secs(30));
+/// let properties = options.apply(Properties::json());
+/// assert_eq!(properties.priority, Some(9));
+/// assert_eq!(properties.expiration.as_deref(), Some("30000"));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageOptions {
+    /// The message's priority, 0 to 255 (a queue caps it at its `x-max-priority`).
+    pub priority: Option<u8>,
+    /// How long the message may wait in a queue before it expires.
+    pub expiration: Option<std::time::Duration>,
+}
+
+impl MessageOptions {
+    /// No options: what `publish` and `dispatch` send.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the priority.
+    #[must_use]
+    pub fn priority(mut self, priority: u8) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Sets the expiration (whole milliseconds).
+    #[must_use]
+    pub fn expiration(mut self, expiration: std::time::Duration) -> Self {
+        self.expiration = Some(expiration);
+        self
+    }
+
+    /// Writes the options into a message's properties.
+    #[must_use]
+    pub fn apply(&self, mut properties: Properties) -> Properties {
+        if let Some(priority) = self.priority {
+            properties.priority = Some(priority);
+        }
+        if let Some(expiration) = self.expiration {
+            properties.expiration = Some(expiration.as_millis().to_string());
+        }
+        properties
     }
 }
 

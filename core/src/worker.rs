@@ -31,6 +31,7 @@ pub struct WorkerContext {
     args: Arc<CallArgs>,
     config: Arc<Config>,
     outgoing: Arc<OnceLock<Arc<FieldTable>>>,
+    attempt: u32,
 }
 
 impl WorkerContext {
@@ -62,7 +63,20 @@ impl WorkerContext {
             args,
             config,
             outgoing: Arc::default(),
+            attempt: 1,
         }
+    }
+
+    /// Which attempt at handling its message this worker is, from 1: more than 1 when
+    /// an entrypoint with a retry policy ([`crate::retry`]) retries a failed delivery.
+    #[must_use]
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Sets [`attempt`](Self::attempt), for entrypoints that retry.
+    pub fn set_attempt(&mut self, attempt: u32) {
+        self.attempt = attempt;
     }
 
     /// The service's name.

@@ -14,6 +14,7 @@
 //! | `audit_service` | `log_action`, reading `user_id` and `correlation_id` from the caller's context |
 //! | `notification_service` | handles `order_placed` events; `sent()` lists them |
 //! | `http_service` | HTTP (`#[http]`): the handlers of nameko's HTTP documentation, at `WEB_SERVER_ADDRESS` |
+//! | `flaky_service` | handles `jobs`' `job_submitted` events, failing `fail_times` times: retried after 1, 2, 4 s, then dead-lettered; `handled()` lists `{"id", "attempts"}` |
 //! | `authors_service` | `create_author`, `get_author`, `list_authors`, `create_author_then_fail`, `rename_author`: a table on SQLite (by default), PostgreSQL or MariaDB |
 //!
 //! Run them with `cargo run --example cluster` (on RabbitMQ when `AMQP_URI` is set, on
@@ -22,6 +23,7 @@
 pub mod audit;
 pub mod authors;
 pub mod calculator;
+pub mod flaky;
 pub mod http_service;
 pub mod notifications;
 pub mod orders;
@@ -31,6 +33,7 @@ pub mod users;
 pub use audit::AuditService;
 pub use authors::AuthorsService;
 pub use calculator::Calculator;
+pub use flaky::FlakyService;
 pub use http_service::HttpService;
 pub use notifications::NotificationService;
 pub use orders::{EmailService, InventoryService, OrderService, PaymentService};

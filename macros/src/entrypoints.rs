@@ -219,13 +219,264 @@ fn exchange_kind(expr: &Expr) -> syn::Result<TokenStream> {
 }
 
 /// Expands the built-in entrypoint macro `name` with its attribute's arguments.
+/// A number of seconds as a literal (integer or float), for delays.
+fn seconds_value(expr: &Expr, what: &str) -> syn::Result<f64> {
+    let value = match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse::<u64>()? as f64,
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(f), ..
+        }) => f.base10_parse::<f64>()?,
+        other => {
+            return Err(syn::Error::new(
+                other.span(),
+                format!("`{what}` must be a number of seconds, e.g. `1` or `0.5`"),
+            ));
+        }
+    };
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(syn::Error::new(
+            expr.span(),
+            format!("`{what}` must not be negative"),
+        ))
+    }
+}
+
+fn duration_tokens(secs: f64) -> TokenStream {
+    quote!(::core::time::Duration::from_secs_f64(#secs))
+}
+
+/// `retry = Backoff { limit: 3, schedule: [1, 2, 4] }` (seconds), `retry = Backoff {
+/// limit: 5, base: 1, multiplier: 2, max: 60 }`, either with `dead_letter_exchange:
+/// "name"`; `retry = false` for none; any other expression is a `Backoff` or an
+/// `Option<Backoff>`.
+fn retry(expr: &Expr) -> syn::Result<TokenStream> {
+    let Expr::Struct(s) = expr else {
+        if let Expr::Lit(ExprLit {
+            lit: Lit::Bool(b), ..
+        }) = expr
+        {
+            if b.value {
+                return Err(syn::Error::new(
+                    b.span(),
+                    "`retry = true` needs a policy: `retry = Backoff { limit: 3, schedule: [1, 2, 4] }`",
+                ));
+            }
+            return Ok(quote!(
+                ::core::option::Option::<::nameko::retry::Backoff>::None
+            ));
+        }
+        return Ok(quote!(#expr));
+    };
+    let is_backoff = s
+        .path
+        .segments
+        .last()
+        .is_some_and(|seg| seg.ident == "Backoff");
+    if !is_backoff {
+        return Ok(quote!(#expr));
+    }
+    let mut limit = None;
+    let mut schedule = None;
+    let (mut base, mut multiplier, mut max) = (None, None, None);
+    let mut dead_letter_exchange = None;
+    for field in &s.fields {
+        let syn::Member::Named(name) = &field.member else {
+            return Err(syn::Error::new(field.span(), "unexpected field"));
+        };
+        match name.to_string().as_str() {
+            "limit" => match &field.expr {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(i), ..
+                }) => limit = Some(i.base10_parse::<u32>()?),
+                other => {
+                    return Err(syn::Error::new(
+                        other.span(),
+                        "`limit` must be an integer: the retries after the first attempt",
+                    ));
+                }
+            },
+            "schedule" => {
+                let Expr::Array(array) = &field.expr else {
+                    return Err(syn::Error::new(
+                        field.expr.span(),
+                        "`schedule` must be a list of delays in seconds, e.g. `[1, 2, 4]`",
+                    ));
+                };
+                let delays = array
+                    .elems
+                    .iter()
+                    .map(|e| seconds_value(e, "schedule").map(duration_tokens))
+                    .collect::<syn::Result<Vec<_>>>()?;
+                if delays.is_empty() {
+                    return Err(syn::Error::new(
+                        array.span(),
+                        "`schedule` needs at least one delay",
+                    ));
+                }
+                schedule = Some(delays);
+            }
+            "base" => base = Some(seconds_value(&field.expr, "base")?),
+            "multiplier" => {
+                let m = seconds_value(&field.expr, "multiplier")?;
+                if m < 1.0 {
+                    return Err(syn::Error::new(
+                        field.expr.span(),
+                        "`multiplier` must be at least 1",
+                    ));
+                }
+                multiplier = Some(m);
+            }
+            "max" => max = Some(seconds_value(&field.expr, "max")?),
+            "dead_letter_exchange" => {
+                dead_letter_exchange = Some(lit_str(&field.expr, "dead_letter_exchange")?);
+            }
+            other => {
+                return Err(syn::Error::new(
+                    name.span(),
+                    format!(
+                        "unknown `Backoff` field `{other}`; expected limit, schedule, base, multiplier, max, dead_letter_exchange"
+                    ),
+                ));
+            }
+        }
+    }
+    let limit = limit.ok_or_else(|| syn::Error::new(s.span(), "`Backoff` needs a `limit`"))?;
+    let mut policy = match (schedule, base) {
+        (Some(delays), None) if multiplier.is_none() && max.is_none() => {
+            quote!(::nameko::retry::Backoff::schedule(#limit, [#(#delays),*]))
+        }
+        (None, Some(base)) => {
+            let base = duration_tokens(base);
+            let multiplier = multiplier.unwrap_or(2.0);
+            let max = duration_tokens(max.unwrap_or(3600.0));
+            quote!(::nameko::retry::Backoff::exponential(#limit, #base, #multiplier, #max))
+        }
+        _ => {
+            return Err(syn::Error::new(
+                s.span(),
+                "`Backoff` takes either `schedule: [...]` or `base` (with `multiplier` and `max`)",
+            ));
+        }
+    };
+    if let Some(exchange) = dead_letter_exchange {
+        policy = quote!(#policy.dead_letter_exchange(#exchange));
+    }
+    Ok(policy)
+}
+
+/// The queue arguments an event handler or consumer accepts, as `.queue_argument(..)`
+/// calls on `entrypoint`.
+fn queue_arguments(args: &mut Args, mut entrypoint: TokenStream) -> syn::Result<TokenStream> {
+    if let Some(e) = args.take("dead_letter_exchange") {
+        let v = lit_str(&e, "dead_letter_exchange")?;
+        entrypoint = quote!(#entrypoint.queue_argument("x-dead-letter-exchange", #v));
+    }
+    if let Some(e) = args.take("dead_letter_routing_key") {
+        let v = lit_str(&e, "dead_letter_routing_key")?;
+        entrypoint = quote!(#entrypoint.queue_argument("x-dead-letter-routing-key", #v));
+    }
+    if let Some(e) = args.take("message_ttl") {
+        let ms = (seconds_value(&e, "message_ttl")? * 1000.0).round();
+        if ms > f64::from(i32::MAX) {
+            return Err(syn::Error::new(e.span(), "`message_ttl` is too long"));
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let ms = ms as i32;
+        entrypoint = quote!(#entrypoint.queue_argument("x-message-ttl", #ms));
+    }
+    if let Some(e) = args.take("max_length") {
+        let n: i32 = match &e {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            }) => i.base10_parse()?,
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "`max_length` must be an integer",
+                ));
+            }
+        };
+        entrypoint = quote!(#entrypoint.queue_argument("x-max-length", #n));
+    }
+    if let Some(e) = args.take("overflow") {
+        let v = lit_str(&e, "overflow")?;
+        if !["drop-head", "reject-publish", "reject-publish-dlx"].contains(&v.value().as_str()) {
+            return Err(syn::Error::new(
+                v.span(),
+                "`overflow` must be \"drop-head\", \"reject-publish\" or \"reject-publish-dlx\"",
+            ));
+        }
+        entrypoint = quote!(#entrypoint.queue_argument("x-overflow", #v));
+    }
+    if let Some(e) = args.take("max_priority") {
+        let n: u8 = match &e {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            }) => i.base10_parse()?,
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "`max_priority` must be an integer from 1 to 255",
+                ));
+            }
+        };
+        if n == 0 {
+            return Err(syn::Error::new(
+                e.span(),
+                "`max_priority` must be from 1 to 255",
+            ));
+        }
+        let n = i32::from(n);
+        entrypoint = quote!(#entrypoint.queue_argument("x-max-priority", #n));
+    }
+    if let Some(e) = args.take("queue_type") {
+        let v = lit_str(&e, "queue_type")?;
+        if !["classic", "quorum"].contains(&v.value().as_str()) {
+            return Err(syn::Error::new(
+                v.span(),
+                "`queue_type` must be \"classic\" or \"quorum\"",
+            ));
+        }
+        entrypoint = quote!(#entrypoint.queue_argument("x-queue-type", #v));
+    }
+    if let Some(e) = args.take("retry") {
+        let policy = retry(&e)?;
+        entrypoint = quote!(#entrypoint.retry(#policy));
+    }
+    Ok(entrypoint)
+}
+
+const QUEUE_ARGUMENT_KEYS: &[&str] = &[
+    "retry",
+    "dead_letter_exchange",
+    "dead_letter_routing_key",
+    "message_ttl",
+    "max_length",
+    "overflow",
+    "max_priority",
+    "queue_type",
+];
+
 pub(crate) fn expand(name: &'static str, input: TokenStream) -> syn::Result<TokenStream> {
     let span = Span::call_site();
     let mut args = Args::parse(input)?;
     let entrypoint = match name {
         "rpc" => {
-            args.finish(name, 0, &["expected_exceptions", "sensitive_arguments"])?;
-            quote!(::nameko::entrypoints::Rpc::new())
+            let mut rpc = quote!(::nameko::entrypoints::Rpc::new());
+            if let Some(e) = args.take("retry") {
+                let policy = retry(&e)?;
+                rpc = quote!(#rpc.retry(#policy));
+            }
+            args.finish(
+                name,
+                0,
+                &["expected_exceptions", "sensitive_arguments", "retry"],
+            )?;
+            rpc
         }
         "event_handler" => {
             let source = args
@@ -253,20 +504,18 @@ pub(crate) fn expand(name: &'static str, input: TokenStream) -> syn::Result<Toke
             if let Some(id) = args.take("broadcast_identifier") {
                 handler = quote!(#handler.broadcast_identifier(#id));
             }
-            args.finish(
-                name,
-                2,
-                &[
-                    "source",
-                    "event_type",
-                    "handler_type",
-                    "reliable_delivery",
-                    "requeue_on_error",
-                    "broadcast_identifier",
-                    "expected_exceptions",
-                    "sensitive_arguments",
-                ],
-            )?;
+            handler = queue_arguments(&mut args, handler)?;
+            let keys = [
+                "source",
+                "event_type",
+                "handler_type",
+                "reliable_delivery",
+                "requeue_on_error",
+                "broadcast_identifier",
+                "expected_exceptions",
+                "sensitive_arguments",
+            ];
+            args.finish(name, 2, &[&keys[..], QUEUE_ARGUMENT_KEYS].concat())?;
             handler
         }
         "timer" => {
@@ -323,20 +572,18 @@ pub(crate) fn expand(name: &'static str, input: TokenStream) -> syn::Result<Toke
             if let Some(p) = args.take("prefetch") {
                 consume = quote!(#consume.prefetch(#p));
             }
-            args.finish(
-                name,
-                1,
-                &[
-                    "queue",
-                    "exchange",
-                    "exchange_type",
-                    "routing_key",
-                    "requeue_on_error",
-                    "prefetch",
-                    "expected_exceptions",
-                    "sensitive_arguments",
-                ],
-            )?;
+            consume = queue_arguments(&mut args, consume)?;
+            let keys = [
+                "queue",
+                "exchange",
+                "exchange_type",
+                "routing_key",
+                "requeue_on_error",
+                "prefetch",
+                "expected_exceptions",
+                "sensitive_arguments",
+            ];
+            args.finish(name, 1, &[&keys[..], QUEUE_ARGUMENT_KEYS].concat())?;
             consume
         }
         "once" => {

@@ -23,6 +23,7 @@ pub use nameko_core::entrypoints::HandlerType;
 pub use nameko_core::errors::{RemoteError, RpcError, ServiceError};
 pub use nameko_core::events::{EventDispatcher, EventError, StandaloneDispatcher};
 pub use nameko_core::messaging::Publisher;
+pub use nameko_core::retry::Backoff;
 pub use nameko_core::rpc::{ClusterRpcProxy, RpcProxy, RpcReply, ServiceRpcProxy};
 pub use nameko_core::runner::ServiceRunner;
 pub use nameko_core::wire::CallArgs;

@@ -784,3 +784,87 @@ async fn each_v_shows_more() {
     );
     cluster.shutdown().await;
 }
+
+static JOBS_FIXED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static JOBS_DONE: Mutex<Vec<Value>> = Mutex::new(Vec::new());
+
+#[derive(Dependencies)]
+struct JobWorker;
+
+#[service(name = "job_worker")]
+impl JobWorker {
+    #[consume(queue = "cli-jobs", retry = Backoff { limit: 1, schedule: [0.05] })]
+    async fn work(&self, job: Value) -> Result<(), ValueError> {
+        if !JOBS_FIXED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ValueError(format!("cannot do {job}")));
+        }
+        JOBS_DONE.lock().unwrap().push(job);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_replayed_and_purged() {
+    let Some(mut cluster) = TestCluster::rabbitmq().await else {
+        return;
+    };
+    cluster.start::<JobWorker>().await;
+    let uri = cluster.amqp_uri().unwrap().to_owned();
+    let env = [("AMQP_URI", uri.as_str())];
+    let transport = cluster.connect().await;
+    let body =
+        nameko::transport::Message::new(r#"{"job": 7}"#, nameko::transport::Properties::json());
+    transport
+        .publish("", "cli-jobs", body, Default::default())
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let listed = loop {
+        let list = nameko(&["dead-letters", "list", "cli-jobs"], &env).await;
+        assert_exit(&list, exit::OK);
+        if !stdout(&list).is_empty() || Instant::now() > deadline {
+            break stdout(&list);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let letter: Value = serde_json::from_str(listed.trim()).expect("one JSON line");
+    assert_eq!(
+        letter,
+        json!({
+            "body": {"job": 7},
+            "exc_type": "ValueError",
+            "value": "cannot do {\"job\":7}",
+            "attempts": 2,
+            "original_queue": "cli-jobs",
+        })
+    );
+    // Listing leaves them in place.
+    let again = nameko(&["dead-letters", "list", "cli-jobs.dead"], &env).await;
+    assert_eq!(stdout(&again), listed);
+
+    JOBS_FIXED.store(true, std::sync::atomic::Ordering::SeqCst);
+    let replay = nameko(&["dead-letters", "replay", "cli-jobs"], &env).await;
+    assert_exit(&replay, exit::OK);
+    assert_eq!(
+        stdout(&replay),
+        "replayed 1 message(s) from cli-jobs.dead\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while JOBS_DONE.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*JOBS_DONE.lock().unwrap(), [json!({"job": 7})]);
+    let empty = nameko(&["dead-letters", "list", "cli-jobs"], &env).await;
+    assert_eq!(stdout(&empty), "");
+    let purge = nameko(&["dead-letters", "purge", "cli-jobs"], &env).await;
+    assert_eq!(stdout(&purge), "purged 0 message(s) from cli-jobs.dead\n");
+    let missing = nameko(&["dead-letters", "list", "no-such-queue"], &env).await;
+    assert_exit(&missing, exit::FAILURE);
+    assert!(
+        stderr(&missing).contains("no dead-letter queue `no-such-queue.dead`"),
+        "{}",
+        stderr(&missing)
+    );
+    cluster.shutdown().await;
+}

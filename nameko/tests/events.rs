@@ -1,6 +1,7 @@
 //! Events, on the in-memory broker and on RabbitMQ: dispatch, the three handler types
 //! with nameko's queue names and flags, reliable and unreliable delivery, requeue on
-//! error, and call id stacks carried over events.
+//! error, call id stacks carried over events, and handlers of an event type from any
+//! source.
 
 use std::sync::Mutex;
 
@@ -66,6 +67,7 @@ macro_rules! handler_service {
 }
 
 handler_service!(PoolA, "pool_a", "src", "tick");
+handler_service!(AnySource, "any_source", "*", "alarm.*");
 handler_service!(PoolB, "pool_b", "src", "tick");
 handler_service!(
     SingleA,
@@ -250,6 +252,23 @@ cluster_tests! {
         let seen = seen(&run);
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].2["stack"], json!([proxy.root_call_id(), "src.emit.0", "pool_b.handle.1"]));
+        cluster.shutdown().await;
+    }
+
+    async fn a_handler_of_any_source_gets_the_event_type_from_every_service(cluster: TestCluster) {
+        let mut cluster = cluster;
+        start_as::<AnySource>(&mut cluster, "any").await;
+        let run = run_id();
+        cluster.dispatch("billing", "alarm.fire", json!({"run": run, "from": "billing"})).await;
+        cluster.dispatch("shipping", "alarm.flood", json!({"run": run, "from": "shipping"})).await;
+        cluster.dispatch("billing", "tick", json!({"run": run, "from": "not an alarm"})).await;
+        cluster.run_until_idle().await.unwrap();
+        let mut from: Vec<Value> = seen(&run).into_iter().map(|(_, _, p)| p["from"].clone()).collect();
+        from.sort_by_key(ToString::to_string);
+        assert_eq!(from, [json!("billing"), json!("shipping")]);
+        if let Some(broker) = cluster.broker() {
+            assert!(broker.queue("evt-*-alarm.*--any_source.handle").is_some());
+        }
         cluster.shutdown().await;
     }
 

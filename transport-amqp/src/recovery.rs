@@ -216,6 +216,7 @@ async fn redeclare(session: &Session, declaration: &Declaration) -> Result<(), T
             let kind = match kind {
                 ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
                 ExchangeKind::Topic => lapin::ExchangeKind::Topic,
+                ExchangeKind::Headers => lapin::ExchangeKind::Headers,
                 _ => lapin::ExchangeKind::Direct,
             };
             channel

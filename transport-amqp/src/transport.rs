@@ -7,14 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use lapin::options::{
-    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable as AmqpTable;
 use nameko_transport::topology::{Declaration, Topology};
 use nameko_transport::{
-    Capabilities, ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, Message, PublishOptions,
-    PublishOutcome, QueueDeclared, QueueOptions, Transport, TransportError, TransportStatus,
+    Capabilities, ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, FieldTable, Message,
+    PublishOptions, PublishOutcome, QueueDeclared, QueueOptions, Transport, TransportError,
+    TransportStatus,
 };
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, watch};
@@ -295,6 +296,7 @@ pub fn capabilities() -> Capabilities {
     let mut caps = Capabilities::none("amqp");
     caps.publisher_confirms = true;
     caps.mandatory_returns = true;
+    caps.delivery_policies = true;
     caps.exclusive_queues = true;
     caps.queue_expiry = true;
     caps.follows_tokio_clock = false;
@@ -358,6 +360,7 @@ impl Transport for AmqpTransport {
             ExchangeKind::Direct => lapin::ExchangeKind::Direct,
             ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
             ExchangeKind::Topic => lapin::ExchangeKind::Topic,
+            ExchangeKind::Headers => lapin::ExchangeKind::Headers,
             other => {
                 return Err(TransportError::InvalidArgument(format!(
                     "unsupported exchange kind {other}"
@@ -469,6 +472,61 @@ impl Transport for AmqpTransport {
             .lock()
             .record(Declaration::binding(queue, exchange, routing_key));
         Ok(())
+    }
+
+    async fn bind_queue_with_arguments(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), TransportError> {
+        if arguments.is_empty() {
+            return self.bind_queue(queue, exchange, routing_key).await;
+        }
+        let session = self.session()?;
+        let queue_short = short(queue, "queue name")?;
+        let exchange_short = short(exchange, "exchange name")?;
+        let key_short = short(routing_key, "routing key")?;
+        let amqp_arguments = table_to_amqp(&arguments)?;
+        let result = {
+            let channel = session.management().await?;
+            channel
+                .queue_bind(
+                    queue_short,
+                    exchange_short,
+                    key_short,
+                    QueueBindOptions::default(),
+                    amqp_arguments,
+                )
+                .await
+        };
+        result.map_err(|e| self.failed(&session, from_lapin(&e)))
+    }
+
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+    ) -> Result<(), TransportError> {
+        let session = self.session()?;
+        let destination_short = short(destination, "exchange name")?;
+        let source_short = short(source, "exchange name")?;
+        let key_short = short(routing_key, "routing key")?;
+        let result = {
+            let channel = session.management().await?;
+            channel
+                .exchange_bind(
+                    destination_short,
+                    source_short,
+                    key_short,
+                    ExchangeBindOptions::default(),
+                    AmqpTable::default(),
+                )
+                .await
+        };
+        result.map_err(|e| self.failed(&session, from_lapin(&e)))
     }
 
     async fn delete_queue(&self, name: &str) -> Result<u32, TransportError> {

@@ -64,7 +64,7 @@ use nameko_transport::{Capabilities, Transport};
 
 pub use topic::{TOPIC_CASES, reference_topic_match};
 
-use cases::{delivery, lifecycle, properties, publish, routing};
+use cases::{delivery, lifecycle, policies, properties, publish, routing};
 use runner::{Requires, Runner};
 
 /// What the suite needs from a backend under test.
@@ -142,7 +142,11 @@ macro_rules! case {
 /// mandatory returns; confirm outcomes; publishing to a missing exchange; concurrent
 /// publishers; exclusive consumers and queues; auto-delete; `x-expires`; passive
 /// declarations; conflicting redeclarations; deleting exchanges and queues; closing a
-/// connection while consuming and with unsettled deliveries.
+/// connection while consuming and with unsettled deliveries; and, for backends with
+/// delivery policies, per-message and per-queue TTL, dead-lettering with `x-death`
+/// (expired, rejected, max length), the headers-exchange backoff round trip of
+/// nameko-amqp-retry, `x-max-length` with `drop-head` and `reject-publish`,
+/// `x-max-priority`, and exchange-to-exchange bindings.
 ///
 /// # Panics
 ///
@@ -291,6 +295,42 @@ pub async fn run_transport_suite<H: Harness>(harness: &H) {
         r,
         lifecycle::delete_queue_ends_its_consumers,
         Requires::Nothing
+    );
+
+    case!(
+        r,
+        policies::per_message_ttl_dead_letters_expired,
+        Requires::DeliveryPolicies
+    );
+    case!(
+        r,
+        policies::queue_ttl_drops_expired,
+        Requires::DeliveryPolicies
+    );
+    case!(
+        r,
+        policies::rejected_is_dead_lettered,
+        Requires::DeliveryPolicies
+    );
+    case!(
+        r,
+        policies::backoff_round_trips_count_in_x_death,
+        Requires::DeliveryPolicies
+    );
+    case!(
+        r,
+        policies::max_length_drops_head_or_rejects_publish,
+        Requires::DeliveryPolicies
+    );
+    case!(
+        r,
+        policies::priority_overtakes_waiting_messages,
+        Requires::DeliveryPolicies
+    );
+    case!(
+        r,
+        policies::exchange_to_exchange_binding_routes_once,
+        Requires::DeliveryPolicies
     );
 
     runner.conclude();

@@ -157,6 +157,7 @@ pub(crate) enum Requires {
     ExclusiveQueues,
     QueueExpiry,
     OrderedPerQueue,
+    DeliveryPolicies,
 }
 
 impl Requires {
@@ -167,6 +168,7 @@ impl Requires {
             Self::ExclusiveQueues => (!caps.exclusive_queues).then_some("no exclusive queues"),
             Self::QueueExpiry => (!caps.queue_expiry).then_some("no queue expiry"),
             Self::OrderedPerQueue => (!caps.ordered_per_queue).then_some("no ordering per queue"),
+            Self::DeliveryPolicies => (!caps.delivery_policies).then_some("no delivery policies"),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::ids::ConnectionId;
 use crate::inspect::PublishLog;
 use crate::recovery;
 use crate::state::State;
+use crate::ttl;
 
 /// What every handle to one broker shares.
 pub(crate) struct Shared {
@@ -23,6 +24,16 @@ pub(crate) struct Shared {
     /// Woken whenever the broker becomes idle while someone waits for it.
     pub(crate) idle: Notify,
     pub(crate) idle_waiters: AtomicUsize,
+    /// Wakes the message-TTL timer.
+    pub(crate) ttl_notify: Arc<Notify>,
+    pub(crate) ttl_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The timer holds a weak reference; woken, it finds the broker gone and ends.
+        self.ttl_notify.notify_one();
+    }
 }
 
 impl fmt::Debug for Shared {
@@ -37,14 +48,18 @@ impl Shared {
     /// Runs one broker operation under the lock: queues due to expire go first; after
     /// it, idle waiters are woken and recovery tasks spawned, outside the lock.
     pub(crate) fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut State) -> R) -> R {
-        let (result, recoveries, idle) = {
+        let (result, recoveries, idle, ttl_wake) = {
             let mut state = self.state.lock();
             state.expire_due();
             let result = f(&mut state);
             let recoveries = std::mem::take(&mut state.pending_recoveries);
             let idle = self.idle_waiters.load(Ordering::Acquire) > 0 && state.is_idle();
-            (result, recoveries, idle)
+            let ttl_wake = std::mem::take(&mut state.ttl_wake);
+            (result, recoveries, idle, ttl_wake)
         };
+        if ttl_wake {
+            ttl::wake(self);
+        }
         if idle {
             self.idle.notify_waiters();
         }
@@ -140,6 +155,8 @@ impl MemoryBrokerBuilder {
             state: Mutex::new(State::new(weak.clone(), self.publish_log)),
             idle: Notify::new(),
             idle_waiters: AtomicUsize::new(0),
+            ttl_notify: Arc::new(Notify::new()),
+            ttl_task: Mutex::new(None),
         });
         MemoryBroker { shared }
     }

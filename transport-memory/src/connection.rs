@@ -7,8 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use nameko_transport::topology::{Declaration, Topology};
 use nameko_transport::{
-    Capabilities, ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, Message, PublishOptions,
-    PublishOutcome, QueueDeclared, QueueOptions, Transport, TransportError, TransportStatus,
+    Capabilities, ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, FieldTable, Message,
+    PublishOptions, PublishOutcome, QueueDeclared, QueueOptions, Transport, TransportError,
+    TransportStatus,
 };
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -279,6 +280,38 @@ impl Transport for MemoryTransport {
             state.bind_queue(id, queue, exchange, routing_key)?;
             state.record(id, Declaration::binding(queue, exchange, routing_key));
             Ok(())
+        })
+    }
+
+    async fn bind_queue_with_arguments(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), TransportError> {
+        let id = self.inner.id;
+        self.shared().with(|state| {
+            state.check_usable(id)?;
+            let plain = arguments.is_empty();
+            state.bind_queue_with(id, queue, exchange, routing_key, arguments)?;
+            if plain {
+                state.record(id, Declaration::binding(queue, exchange, routing_key));
+            }
+            Ok(())
+        })
+    }
+
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+    ) -> Result<(), TransportError> {
+        let id = self.inner.id;
+        self.shared().with(|state| {
+            state.check_usable(id)?;
+            state.bind_exchange(destination, source, routing_key)
         })
     }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nameko_transport::ExchangeKind;
+use nameko_transport::{ExchangeKind, FieldTable, FieldValue};
 
 use crate::ids::QueueId;
 use crate::topic::{self, TopicPattern};
@@ -19,6 +19,8 @@ pub(crate) struct Binding {
     pub(crate) key: Arc<str>,
     /// The compiled pattern, for topic exchanges.
     pattern: Option<TopicPattern>,
+    /// Binding arguments: what a headers exchange matches.
+    pub(crate) arguments: FieldTable,
 }
 
 /// An exchange with its bindings and a cache of routing decisions.
@@ -31,6 +33,8 @@ pub(crate) struct Exchange {
     /// Predeclared by the broker (`amq.direct`, ...): cannot be deleted.
     pub(crate) builtin: bool,
     pub(crate) bindings: Vec<Binding>,
+    /// Exchanges bound to this one: (destination, key, compiled topic pattern).
+    pub(crate) exchange_bindings: Vec<(Arc<str>, Arc<str>, Option<TopicPattern>)>,
     /// Routing key to the queues it reaches, each once. Cleared whenever bindings change.
     routes: HashMap<Box<str>, Arc<[QueueId]>>,
 }
@@ -49,17 +53,30 @@ impl Exchange {
             auto_delete,
             builtin: false,
             bindings: Vec::new(),
+            exchange_bindings: Vec::new(),
             routes: HashMap::new(),
         }
     }
 
     /// Adds a binding; binding the same queue with the same key again changes nothing.
     /// Returns whether it was new.
+    #[cfg(test)]
     pub(crate) fn bind(&mut self, queue: QueueId, queue_name: Arc<str>, key: Arc<str>) -> bool {
+        self.bind_with(queue, queue_name, key, FieldTable::new())
+    }
+
+    /// Binds with arguments; false when the same binding exists.
+    pub(crate) fn bind_with(
+        &mut self,
+        queue: QueueId,
+        queue_name: Arc<str>,
+        key: Arc<str>,
+        arguments: FieldTable,
+    ) -> bool {
         if self
             .bindings
             .iter()
-            .any(|b| b.queue == queue && b.key == key)
+            .any(|b| b.queue == queue && b.key == key && b.arguments == arguments)
         {
             return false;
         }
@@ -69,18 +86,73 @@ impl Exchange {
             queue_name,
             key,
             pattern,
+            arguments,
         });
         self.routes.clear();
         true
     }
 
     /// Removes every binding of `queue`.
+    /// Binds exchange `destination` to this one; false when the binding exists.
+    pub(crate) fn bind_exchange(&mut self, destination: Arc<str>, key: Arc<str>) -> bool {
+        if self
+            .exchange_bindings
+            .iter()
+            .any(|(d, k, _)| *d == destination && *k == key)
+        {
+            return false;
+        }
+        let pattern = (self.kind == ExchangeKind::Topic).then(|| TopicPattern::new(&key));
+        self.exchange_bindings.push((destination, key, pattern));
+        true
+    }
+
+    /// The exchanges bound to this one that a message with `routing_key` goes on to.
+    pub(crate) fn next_exchanges(&self, routing_key: &str) -> Vec<Arc<str>> {
+        let words: Vec<&str> = if self.kind == ExchangeKind::Topic {
+            topic::split(routing_key).collect()
+        } else {
+            Vec::new()
+        };
+        self.exchange_bindings
+            .iter()
+            .filter(|(_, key, pattern)| match self.kind {
+                ExchangeKind::Fanout => true,
+                ExchangeKind::Topic => pattern.as_ref().is_some_and(|p| p.matches_words(&words)),
+                ExchangeKind::Headers => false,
+                _ => **key == *routing_key,
+            })
+            .map(|(destination, _, _)| Arc::clone(destination))
+            .collect()
+    }
+
     pub(crate) fn unbind_queue(&mut self, queue: QueueId) {
         self.bindings.retain(|b| b.queue != queue);
         self.routes.clear();
     }
 
     /// The queues `routing_key` reaches, each once.
+    /// The queues a message reaches: by its headers on a headers exchange, by its
+    /// routing key on any other.
+    pub(crate) fn route_message(
+        &mut self,
+        routing_key: &str,
+        headers: &FieldTable,
+    ) -> Arc<[QueueId]> {
+        if self.kind != ExchangeKind::Headers {
+            return self.route(routing_key);
+        }
+        let mut queues: Vec<QueueId> = self
+            .bindings
+            .iter()
+            .filter(|b| headers_match(&b.arguments, headers))
+            .map(|b| b.queue)
+            .collect();
+        queues.sort_unstable();
+        queues.dedup();
+        queues.into()
+    }
+
     pub(crate) fn route(&mut self, routing_key: &str) -> Arc<[QueueId]> {
         let key = if self.kind == ExchangeKind::Fanout {
             ""
@@ -92,6 +164,14 @@ impl Exchange {
         }
         let mut queues: Vec<QueueId> = match self.kind {
             ExchangeKind::Fanout => self.bindings.iter().map(|b| b.queue).collect(),
+            // Headers exchanges route by headers (`route_message`); a key alone matches
+            // only bindings without arguments to match.
+            ExchangeKind::Headers => self
+                .bindings
+                .iter()
+                .filter(|b| headers_match(&b.arguments, &FieldTable::new()))
+                .map(|b| b.queue)
+                .collect(),
             ExchangeKind::Topic => {
                 let words: Vec<&str> = topic::split(routing_key).collect();
                 self.bindings
@@ -116,6 +196,42 @@ impl Exchange {
         }
         self.routes.insert(key.into(), Arc::clone(&queues));
         queues
+    }
+}
+
+/// RabbitMQ's headers matching: `x-match` `all` (the default) or `any`, over the
+/// binding's arguments not starting with `x-` (or all of them with `all-with-x` and
+/// `any-with-x`); integers compare by value whatever their width.
+fn headers_match(arguments: &FieldTable, headers: &FieldTable) -> bool {
+    let mode = arguments
+        .get("x-match")
+        .and_then(FieldValue::as_str)
+        .unwrap_or("all");
+    let (any, with_x) = match mode {
+        "any" => (true, false),
+        "any-with-x" => (true, true),
+        "all-with-x" => (false, true),
+        _ => (false, false),
+    };
+    let mut wanted = arguments
+        .iter()
+        .filter(|(k, _)| *k != "x-match" && (with_x || !k.starts_with("x-")))
+        .peekable();
+    if wanted.peek().is_none() {
+        return !any;
+    }
+    let mut matches = wanted.map(|(key, value)| {
+        headers
+            .get(key)
+            .is_some_and(|h| match (h.as_i64(), value.as_i64()) {
+                (Some(a), Some(b)) => a == b,
+                _ => h == value,
+            })
+    });
+    if any {
+        matches.any(|m| m)
+    } else {
+        matches.all(|m| m)
     }
 }
 
@@ -150,6 +266,24 @@ mod tests {
         f.bind(QueueId(1), "q1".into(), "a".into());
         f.bind(QueueId(2), "q2".into(), "b".into());
         assert_eq!(&*f.route("anything"), &[QueueId(1), QueueId(2)]);
+    }
+
+    #[test]
+    fn headers_match_all_or_any_by_value() {
+        let mut h = exchange(ExchangeKind::Headers);
+        let any = FieldTable::new()
+            .with("x-match", "any")
+            .with("backoff", 1000);
+        let all = FieldTable::new().with("a", 1).with("b", "x");
+        h.bind_with(QueueId(1), "q1".into(), "".into(), any);
+        h.bind_with(QueueId(2), "q2".into(), "".into(), all);
+        let headers = FieldTable::new()
+            .with("backoff", FieldValue::I64(1000))
+            .with("a", 1);
+        assert_eq!(&*h.route_message("ignored", &headers), &[QueueId(1)]);
+        let both = headers.with("b", "x");
+        assert_eq!(&*h.route_message("", &both), &[QueueId(1), QueueId(2)]);
+        assert!(h.route_message("", &FieldTable::new()).is_empty());
     }
 
     #[test]

@@ -26,6 +26,17 @@
 //! - **Publishing**: `mandatory` and unroutable gives `Returned` (312 `NO_ROUTE`);
 //!   `confirm` gives `Confirmed`, otherwise `Sent`. Messages wait in a queue until
 //!   someone consumes them.
+//! - **Delivery policies**, as RabbitMQ's classic queues have them: per-message
+//!   `expiration` and `x-message-ttl` (a message expires at the head of its queue, when a
+//!   broker timer on tokio's clock wakes, or when it would be delivered: a paused clock
+//!   drives it); dead-lettering of expired, rejected (`nack`/`reject` without requeue)
+//!   and dropped messages to `x-dead-letter-exchange` / `-routing-key`, with the
+//!   `x-death` header (count per queue and reason, newest first, `original-expiration`),
+//!   `x-first-death-*`, and RabbitMQ's cycle check; `x-max-length` with `x-overflow`
+//!   `drop-head` (dead-letters the oldest), `reject-publish` (a confirmed publish is
+//!   `Nacked`) and `reject-publish-dlx`; `x-max-priority` (higher priorities first,
+//!   capped at the maximum, FIFO within one); headers exchanges with binding arguments
+//!   (`x-match` `all`/`any`); exchange-to-exchange bindings.
 //!
 //! # Consumers: cancel, close, drop
 //!
@@ -101,10 +112,12 @@ mod faults;
 mod idle;
 mod ids;
 mod inspect;
+mod policy;
 mod queue;
 mod recovery;
 mod state;
 pub mod topic;
+mod ttl;
 
 use nameko_transport::Capabilities;
 
@@ -126,5 +139,6 @@ pub(crate) fn capabilities() -> Capabilities {
     caps.ordered_per_queue = true;
     caps.idle_detection = true;
     caps.fault_injection = true;
+    caps.delivery_policies = true;
     caps
 }

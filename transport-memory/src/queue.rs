@@ -8,6 +8,7 @@ use nameko_transport::{DeliveryMode, FieldTable, FieldValue, Message, TransportE
 use tokio::time::Instant;
 
 use crate::ids::{ConnectionId, ConsumerId, QueueId};
+use crate::policy::QueuePolicy;
 
 /// A message waiting in a queue, or delivered and not yet settled.
 ///
@@ -19,6 +20,10 @@ pub(crate) struct QueuedMessage {
     pub(crate) exchange: Arc<str>,
     pub(crate) routing_key: Arc<str>,
     pub(crate) redelivered: bool,
+    /// When the message expires in this queue (`expiration`, `x-message-ttl`).
+    pub(crate) expires_at: Option<Instant>,
+    /// Its priority in this queue (0 unless the queue has `x-max-priority`).
+    pub(crate) priority: u8,
 }
 
 impl QueuedMessage {
@@ -59,6 +64,8 @@ pub(crate) struct Queue {
     pub(crate) unacked: usize,
     /// `(exchange, routing key)` of every binding of this queue.
     pub(crate) bindings: Vec<(Arc<str>, Arc<str>)>,
+    /// TTL, dead-lettering, max length and priority, when the queue has any.
+    pub(crate) policy: Option<Box<QueuePolicy>>,
 }
 
 impl Queue {
@@ -84,6 +91,44 @@ impl Queue {
             has_had_consumer: false,
             unacked: 0,
             bindings: Vec::new(),
+            policy: None,
+        }
+    }
+
+    /// Whether messages are ordered by priority (`x-max-priority`).
+    fn by_priority(&self) -> bool {
+        self.policy
+            .as_ref()
+            .is_some_and(|p| p.max_priority.is_some())
+    }
+
+    /// Adds a newly routed message: at the tail, or behind every message of its
+    /// priority or higher in a priority queue.
+    pub(crate) fn push_ready(&mut self, message: QueuedMessage) {
+        if self.by_priority() {
+            let at = self
+                .ready
+                .iter()
+                .rposition(|m| m.priority >= message.priority)
+                .map_or(0, |i| i + 1);
+            self.ready.insert(at, message);
+        } else {
+            self.ready.push_back(message);
+        }
+    }
+
+    /// Puts a message back for redelivery: at the head, or at the head of its priority
+    /// in a priority queue.
+    pub(crate) fn requeue_front(&mut self, message: QueuedMessage) {
+        if self.by_priority() {
+            let at = self
+                .ready
+                .iter()
+                .position(|m| m.priority <= message.priority)
+                .unwrap_or(self.ready.len());
+            self.ready.insert(at, message);
+        } else {
+            self.ready.push_front(message);
         }
     }
 

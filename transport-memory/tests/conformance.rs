@@ -117,6 +117,27 @@ impl Transport for Faulty {
         self.0.bind_queue(queue, exchange, routing_key).await
     }
 
+    async fn bind_queue_with_arguments(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: nameko_transport::FieldTable,
+    ) -> Result<(), nameko_transport::TransportError> {
+        self.0
+            .bind_queue_with_arguments(queue, exchange, routing_key, arguments)
+            .await
+    }
+
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+    ) -> Result<(), nameko_transport::TransportError> {
+        self.0.bind_exchange(destination, source, routing_key).await
+    }
+
     async fn delete_queue(&self, name: &str) -> Result<u32, nameko_transport::TransportError> {
         self.0.delete_queue(name).await
     }
@@ -200,7 +221,7 @@ async fn the_suite_names_failed_and_hung_cases() {
     };
     let report = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(
-        report.contains("31 passed, 2 failed, 0 skipped"),
+        report.contains("38 passed, 2 failed, 0 skipped"),
         "{report}"
     );
     assert!(

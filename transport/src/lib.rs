@@ -65,6 +65,9 @@ pub enum ExchangeKind {
     Fanout,
     /// Routes by dot-separated pattern: `*` matches one word, `#` zero or more.
     Topic,
+    /// Routes on message headers matched against each binding's arguments
+    /// (`x-match` `all` or `any`); the routing key is ignored.
+    Headers,
 }
 
 impl ExchangeKind {
@@ -75,6 +78,7 @@ impl ExchangeKind {
             Self::Direct => "direct",
             Self::Fanout => "fanout",
             Self::Topic => "topic",
+            Self::Headers => "headers",
         }
     }
 }
@@ -196,6 +200,58 @@ impl QueueOptions {
         let value = i32::try_from(millis).map_or(FieldValue::I64(millis.into()), FieldValue::I32);
         self.arguments.insert("x-expires", value);
         self
+    }
+
+    /// `x-dead-letter-exchange`: where expired, rejected and dropped messages go (`""`
+    /// is the default exchange).
+    #[must_use]
+    pub fn with_dead_letter_exchange(self, exchange: impl Into<String>) -> Self {
+        self.with_argument("x-dead-letter-exchange", exchange.into())
+    }
+
+    /// `x-dead-letter-routing-key`: the routing key of dead-lettered messages (their own
+    /// by default).
+    #[must_use]
+    pub fn with_dead_letter_routing_key(self, key: impl Into<String>) -> Self {
+        self.with_argument("x-dead-letter-routing-key", key.into())
+    }
+
+    /// `x-message-ttl`: how long a message may wait in the queue, in whole milliseconds.
+    #[must_use]
+    pub fn with_message_ttl(self, ttl: std::time::Duration) -> Self {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let value = i32::try_from(ms).map_or_else(
+            |_| FieldValue::I64(i64::try_from(ms).unwrap_or(i64::MAX)),
+            FieldValue::I32,
+        );
+        self.with_argument("x-message-ttl", value)
+    }
+
+    /// `x-max-length`: how many ready messages the queue holds.
+    #[must_use]
+    pub fn with_max_length(self, max: u32) -> Self {
+        let value = i32::try_from(max).map_or(FieldValue::I64(max.into()), FieldValue::I32);
+        self.with_argument("x-max-length", value)
+    }
+
+    /// `x-overflow`: what a full queue does, `drop-head` (the default),
+    /// `reject-publish` or `reject-publish-dlx`.
+    #[must_use]
+    pub fn with_overflow(self, overflow: impl Into<String>) -> Self {
+        self.with_argument("x-overflow", overflow.into())
+    }
+
+    /// `x-max-priority`: the queue delivers messages of higher priority (up to `max`)
+    /// first.
+    #[must_use]
+    pub fn with_max_priority(self, max: u8) -> Self {
+        self.with_argument("x-max-priority", FieldValue::I32(max.into()))
+    }
+
+    /// `x-queue-type`: `classic` or `quorum` (replicated; durable and not exclusive).
+    #[must_use]
+    pub fn with_queue_type(self, kind: impl Into<String>) -> Self {
+        self.with_argument("x-queue-type", kind.into())
     }
 
     /// Adds a queue argument.
@@ -356,6 +412,12 @@ pub struct Capabilities {
     pub idle_detection: bool,
     /// Connection loss and other faults can be injected by tests.
     pub fault_injection: bool,
+    /// Delivery policies as RabbitMQ has them: per-message and per-queue message TTL
+    /// (`expiration`, `x-message-ttl`), dead-lettering (`x-dead-letter-exchange`,
+    /// `x-dead-letter-routing-key`, the `x-death` header), `x-max-length` with
+    /// `x-overflow`, `x-max-priority`, headers exchanges with binding arguments, and
+    /// exchange-to-exchange bindings.
+    pub delivery_policies: bool,
 }
 
 impl Capabilities {
@@ -373,6 +435,7 @@ impl Capabilities {
             ordered_per_queue: false,
             idle_detection: false,
             fault_injection: false,
+            delivery_policies: false,
         }
     }
 }
@@ -457,6 +520,51 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
         exchange: &str,
         routing_key: &str,
     ) -> Result<(), TransportError>;
+
+    /// Binds a queue to an exchange with binding arguments: for a
+    /// [`ExchangeKind::Headers`] exchange, the headers to match and `x-match`.
+    ///
+    /// Without arguments this is [`bind_queue`](Self::bind_queue); a backend without
+    /// binding arguments refuses any with [`TransportError::InvalidArgument`]. Bindings
+    /// with arguments are declared again by whoever needs them (they are not replayed
+    /// after a reconnection).
+    async fn bind_queue_with_arguments(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), TransportError> {
+        if arguments.is_empty() {
+            return self.bind_queue(queue, exchange, routing_key).await;
+        }
+        Err(TransportError::InvalidArgument(format!(
+            "this transport does not support binding arguments (binding queue '{queue}' to \
+             exchange '{exchange}')"
+        )))
+    }
+
+    /// Binds exchange `destination` to exchange `source` (RabbitMQ's exchange-to-exchange
+    /// binding): what `source` routes with a key matching `routing_key` is routed by
+    /// `destination` too. Each queue still gets one copy of a message, whatever the paths
+    /// to it.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::NotFound`] if an exchange is missing;
+    /// [`TransportError::InvalidArgument`] from a backend without such bindings (the
+    /// default).
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+    ) -> Result<(), TransportError> {
+        Err(TransportError::InvalidArgument(format!(
+            "this transport does not bind exchanges to exchanges ('{destination}' to \
+             '{source}' with key '{routing_key}')"
+        )))
+    }
 
     /// Deletes a queue, returning how many messages it held. Deleting a missing queue
     /// succeeds with 0. Its consumers end.

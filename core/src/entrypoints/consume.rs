@@ -8,6 +8,8 @@ use crate::config::queue_options_for;
 use crate::extension::{Entrypoint, EntrypointContext, ExtensionError};
 use crate::messaging::ExchangeDef;
 use crate::method::Method;
+use crate::retry::RetrySetting;
+use crate::transport::FieldValue;
 use crate::transport::QueueOptions;
 use crate::transport::topology::{Declaration, Topology};
 
@@ -27,6 +29,9 @@ pub struct ConsumeConfig {
     pub requeue_on_error: bool,
     /// The consumer's prefetch window; `PREFETCH_COUNT` when `None`.
     pub prefetch: Option<u16>,
+    /// The retry policy of failed deliveries ([`crate::retry`]); `DEFAULT_RETRY`'s by
+    /// default.
+    pub retry: RetrySetting,
 }
 
 impl ConsumeConfig {
@@ -40,6 +45,7 @@ impl ConsumeConfig {
             routing_key: String::new(),
             requeue_on_error: false,
             prefetch: None,
+            retry: RetrySetting::FromConfig,
         }
     }
 }
@@ -113,6 +119,29 @@ impl Consume {
         self
     }
 
+    /// Sets the retry policy: a [`Backoff`](crate::retry::Backoff), or `None` for no
+    /// retries whatever `DEFAULT_RETRY` says.
+    #[must_use]
+    pub fn retry(mut self, retry: impl Into<RetrySetting>) -> Self {
+        self.config.retry = retry.into();
+        self
+    }
+
+    /// Adds an argument of the queue (`x-max-priority`, `x-message-ttl`,
+    /// `x-max-length`, `x-overflow`, `x-dead-letter-exchange`, `x-queue-type`, ...).
+    ///
+    /// ```
+    /// use nameko_core::entrypoints::Consume;
+    ///
+    /// let consume = Consume::new("jobs").queue_argument("x-max-priority", 10);
+    /// assert!(consume.config().queue_options.arguments.contains_key("x-max-priority"));
+    /// ```
+    #[must_use]
+    pub fn queue_argument(mut self, key: impl Into<String>, value: impl Into<FieldValue>) -> Self {
+        self.config.queue_options = self.config.queue_options.with_argument(key, value);
+        self
+    }
+
     fn plan(&self, ctx: &EntrypointContext) -> Result<QueuePlan, ExtensionError> {
         let config = &self.config;
         let mut topology = Topology::new();
@@ -147,6 +176,10 @@ impl Consume {
                 requeue_delay: ctx.container().settings().requeue_delay,
             },
             prefetch: config.prefetch,
+            retry: config
+                .retry
+                .resolve(ctx.container().config(), config.requeue_on_error)
+                .map_err(|e| ExtensionError::msg(format!("DEFAULT_RETRY: {e}")))?,
         })
     }
 }

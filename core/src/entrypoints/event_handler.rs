@@ -11,8 +11,10 @@ use crate::config::queue_options_for;
 use crate::events::event_exchange_options;
 use crate::extension::{Entrypoint, EntrypointContext, ExtensionError};
 use crate::method::Method;
+use crate::retry::RetrySetting;
 use crate::transport::topology::{Declaration, Topology};
 use crate::transport::{ExchangeKind, ExchangeOptions, QueueOptions};
+use crate::transport::{FieldTable, FieldValue};
 use crate::wire;
 
 /// How an event reaches the instances of handling services (nameko's handler types).
@@ -40,7 +42,7 @@ impl HandlerType {
 }
 
 /// What an event handler listens to and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EventHandlerConfig {
     /// The service that dispatches the events.
@@ -56,6 +58,12 @@ pub struct EventHandlerConfig {
     /// Suffix of a broadcast handler's queue, unique per instance; a random one when
     /// `None` (then `reliable_delivery` must be off, as in nameko).
     pub broadcast_identifier: Option<String>,
+    /// The retry policy of failed deliveries ([`crate::retry`]); `DEFAULT_RETRY`'s by
+    /// default.
+    pub retry: RetrySetting,
+    /// Extra arguments of the handler's queue: `x-max-priority`, `x-message-ttl`,
+    /// `x-max-length`, `x-overflow`, `x-dead-letter-exchange`, `x-queue-type`, ...
+    pub queue_arguments: FieldTable,
 }
 
 impl EventHandlerConfig {
@@ -69,6 +77,8 @@ impl EventHandlerConfig {
             reliable_delivery: true,
             requeue_on_error: false,
             broadcast_identifier: None,
+            retry: RetrySetting::FromConfig,
+            queue_arguments: FieldTable::new(),
         }
     }
 }
@@ -110,13 +120,17 @@ pub fn handler_queue_name(
 #[must_use]
 pub fn handler_queue_options(config: &EventHandlerConfig) -> QueueOptions {
     let exclusive = config.handler_type == HandlerType::Broadcast && !config.reliable_delivery;
-    if exclusive {
+    let mut options = if exclusive {
         QueueOptions::default()
             .with_exclusive(true)
             .with_auto_delete(true)
     } else {
         QueueOptions::durable().with_auto_delete(!config.reliable_delivery)
+    };
+    for (key, value) in config.queue_arguments.iter() {
+        options = options.with_argument(key, value.clone());
     }
+    options
 }
 
 /// An event handler: runs its method with each event's payload.
@@ -186,6 +200,33 @@ impl EventHandler {
         self
     }
 
+    /// Sets the retry policy: a [`Backoff`](crate::retry::Backoff), or `None` for no
+    /// retries whatever `DEFAULT_RETRY` says.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use nameko_core::entrypoints::EventHandler;
+    /// use nameko_core::retry::Backoff;
+    ///
+    /// let handler = EventHandler::new("jobs", "job_submitted")
+    ///     .retry(Backoff::schedule(3, [1, 2, 4].map(Duration::from_secs)))
+    ///     .queue_argument("x-max-priority", 10);
+    /// assert_eq!(handler.config().queue_arguments.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn retry(mut self, retry: impl Into<RetrySetting>) -> Self {
+        self.config.retry = retry.into();
+        self
+    }
+
+    /// Adds an argument of the handler's queue (`x-max-priority`, `x-message-ttl`,
+    /// `x-max-length`, `x-overflow`, `x-dead-letter-exchange`, `x-queue-type`, ...).
+    #[must_use]
+    pub fn queue_argument(mut self, key: impl Into<String>, value: impl Into<FieldValue>) -> Self {
+        self.config.queue_arguments.insert(key, value);
+        self
+    }
+
     fn plan(&self, ctx: &EntrypointContext) -> Result<QueuePlan, ExtensionError> {
         let config = &self.config;
         let settings = ctx.container().settings();
@@ -232,6 +273,10 @@ impl EventHandler {
                 requeue_delay: settings.requeue_delay,
             },
             prefetch: None,
+            retry: config
+                .retry
+                .resolve(ctx.container().config(), config.requeue_on_error)
+                .map_err(|e| ExtensionError::msg(format!("DEFAULT_RETRY: {e}")))?,
         })
     }
 }

@@ -12,6 +12,7 @@ use super::consumer::{ConsumerTask, DeliveryHandler, settle};
 use crate::context::ContextData;
 use crate::extension::{EntrypointContext, ExtensionError, Workers};
 use crate::method::Method;
+use crate::retry::{Backoff, Retrier};
 use crate::transport::topology::Topology;
 use crate::transport::{Acker, Delivery, Message};
 use crate::wire::{self, CallArgs};
@@ -35,6 +36,8 @@ pub(crate) struct QueuePlan {
     pub(crate) queue: String,
     pub(crate) settling: Settling,
     pub(crate) prefetch: Option<u16>,
+    /// The retry policy, if the entrypoint has one.
+    pub(crate) retry: Option<Backoff>,
 }
 
 /// Checks that a queue entrypoint's method takes the message payload, and only it.
@@ -62,8 +65,15 @@ impl QueueRunner {
     pub(crate) async fn setup(
         &mut self,
         ctx: &EntrypointContext,
-        plan: QueuePlan,
+        mut plan: QueuePlan,
     ) -> Result<(), ExtensionError> {
+        if let Some(policy) = &plan.retry {
+            let transport = Arc::clone(ctx.container().transport());
+            if let Some(dead) = Retrier::new(policy.clone(), &plan.queue, transport).declarations()
+            {
+                plan.topology.record(dead);
+            }
+        }
         plan.topology
             .declare(ctx.container().transport().as_ref())
             .await?;
@@ -87,6 +97,13 @@ impl QueueRunner {
             max_size: settings.max_message_size,
             settling: plan.settling,
             stopping: container.stopping().clone(),
+            retry: plan.retry.as_ref().map(|policy| {
+                Arc::new(Retrier::new(
+                    policy.clone(),
+                    &plan.queue,
+                    Arc::clone(container.transport()),
+                ))
+            }),
         });
         self.consumer
             .start(
@@ -120,6 +137,7 @@ struct Loop {
     max_size: usize,
     settling: Settling,
     stopping: CancellationToken,
+    retry: Option<Arc<Retrier>>,
 }
 
 /// Reads a message body as nameko does: JSON only.
@@ -166,14 +184,39 @@ impl DeliveryHandler for Loop {
             return false;
         };
         let (context, parent_stack) = ContextData::from_headers(&message.properties.headers);
-        let worker = self.workers.start(slot, call, context, &parent_stack);
+        let mut worker = self.workers.start(slot, call, context, &parent_stack);
+        // Only an entrypoint with a retry policy keeps the message past this point.
+        let retry = self.retry.as_ref().map(|retrier| {
+            let attempt = Retrier::attempt_of(&message.properties.headers);
+            worker.set_attempt(attempt);
+            (Arc::clone(retrier), attempt, message)
+        });
         let settling = self.settling;
         let redelivered = info.redelivered;
         let stopping = self.stopping.clone();
+        let queue = self.queue.clone();
         self.workers.spawn(worker, move |worker| async move {
             let run = worker.run().await;
-            match (run.result(), settling.requeue_on_error) {
-                (Err(_), true) => {
+            // The failure path of a retrying entrypoint alone copies the error and the
+            // call id stack.
+            let retry = match (run.result(), retry) {
+                (Err(error), Some(retry)) => {
+                    Some((retry, error.clone(), run.context().call_id_stack().to_vec()))
+                }
+                _ => None,
+            };
+            let failed = run.result().is_err();
+            match (failed, retry) {
+                (true, Some(((retrier, attempt, message), error, stack))) => {
+                    match retrier.failed(message, attempt, &error, &stack).await {
+                        Ok(_) => settle(acker.ack().await),
+                        Err(error) => {
+                            tracing::error!(%queue, %error, "cannot re-publish a failed delivery for its retry; requeued");
+                            requeue(acker, true, settling.requeue_delay, stopping).await;
+                        }
+                    }
+                }
+                (true, None) if settling.requeue_on_error => {
                     requeue(acker, redelivered, settling.requeue_delay, stopping).await;
                 }
                 _ => settle(acker.ack().await),

@@ -17,6 +17,7 @@ use crate::extension::{
 };
 use crate::method::Output;
 use crate::publish::publish_made_with_retry;
+use crate::retry::{Backoff, Retrier, RetrySetting};
 use crate::transport::topology::{Declaration, Topology};
 use crate::transport::{
     Acker, Delivery, ExchangeKind, ExchangeOptions, Message, Properties, PublishOptions,
@@ -25,14 +26,38 @@ use crate::transport::{
 use crate::wire::{self, CallArgs};
 
 /// An RPC method: requests on `rpc-<service>` with routing key `<service>.<method>`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Rpc;
+#[derive(Debug, Default, Clone)]
+pub struct Rpc {
+    retry: Option<Backoff>,
+}
 
 impl Rpc {
     /// The RPC entrypoint.
     #[must_use]
     pub fn new() -> Self {
-        Self
+        Self::default()
+    }
+
+    /// Retries a failed call after a delay held by the broker, as event handlers do
+    /// ([`crate::retry`]), answering the caller only once: with the first success, or
+    /// with the error of the last attempt. Opt-in per method (`DEFAULT_RETRY` does not
+    /// apply); the caller's timeout must cover the delays.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use nameko_core::entrypoints::Rpc;
+    /// use nameko_core::retry::Backoff;
+    ///
+    /// let rpc = Rpc::new().retry(Backoff::schedule(2, [Duration::from_millis(500)]));
+    /// # drop(rpc);
+    /// ```
+    #[must_use]
+    pub fn retry(mut self, retry: impl Into<RetrySetting>) -> Self {
+        self.retry = match retry.into() {
+            RetrySetting::Policy(policy) => Some(policy),
+            _ => None,
+        };
+        self
     }
 }
 
@@ -48,6 +73,11 @@ impl Entrypoint for Rpc {
             .container()
             .shared("", move || RpcConsumer::new(workers));
         consumer.methods.register(ctx.method().name);
+        if let Some(policy) = &self.retry {
+            consumer
+                .retries
+                .register((ctx.method().name, policy.clone()));
+        }
         Ok(())
     }
 }
@@ -58,6 +88,7 @@ impl Entrypoint for Rpc {
 pub struct RpcConsumer {
     workers: Workers,
     methods: Collector<&'static str>,
+    retries: Collector<(&'static str, Backoff)>,
     settings: OnceLock<Arc<Settings>>,
     consumer: ConsumerTask,
 }
@@ -71,6 +102,8 @@ struct Settings {
     max_size: usize,
     retry: RetryPolicy,
     methods: Vec<&'static str>,
+    /// The methods with a retry policy; empty for most services.
+    retries: Vec<(&'static str, Arc<Retrier>)>,
 }
 
 impl RpcConsumer {
@@ -78,6 +111,7 @@ impl RpcConsumer {
         Self {
             workers,
             methods: Collector::new(),
+            retries: Collector::new(),
             settings: OnceLock::new(),
             consumer: ConsumerTask::default(),
         }
@@ -98,6 +132,16 @@ impl SharedExtension for RpcConsumer {
             max_size: config.max_message_size,
             retry: config.rpc_retry_policy,
             methods: self.methods.items(),
+            retries: self
+                .retries
+                .items()
+                .into_iter()
+                .map(|(method, policy)| {
+                    let queue = wire::rpc_queue(service);
+                    let retrier = Retrier::new(policy, &queue, Arc::clone(ctx.transport()));
+                    (method, Arc::new(retrier))
+                })
+                .collect(),
         };
         Topology::new()
             .with(Declaration::exchange(
@@ -218,6 +262,7 @@ async fn handle(settings: &Arc<Settings>, workers: &Workers, delivery: Delivery)
         .routing_key
         .strip_prefix(settings.service)
         .and_then(|rest| rest.strip_prefix('.'))
+        .or_else(|| retried_method(settings, &info.routing_key, &properties))
         .filter(|m| settings.methods.contains(m));
     let Some(method) = method else {
         let name = info.routing_key.rsplit('.').next().unwrap_or_default();
@@ -240,14 +285,76 @@ async fn handle(settings: &Arc<Settings>, workers: &Workers, delivery: Delivery)
         },
     };
     let (context, parent_stack) = ContextData::from_headers(&properties.headers);
-    let worker = workers.start(slot, call, context, &parent_stack);
+    let mut worker = workers.start(slot, call, context, &parent_stack);
+    let retry = if settings.retries.is_empty() {
+        None
+    } else {
+        settings
+            .retries
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map(|(_, retrier)| {
+                let attempt = Retrier::attempt_of(&properties.headers);
+                worker.set_attempt(attempt);
+                let routing_key = format!("{}.{method}", settings.service);
+                (Arc::clone(retrier), attempt, body, properties, routing_key)
+            })
+    };
     workers.spawn(worker, move |worker| async move {
         let run = worker.run().await;
+        if let Some(retry) = retry
+            && let Err(error) = run.result()
+        {
+            let error = error.clone();
+            let stack = run.context().call_id_stack().to_vec();
+            let (retrier, attempt, body, mut properties, routing_key) = retry;
+            properties.reply_to = Some(reply.reply_to.clone());
+            properties.correlation_id.clone_from(&reply.correlation_id);
+            if !properties.headers.contains_key(RPC_METHOD_ID_HEADER) {
+                properties.headers.insert(RPC_METHOD_ID_HEADER, routing_key);
+            }
+            let message = Message::new(body, properties);
+            match retrier.retry(message, attempt, &error, &stack).await {
+                Ok(true) => {
+                    // Answered by a later attempt.
+                    settle(acker.ack().await);
+                    run.finish().await;
+                    return;
+                }
+                Ok(false) => {}
+                Err(problem) => {
+                    tracing::error!(%problem, "cannot re-publish a failed request for its retry; answering with its error");
+                }
+            }
+        }
         let body = encode_reply(run.result());
         reply.send(body, acker).await;
         run.finish().await;
     });
     true
+}
+
+/// The header naming the method of a retried request (it comes back with the service's
+/// queue as routing key), as nameko-amqp-retry names it.
+const RPC_METHOD_ID_HEADER: &str = "nameko.rpc_method_id";
+
+/// The method of a request that came back from its retry delay: named by its
+/// `nameko.rpc_method_id` header, when the service has retrying methods.
+fn retried_method(
+    settings: &Settings,
+    routing_key: &str,
+    properties: &Properties,
+) -> Option<&'static str> {
+    if settings.retries.is_empty() || routing_key != settings.queue {
+        return None;
+    }
+    let name = properties
+        .headers
+        .get(RPC_METHOD_ID_HEADER)
+        .and_then(crate::transport::FieldValue::as_str)?
+        .strip_prefix(settings.service)?
+        .strip_prefix('.')?;
+    settings.methods.iter().copied().find(|m| *m == name)
 }
 
 fn check_content_type(properties: &Properties) -> Result<(), String> {

@@ -260,6 +260,14 @@ impl fmt::Debug for Worker {
 }
 
 impl Worker {
+    /// Sets which attempt at its message this worker is (see
+    /// [`WorkerContext::attempt`]); only before it runs.
+    pub fn set_attempt(&mut self, attempt: u32) {
+        if let Some(context) = Arc::get_mut(&mut self.context) {
+            context.set_attempt(attempt);
+        }
+    }
+
     /// What the worker knows about its call.
     #[must_use]
     pub fn context(&self) -> &Arc<WorkerContext> {

@@ -64,11 +64,22 @@ pub fn reply_queue(owner: &str, id: &str) -> String {
     format!("rpc.reply-{owner}-{id}")
 }
 
-/// Name of a service's event exchange: `<service>.events`.
+/// Name of a service's event exchange: `<service>.events`; for the source `*` (any
+/// service), [`ALL_EVENTS_EXCHANGE`].
 #[must_use]
 pub fn event_exchange(service: &str) -> String {
+    if service == ANY_SOURCE {
+        return ALL_EVENTS_EXCHANGE.to_owned();
+    }
     format!("{service}.events")
 }
+
+/// The source of an event handler for events of any service.
+pub const ANY_SOURCE: &str = "*";
+
+/// The topic exchange every nameko-rs dispatcher binds its `<service>.events` exchange
+/// to (exchange-to-exchange, key `#`): handlers of events from any source bind here.
+pub const ALL_EVENTS_EXCHANGE: &str = "nameko-events";
 
 /// The arguments of a call: nameko's `{"args": [...], "kwargs": {...}}`.
 ///

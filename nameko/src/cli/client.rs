@@ -81,13 +81,14 @@ pub(super) async fn client(
     match command {
         ClientCommand::Call(call) => self::call(&config, &call).await,
         ClientCommand::Dispatch(dispatch) => self::dispatch(&config, &dispatch).await,
+        ClientCommand::DeadLetters(cmd) => super::dead_letters::run(&config, &cmd).await,
         ClientCommand::ShowConfig | ClientCommand::Shell(_) => Ok(()),
     }
 }
 
 /// Connects for a client command; the in-process broker cannot reach services of other
 /// processes, so it is refused.
-async fn client_transport(config: &Config) -> Result<Arc<dyn Transport>, CliError> {
+pub(super) async fn client_transport(config: &Config) -> Result<Arc<dyn Transport>, CliError> {
     let connector = Connector::from_config(config)?;
     if connector.broker().is_memory() {
         return Err(CliError::Usage(format!(

@@ -56,6 +56,7 @@
 //! See [`exit`].
 
 mod client;
+mod dead_letters;
 mod error;
 
 use std::ffi::OsString;
@@ -184,6 +185,8 @@ enum ClientCommand {
     Dispatch(DispatchCmd),
     /// Print the configuration after environment substitution, passwords hidden
     ShowConfig,
+    /// Look at, replay or purge the dead letters of a queue (messages whose retries ran out)
+    DeadLetters(dead_letters::DeadLettersCmd),
     /// An interactive shell on the cluster: n.rpc.<service>.<method>(...) as in Python nameko
     #[command(after_help = crate::shell::SHELL_HELP)]
     Shell(crate::shell::ShellCmd),

@@ -3,6 +3,7 @@
 
 pub(crate) mod delivery;
 pub(crate) mod lifecycle;
+pub(crate) mod policies;
 pub(crate) mod properties;
 pub(crate) mod publish;
 pub(crate) mod routing;

@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use nameko_transport::{
-    ExchangeKind, ExchangeOptions, QueueDeclared, QueueOptions, TransportError,
+    ExchangeKind, ExchangeOptions, FieldTable, QueueDeclared, QueueOptions, TransportError,
 };
 use tokio::time::Instant;
 
 use super::{State, check_name, default_exchange_refused, not_found_exchange, not_found_queue};
 use crate::exchange::Exchange;
 use crate::ids::{ConnectionId, QueueId};
+use crate::policy::QueuePolicy;
 use crate::queue::{Queue, QueueShape, parse_expires};
 
 impl State {
@@ -88,10 +89,36 @@ impl State {
         Ok(())
     }
 
+    pub(crate) fn bind_exchange(
+        &mut self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+    ) -> Result<(), TransportError> {
+        check_name("routing key", routing_key)?;
+        if destination.is_empty() || source.is_empty() {
+            return Err(default_exchange_refused("bind"));
+        }
+        let Some(d) = self.exchanges.get(destination) else {
+            return Err(not_found_exchange(destination));
+        };
+        let destination = Arc::clone(&d.name);
+        let Some(x) = self.exchanges.get_mut(source) else {
+            return Err(not_found_exchange(source));
+        };
+        if x.bind_exchange(destination, routing_key.into()) {
+            tracing::debug!(source, routing_key, "exchange bound to exchange");
+        }
+        Ok(())
+    }
+
     pub(super) fn remove_exchange(&mut self, name: &str) {
         let Some(exchange) = self.exchanges.remove(name) else {
             return;
         };
+        for other in self.exchanges.values_mut() {
+            other.exchange_bindings.retain(|(d, _, _)| **d != *name);
+        }
         tracing::debug!(exchange = name, "exchange deleted");
         for binding in &exchange.bindings {
             if let Some(q) = self.queues.get_mut(&binding.queue) {
@@ -156,6 +183,7 @@ impl State {
             name.into()
         };
         let expires = parse_expires(&name, &options.arguments)?;
+        let policy = QueuePolicy::parse(&name, &options.arguments)?;
         let id = QueueId(self.next_id());
         let shape = QueueShape {
             durable: options.durable,
@@ -166,10 +194,9 @@ impl State {
         let owner = options.exclusive.then_some(conn);
         tracing::debug!(queue = %name, durable = options.durable, exclusive = options.exclusive,
             auto_delete = options.auto_delete, "queue declared");
-        self.queues.insert(
-            id,
-            Queue::new(id, Arc::clone(&name), shape, owner, expires, now),
-        );
+        let mut queue = Queue::new(id, Arc::clone(&name), shape, owner, expires, now);
+        queue.policy = policy;
+        self.queues.insert(id, queue);
         self.queue_names.insert(Arc::clone(&name), id);
         self.touch(id, now);
         Ok(QueueDeclared::new(&*name, 0, 0))
@@ -181,6 +208,18 @@ impl State {
         queue: &str,
         exchange: &str,
         routing_key: &str,
+    ) -> Result<(), TransportError> {
+        self.bind_queue_with(conn, queue, exchange, routing_key, FieldTable::new())
+    }
+
+    /// Binds with binding arguments (what a headers exchange matches).
+    pub(crate) fn bind_queue_with(
+        &mut self,
+        conn: ConnectionId,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
     ) -> Result<(), TransportError> {
         check_name("routing key", routing_key)?;
         if exchange.is_empty() {
@@ -195,7 +234,7 @@ impl State {
             return Err(not_found_exchange(exchange));
         };
         let key: Arc<str> = routing_key.into();
-        if x.bind(qid, queue_name, Arc::clone(&key)) {
+        if x.bind_with(qid, queue_name, Arc::clone(&key), arguments) {
             tracing::debug!(queue, exchange, routing_key, "queue bound");
             let exchange_name = Arc::clone(&x.name);
             if let Some(q) = self.queues.get_mut(&qid) {

@@ -9,7 +9,7 @@ use nameko_transport::{Acker, ConsumeOptions, Delivery, DeliveryInfo, Settlement
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{State, not_found_queue};
+use super::{DeathReason, State, not_found_queue};
 use crate::broker::Shared;
 use crate::connection::Phase;
 use crate::consumer::{ConsumerState, InFlight, Item, MemoryAcker, MemoryConsumer};
@@ -165,7 +165,15 @@ impl State {
         let Some(q) = self.queues.get_mut(&qid) else {
             return;
         };
+        let mut expired = Vec::new();
+        let mut now = None;
         while !q.ready.is_empty() && !q.consumers.is_empty() {
+            if let Some(at) = q.ready.front().and_then(|m| m.expires_at)
+                && at <= *now.get_or_insert_with(Instant::now)
+            {
+                expired.extend(q.ready.pop_front());
+                continue;
+            }
             let n = q.consumers.len();
             let Some(slot) = (0..n).map(|i| (q.next_consumer + i) % n).find(|&i| {
                 self.consumers
@@ -210,7 +218,7 @@ impl State {
             if tx.send(item).is_err() {
                 // The stream is gone without closing: put the message back and stop
                 // delivering to it.
-                q.ready.push_front(queued);
+                q.requeue_front(queued);
                 c.tx = None;
                 q.consumers.remove(slot);
                 q.next_consumer = 0;
@@ -225,6 +233,13 @@ impl State {
             );
             q.unacked += 1;
             self.in_flight += 1;
+        }
+        let next_expiry = q.ready.front().and_then(|m| m.expires_at);
+        for message in expired {
+            self.dead_letter(qid, message, DeathReason::Expired);
+        }
+        if let Some(at) = next_expiry {
+            self.schedule_expiry(at);
         }
     }
 
@@ -257,7 +272,9 @@ impl State {
             if requeue {
                 let mut message = in_flight.message;
                 message.redelivered = true;
-                q.ready.push_front(message);
+                q.requeue_front(message);
+            } else if q.policy.is_some() {
+                self.dead_letter(qid, in_flight.message, DeathReason::Rejected);
             }
             self.dispatch(qid);
         }
@@ -285,7 +302,7 @@ impl State {
                 q.unacked -= 1;
                 let mut message = in_flight.message;
                 message.redelivered = true;
-                q.ready.push_front(message);
+                q.requeue_front(message);
                 if !touched.contains(&in_flight.queue) {
                     touched.push(in_flight.queue);
                 }

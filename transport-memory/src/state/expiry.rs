@@ -9,6 +9,9 @@ use crate::queue::Queue;
 impl State {
     /// Deletes every queue whose `x-expires` ran out by `now`.
     pub(crate) fn expire_due(&mut self) {
+        if self.ttl_next.is_some_and(|at| at <= Instant::now()) {
+            self.expire_messages();
+        }
         let Some(next) = self.next_expiry else {
             return;
         };

@@ -21,7 +21,10 @@ mod declare;
 mod delivery;
 mod expiry;
 mod lifecycle;
+mod policy;
 mod publish;
+
+pub(crate) use policy::DeathReason;
 
 /// Longest name or routing key AMQP can carry (a short string).
 const MAX_NAME_LEN: usize = 255;
@@ -50,6 +53,10 @@ pub(crate) struct State {
     pub(crate) pending_recoveries: Vec<ConnectionId>,
     /// The default exchange's name, shared by every message published to it.
     default_exchange: Arc<str>,
+    /// When the earliest queue head expires, if any message can.
+    pub(crate) ttl_next: Option<Instant>,
+    /// The broker's timer must be (started and) told of an earlier `ttl_next`.
+    pub(crate) ttl_wake: bool,
 }
 
 fn not_found_queue(name: &str) -> TransportError {
@@ -95,6 +102,8 @@ impl State {
             publish_seq: 0,
             pending_recoveries: Vec::new(),
             default_exchange: Arc::from(""),
+            ttl_next: None,
+            ttl_wake: false,
         };
         state.declare_builtin_exchanges();
         state

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use nameko_transport::{Message, PublishOptions, PublishOutcome, TransportError};
+use nameko_transport::{FieldTable, Message, PublishOptions, PublishOutcome, TransportError};
 
 use super::{State, check_name, not_found_exchange};
 use crate::ids::{ConnectionId, QueueId};
 use crate::inspect::{PublishLog, Published};
+use crate::policy::parse_expiration;
 use crate::queue::QueuedMessage;
 
 /// Where a publish went.
@@ -76,18 +77,32 @@ impl State {
             ));
         }
         check_name("routing key", routing_key)?;
-        let (exchange_name, targets): (Arc<str>, Arc<[QueueId]>) = if exchange.is_empty() {
-            let targets = self
-                .queue_names
-                .get(&**routing_key)
-                .map_or_else(|| Arc::from([]), |id| Arc::from([*id]));
-            (Arc::clone(&self.default_exchange), targets)
-        } else {
-            let Some(x) = self.exchanges.get_mut(exchange) else {
-                return Err(not_found_exchange(exchange));
-            };
-            (Arc::clone(&x.name), x.route(routing_key))
+        let message_ttl = match &message.properties.expiration {
+            None => None,
+            Some(expiration) => Some(parse_expiration(expiration)?),
         };
+        let (exchange_name, targets) =
+            self.targets(exchange, routing_key, &message.properties.headers)?;
+        let queued = QueuedMessage {
+            message: Arc::clone(message),
+            exchange: Arc::clone(&exchange_name),
+            routing_key: Arc::clone(routing_key),
+            redelivered: false,
+            expires_at: None,
+            priority: 0,
+        };
+        let mut refused = false;
+        for &id in targets.iter() {
+            let Some(q) = self.queues.get_mut(&id) else {
+                continue;
+            };
+            if q.policy.is_none() && message_ttl.is_none() {
+                q.ready.push_back(queued.clone());
+                self.dispatch(id);
+            } else {
+                refused |= !self.enqueue(id, queued.clone(), message_ttl);
+            }
+        }
         let outcome = if targets.is_empty() && options.mandatory {
             tracing::debug!(
                 exchange,
@@ -98,30 +113,60 @@ impl State {
                 reply_code: 312,
                 reply_text: "NO_ROUTE".to_owned(),
             }
+        } else if options.confirm && refused {
+            PublishOutcome::Nacked
         } else if options.confirm {
             PublishOutcome::Confirmed
         } else {
             PublishOutcome::Sent
         };
-        if !targets.is_empty() {
-            let queued = QueuedMessage {
-                message: Arc::clone(message),
-                exchange: Arc::clone(&exchange_name),
-                routing_key: Arc::clone(routing_key),
-                redelivered: false,
-            };
-            for &id in targets.iter() {
-                if let Some(q) = self.queues.get_mut(&id) {
-                    q.ready.push_back(queued.clone());
-                    self.dispatch(id);
-                }
-            }
-        }
         Ok(Routed {
             exchange: exchange_name,
             outcome,
             queues: targets.len(),
         })
+    }
+
+    /// The exchange's shared name and the queues a message reaches through it.
+    pub(super) fn targets(
+        &mut self,
+        exchange: &str,
+        routing_key: &str,
+        headers: &FieldTable,
+    ) -> Result<(Arc<str>, Arc<[QueueId]>), TransportError> {
+        if exchange.is_empty() {
+            let targets = self
+                .queue_names
+                .get(routing_key)
+                .map_or_else(|| Arc::from([]), |id| Arc::from([*id]));
+            return Ok((Arc::clone(&self.default_exchange), targets));
+        }
+        let Some(x) = self.exchanges.get_mut(exchange) else {
+            return Err(not_found_exchange(exchange));
+        };
+        let name = Arc::clone(&x.name);
+        let queues = x.route_message(routing_key, headers);
+        if x.exchange_bindings.is_empty() {
+            return Ok((name, queues));
+        }
+        // Exchange-to-exchange bindings: every exchange reached routes too; each queue
+        // gets one copy.
+        let mut all: Vec<QueueId> = queues.to_vec();
+        let mut seen = vec![Arc::clone(&name)];
+        let mut pending = x.next_exchanges(routing_key);
+        while let Some(next) = pending.pop() {
+            if seen.contains(&next) {
+                continue;
+            }
+            seen.push(Arc::clone(&next));
+            if let Some(x) = self.exchanges.get_mut(&*next) {
+                all.extend(x.route_message(routing_key, headers).iter());
+                pending.extend(x.next_exchanges(routing_key));
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok((name, all.into()))
     }
 
     fn log_publish(&mut self, record: Published) {
