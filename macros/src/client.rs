@@ -158,7 +158,7 @@ pub(crate) fn generate(
             ::core::result::Result::<_, ::nameko::__private::SerdeJsonError>::Ok(
                 ::nameko::__private::CallArgs::new()
             )
-            #(.and_then(|args| args.try_kwarg(#wire_names, #names)))*
+            #(.and_then(|__nameko_args| __nameko_args.try_kwarg(#wire_names, #names)))*
         };
         let call = if declared.is_some() {
             quote!(::nameko::__private::typed_call::fallible)
@@ -191,7 +191,7 @@ pub(crate) fn generate(
         let positions = 0..m.params.len();
         let serialize = quote!(::nameko::__private::Serialize);
         let value = quote!(::nameko::__private::Value);
-        let call = quote!(respond(#(#names),*));
+        let call = quote!(__nameko_respond(#(#names),*));
         let (script_ret, reply, reply_bounds) = match m.returns {
             Returns::Unit => (
                 quote!(()),
@@ -226,7 +226,7 @@ pub(crate) fn generate(
             ),
         };
         let script_doc = format!(
-            "Answers calls of `{name}` with `respond`, given the call's arguments; it \
+            "Answers calls of `{name}` with the function given, called with the call's arguments; it \
              returns what the service's method returns (an `Err` is replied as the \
              service would reply it)."
         );
@@ -235,14 +235,14 @@ pub(crate) fn generate(
             #[must_use]
             pub fn #ident(
                 self,
-                respond: impl Fn(#(#types),*) -> #script_ret + ::core::marker::Send + ::core::marker::Sync + 'static,
+                __nameko_respond: impl Fn(#(#types),*) -> #script_ret + ::core::marker::Send + ::core::marker::Sync + 'static,
             ) -> Self
             where #(for<'__nameko> #types: ::nameko::__private::DeserializeOwned,)*
                   for<'__nameko> #script_ret: ::core::marker::Send,
                   #reply_bounds
             {
-                self.backend.script(#name, move |args| {
-                    #(let #names: #types = ::nameko::__private::scripted_convert::arg(#name, args, #positions, #wire_names)?;)*
+                self.backend.script(#name, move |__nameko_args| {
+                    #(let #names: #types = ::nameko::__private::scripted_convert::arg(#name, __nameko_args, #positions, #wire_names)?;)*
                     #reply
                 });
                 self

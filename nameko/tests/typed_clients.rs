@@ -59,6 +59,12 @@ impl Calculator {
         r#type
     }
 
+    /// Parameters named like what the generated code uses.
+    #[rpc]
+    async fn awkward(&self, args: Vec<i64>, proxy: String, method: String) -> String {
+        format!("{args:?} {proxy} {method}")
+    }
+
     #[rpc]
     async fn slow(&self, millis: u64) -> u64 {
         tokio::time::sleep(Duration::from_millis(millis)).await;
@@ -122,6 +128,10 @@ cluster_tests! {
         assert_eq!(calculator.shift(point, Some(10)).await.unwrap(), Point { x: 11, y: 12 });
         calculator.reset().await.unwrap();
         assert_eq!(calculator.caller("raw".to_owned()).await.unwrap(), "raw");
+        assert_eq!(
+            calculator.awkward(vec![1], "p".to_owned(), "m".to_owned()).await.unwrap(),
+            "[1] p m"
+        );
 
         match calculator.divide(1.0, 0.0).await {
             Err(CallError::Service(ValueError(message))) => assert_eq!(message, "Division by zero"),
@@ -213,6 +223,7 @@ async fn arguments_go_by_keyword_with_their_python_names() {
 #[tokio::test]
 async fn typed_mocks_stand_in_for_client_fields() {
     let maths = CalculatorClient::mock()
+        .awkward(|args, proxy, method| format!("{args:?}{proxy}{method}"))
         .multiply(|a, b| a.mul_add(b, 0.5))
         .divide(|_, _| Err(ValueError("scripted".to_owned())));
     let scores = worker_factory::<Scores>()
