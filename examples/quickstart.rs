@@ -5,12 +5,12 @@
 //! ```
 //!
 //! It starts `service_x` and `service_y`, calls `service_x.remote_method("hello")`
-//! through a standalone cluster proxy and prints `hello-x-y`, then makes two calls with
-//! `call_async`, both in flight at once. It runs on the in-process broker; set
+//! through the typed client `#[service]` generated for it, from a standalone cluster
+//! proxy, and prints `hello-x-y`, then makes two deferred calls, both in flight at once. It runs on the in-process broker; set
 //! `AMQP_URI=amqp://guest:guest@localhost:5672/` to run it on RabbitMQ instead.
 
 use nameko::prelude::*;
-use nameko_examples::{ServiceX, ServiceY};
+use nameko_examples::{ServiceX, ServiceXClient, ServiceY, ServiceYClient};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,20 +27,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     service_x.start().await?;
 
     let proxy = ClusterRpcProxy::start(nameko::connect_or_memory(&config).await?, &config).await?;
-    let greeting: String = proxy
-        .service("service_x")
-        .call("remote_method", ("hello",))
-        .await?;
+    let service_x_client: ServiceXClient = proxy.client();
+    let service_y_client: ServiceYClient = proxy.client();
+    let greeting = service_x_client.remote_method("hello".to_owned()).await?;
     println!("{greeting}");
 
     // Two calls in flight at once; their results are awaited afterwards.
-    let first = proxy
-        .service("service_x")
-        .call_async::<String>("remote_method", ("first",))
+    let first = service_x_client
+        .call_async()
+        .remote_method("first".to_owned())
         .await?;
-    let second = proxy
-        .service("service_y")
-        .call_async::<String>("append_identifier", ("second",))
+    let second = service_y_client
+        .call_async()
+        .append_identifier("second".to_owned())
         .await?;
     println!("{} {}", first.result().await?, second.result().await?);
 

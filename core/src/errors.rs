@@ -56,6 +56,7 @@ use serde_json::Value;
 
 use crate::transport::TransportError;
 
+pub(crate) use registry::register_encoder;
 pub use registry::{ErrorRegistration, is_registered, register_error, register_nameko_error};
 
 /// `exc_path` of nameko's `MethodNotFound`.

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::config::{Config, ConfigError, RetryPolicy, Settings};
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
-use crate::errors::{IntoRemoteError, RemoteError};
+use crate::errors::{IntoRemoteError, RemoteError, RpcError};
 use crate::extension::ContainerContext;
 use crate::messaging::MessageOptions;
 use crate::publish::publish_with_retry;
@@ -40,6 +40,18 @@ pub enum EventError {
     /// The broker refused the event (publisher confirm `nack`).
     #[error("the broker refused the event")]
     Refused,
+}
+
+impl crate::rpc::ExpectedError for EventError {
+    /// Not rebuilt: a typed client's caller gets the remote `EventError` as
+    /// [`CallError::Rpc`](crate::rpc::CallError::Rpc).
+    fn from_rpc_error(error: RpcError) -> Result<Self, RpcError> {
+        Err(error)
+    }
+
+    fn to_remote_error(&self) -> RemoteError {
+        self.clone().into_remote_error()
+    }
 }
 
 impl IntoRemoteError for EventError {

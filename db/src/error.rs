@@ -2,7 +2,8 @@
 
 use nameko_core::config::ConfigError;
 use nameko_core::config::redact::redact_uri;
-use nameko_core::errors::{FromRemoteError, IntoRemoteError, NamekoError, RemoteError};
+use nameko_core::errors::{FromRemoteError, IntoRemoteError, NamekoError, RemoteError, RpcError};
+use nameko_core::rpc::ExpectedError;
 use sqlx::migrate::MigrateError;
 
 /// `exc_path` of [`DatabaseUnavailable`].
@@ -149,13 +150,30 @@ impl IntoRemoteError for DatabaseError {
     /// `DatabaseUnavailable` for a database that cannot be reached, `DatabaseError` for
     /// anything else; passwords are redacted from the message.
     fn into_remote_error(self) -> RemoteError {
-        let message = redact_uri(&self.to_string());
-        let (exc_type, exc_path) = if self.is_unavailable() {
-            ("DatabaseUnavailable", DATABASE_UNAVAILABLE)
-        } else {
-            ("DatabaseError", DATABASE_ERROR)
-        };
-        RemoteError::new(exc_type, exc_path, [message.clone()], message)
+        remote_error(&self)
+    }
+}
+
+fn remote_error(error: &DatabaseError) -> RemoteError {
+    let message = redact_uri(&error.to_string());
+    let (exc_type, exc_path) = if error.is_unavailable() {
+        ("DatabaseUnavailable", DATABASE_UNAVAILABLE)
+    } else {
+        ("DatabaseError", DATABASE_ERROR)
+    };
+    RemoteError::new(exc_type, exc_path, [message.clone()], message)
+}
+
+impl ExpectedError for DatabaseError {
+    /// Not rebuilt (it holds the driver's error): a typed client's caller gets the
+    /// remote `DatabaseError`/`DatabaseUnavailable` as [`CallError::Rpc`](nameko_core::rpc::CallError::Rpc),
+    /// to decode with `RpcError::decode::<DatabaseUnavailable>()`.
+    fn from_rpc_error(error: RpcError) -> Result<Self, RpcError> {
+        Err(error)
+    }
+
+    fn to_remote_error(&self) -> RemoteError {
+        remote_error(self)
     }
 }
 

@@ -32,13 +32,16 @@ pub mod users;
 
 pub use audit::AuditService;
 pub use authors::AuthorsService;
-pub use calculator::Calculator;
+pub use calculator::{Calculator, CalculatorClient};
 pub use flaky::FlakyService;
 pub use http_service::HttpService;
 pub use notifications::NotificationService;
-pub use orders::{EmailService, InventoryService, OrderService, PaymentService};
-pub use service_x_y::{ServiceX, ServiceY};
-pub use users::UserService;
+pub use orders::{
+    EmailService, EmailServiceClient, InventoryService, InventoryServiceClient, OrderService,
+    OrderServiceClient, PaymentService, PaymentServiceClient,
+};
+pub use service_x_y::{ServiceX, ServiceXClient, ServiceY, ServiceYClient};
+pub use users::{UserService, UserServiceClient};
 
 use nameko::config::Config;
 

@@ -82,9 +82,9 @@ impl EmailService {
 /// `order_service`: processes orders.
 #[derive(Debug, Dependencies)]
 pub struct OrderService {
-    payment_service: RpcProxy,
-    inventory_service: RpcProxy,
-    email_service: RpcProxy,
+    payment_service: PaymentServiceClient,
+    inventory_service: InventoryServiceClient,
+    email_service: EmailServiceClient,
     events: EventDispatcher,
 }
 
@@ -107,10 +107,22 @@ impl OrderService {
             .get("customer_email")
             .cloned()
             .unwrap_or(Value::Null);
-        let items = order_data
-            .get("items")
-            .cloned()
-            .unwrap_or_else(|| json!([]));
+        let Some(customer_email) = email.as_str().map(str::to_owned) else {
+            return Ok(json!({
+                "status": "failed",
+                "error": format!("TypeError customer_email must be a string, not {email}"),
+            }));
+        };
+        let items: Vec<Value> = match order_data.get("items") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items.clone(),
+            Some(other) => {
+                return Ok(json!({
+                    "status": "failed",
+                    "error": format!("TypeError items must be a list, not {other}"),
+                }));
+            }
+        };
         let payment_info = order_data
             .get("payment_info")
             .cloned()
@@ -118,15 +130,18 @@ impl OrderService {
         let sent = async {
             let payment = self
                 .payment_service
-                .call_async::<Value>("process_payment", (payment_info,))
+                .call_async()
+                .process_payment(payment_info)
                 .await?;
             let inventory = self
                 .inventory_service
-                .call_async::<Value>("reserve_items", (items,))
+                .call_async()
+                .reserve_items(items)
                 .await?;
             let email_sent = self
                 .email_service
-                .call_async::<bool>("send_confirmation", (email.clone(), order_id.clone()))
+                .call_async()
+                .send_confirmation(customer_email, order_id.clone())
                 .await?;
             Ok::<_, RpcError>((payment, inventory, email_sent))
         };
@@ -134,6 +149,11 @@ impl OrderService {
             Ok((payment, inventory, email_sent)) => {
                 let (payment, inventory, email_sent) =
                     tokio::join!(payment.result(), inventory.result(), email_sent.result());
+                let (payment, inventory, email_sent) = (
+                    payment.map_err(RpcError::from),
+                    inventory.map_err(RpcError::from),
+                    email_sent.map_err(RpcError::from),
+                );
                 match (payment, inventory, email_sent) {
                     (Ok(p), Ok(i), Ok(e)) => Ok((p, i, e)),
                     (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),

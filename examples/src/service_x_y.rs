@@ -64,7 +64,7 @@ impl ServiceY {
 /// Appends `-x`, then asks `service_y` to append its own identifier.
 #[derive(Debug, Dependencies)]
 pub struct ServiceX {
-    service_y: RpcProxy,
+    service_y: ServiceYClient,
     #[dependency(base("first_base"))]
     first_base: Database,
     #[dependency(base("second_base"))]
@@ -76,9 +76,7 @@ impl ServiceX {
     /// `service_y.append_identifier("<value>-x")`, i.e. `"<value>-x-y"`.
     #[rpc]
     pub async fn remote_method(&self, value: String) -> Result<String, RpcError> {
-        self.service_y
-            .call("append_identifier", (format!("{value}-x"),))
-            .await
+        self.service_y.append_identifier(format!("{value}-x")).await
     }
 
     /// `{"service_x:first_base": "<backend>", "service_x:second_base": "<backend>"}`,

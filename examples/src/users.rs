@@ -2,10 +2,12 @@
 
 use nameko::prelude::*;
 
+use crate::calculator::CalculatorClient;
+
 /// `user_service`: scores users with the calculator's help.
 #[derive(Debug, Dependencies)]
 pub struct UserService {
-    calculator: RpcProxy,
+    calculator: CalculatorClient,
 }
 
 #[service(name = "user_service")]
@@ -19,10 +21,7 @@ impl UserService {
         base_score: f64,
         multiplier: f64,
     ) -> Result<Value, RpcError> {
-        let score: f64 = self
-            .calculator
-            .call("multiply", (base_score, multiplier))
-            .await?;
+        let score = self.calculator.multiply(base_score, multiplier).await?;
         Ok(json!({"user_id": user_id, "score": score}))
     }
 }

@@ -2,11 +2,11 @@
 //! path, with mocks and on a real cluster.
 
 use nameko::prelude::*;
-use nameko::testing::{
-    EventDispatcherMock, RpcProxyMock, TestCluster, entrypoint_waiter, worker_factory,
-};
+use nameko::testing::{EventDispatcherMock, TestCluster, entrypoint_waiter, worker_factory};
+use nameko_examples::calculator::ValueError;
 use nameko_examples::{
-    EmailService, InventoryService, NotificationService, OrderService, PaymentService,
+    EmailService, EmailServiceClient, InventoryService, InventoryServiceClient,
+    NotificationService, OrderService, OrderServiceClient, PaymentService, PaymentServiceClient,
 };
 
 fn order(amount: f64, email: &str) -> Value {
@@ -20,9 +20,9 @@ fn order(amount: f64, email: &str) -> Value {
 
 #[tokio::test]
 async fn a_successful_order_calls_all_three_and_dispatches_order_placed() {
-    let payment = RpcProxyMock::new().reply("process_payment", json!({"status": "paid"}));
-    let inventory = RpcProxyMock::new().reply("reserve_items", json!({"reserved": 1}));
-    let email = RpcProxyMock::new().reply("send_confirmation", true);
+    let payment = PaymentServiceClient::mock().process_payment(|_| Ok(json!({"status": "paid"})));
+    let inventory = InventoryServiceClient::mock().reserve_items(|_| Ok(json!({"reserved": 1})));
+    let email = EmailServiceClient::mock().send_confirmation(|_, _| Ok(true));
     let events = EventDispatcherMock::new();
     let orders = worker_factory::<OrderService>()
         .with("payment_service", payment.clone())
@@ -53,15 +53,8 @@ async fn a_successful_order_calls_all_three_and_dispatches_order_placed() {
 
 #[tokio::test]
 async fn a_failed_step_fails_the_order_without_an_event() {
-    let payment = RpcProxyMock::new().fail(
-        "process_payment",
-        RemoteError::new(
-            "ValueError",
-            "builtins.ValueError",
-            ["Invalid payment amount"],
-            "Invalid payment amount",
-        ),
-    );
+    let payment = PaymentServiceClient::mock()
+        .process_payment(|_| Err(ValueError("Invalid payment amount".to_owned())));
     let events = EventDispatcherMock::new();
     let (orders, mocks) = worker_factory::<OrderService>()
         .with("payment_service", payment)
@@ -78,8 +71,8 @@ async fn a_failed_step_fails_the_order_without_an_event() {
     );
     events.assert_nothing_dispatched();
     // The other two steps were sent in parallel, before any result was awaited.
-    assert_eq!(mocks.rpc("inventory_service").calls().len(), 1);
-    assert_eq!(mocks.rpc("email_service").calls().len(), 1);
+    assert_eq!(mocks.client_calls("inventory_service").len(), 1);
+    assert_eq!(mocks.client_calls("email_service").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,11 +84,11 @@ async fn orders_flow_through_the_real_services_to_notifications() {
     cluster.start::<OrderService>().await;
     let notifications = cluster.start::<NotificationService>().await;
     let proxy = cluster.proxy().await;
-    let orders = proxy.service("order_service");
+    let orders: OrderServiceClient = proxy.client();
 
     let handled = entrypoint_waiter(&notifications, "on_order_placed");
-    let ok: Value = orders
-        .call("process_order_parallel", (order(25.0, "ada@example.com"),))
+    let ok = orders
+        .process_order_parallel(order(25.0, "ada@example.com"))
         .await
         .unwrap();
     assert_eq!(ok["status"], "success");
@@ -104,8 +97,8 @@ async fn orders_flow_through_the_real_services_to_notifications() {
     let event = handled.wait().await.unwrap();
     assert_eq!(event.context.args().args[0]["order_id"], "o-1");
 
-    let failed: Value = orders
-        .call("process_order_parallel", (order(25.0, "not-an-email"),))
+    let failed = orders
+        .process_order_parallel(order(25.0, "not-an-email"))
         .await
         .unwrap();
     assert_eq!(

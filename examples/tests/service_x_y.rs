@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use nameko::config::Config;
 use nameko::prelude::*;
-use nameko::testing::{RpcProxyMock, TestCluster, TestDatabase, worker_factory};
-use nameko_examples::{ServiceX, ServiceY};
+use nameko::testing::{TestCluster, TestDatabase, worker_factory};
+use nameko_examples::{ServiceX, ServiceY, ServiceYClient};
 
 #[tokio::test]
 async fn service_y_appends_its_identifier() {
@@ -19,7 +19,7 @@ async fn service_y_appends_its_identifier() {
 
 #[tokio::test]
 async fn service_x_asks_service_y() {
-    let service_y = RpcProxyMock::new().reply("append_identifier", "hello-x-y");
+    let service_y = ServiceYClient::mock().append_identifier(|value| format!("{value}-y"));
     let (first, second) = (TestDatabase::sqlite().await, TestDatabase::sqlite().await);
     let x = worker_factory::<ServiceX>()
         .with("service_y", service_y.clone())

@@ -1,12 +1,12 @@
 //! The user service: unit tests with a mocked calculator, and the real call path.
 
 use nameko::prelude::*;
-use nameko::testing::{RpcProxyMock, TestCluster, worker_factory};
-use nameko_examples::{Calculator, UserService};
+use nameko::testing::{TestCluster, worker_factory};
+use nameko_examples::{Calculator, CalculatorClient, UserService, UserServiceClient};
 
 #[tokio::test]
 async fn the_score_comes_from_calculator_multiply() {
-    let calculator = RpcProxyMock::new().reply("multiply", 12.5);
+    let calculator = CalculatorClient::mock().multiply(|a, b| a * b);
     let users = worker_factory::<UserService>()
         .with("calculator", calculator.clone())
         .build()
@@ -21,14 +21,14 @@ async fn the_score_comes_from_calculator_multiply() {
 
 #[tokio::test]
 async fn a_failing_calculator_fails_the_call() {
-    let calculator = RpcProxyMock::new().fail(
+    let calculator = CalculatorClient::mock().fail_with(
         "multiply",
-        RemoteError::new(
+        RpcError::from_remote(RemoteError::new(
             "OverflowError",
             "builtins.OverflowError",
             ["too big"],
             "too big",
-        ),
+        )),
     );
     let users = worker_factory::<UserService>()
         .with("calculator", calculator)
@@ -47,9 +47,9 @@ async fn scores_through_the_real_calculator() {
     cluster.start::<Calculator>().await;
     cluster.start::<UserService>().await;
     let proxy = cluster.proxy().await;
-    let score: Value = proxy
-        .service("user_service")
-        .call("calculate_user_score", (42, 10.0, 1.5))
+    let users: UserServiceClient = proxy.client();
+    let score = users
+        .calculate_user_score(json!(42), 10.0, 1.5)
         .await
         .unwrap();
     assert_eq!(score, json!({"user_id": 42, "score": 15.0}));

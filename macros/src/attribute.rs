@@ -34,6 +34,8 @@ const PASSTHROUGH_TOOLS: &[&str] = &["tracing", "clippy", "rustfmt", "diagnostic
 
 /// One entrypoint attribute of a method.
 pub(crate) struct EntrypointAttr {
+    /// The attribute's name, the last segment of its path (`rpc`).
+    pub(crate) name: String,
     /// The expression that builds the entrypoint.
     pub(crate) build: TokenStream,
     /// Types of the expected exceptions.
@@ -94,6 +96,11 @@ impl EntrypointAttr {
         };
         let build = quote_spanned! {path.span()=> #path!(#rest) };
         Ok(Some(Self {
+            name: path
+                .segments
+                .last()
+                .map(|s| s.ident.to_string())
+                .unwrap_or_default(),
             build,
             expected,
             sensitive,

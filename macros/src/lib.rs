@@ -11,6 +11,7 @@
 //!   callers see.
 
 mod attribute;
+mod client;
 mod dependencies;
 mod entrypoints;
 mod errors;
@@ -22,6 +23,14 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
     service::expand(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+#[doc = include_str!("../docs/client.md")]
+#[proc_macro_attribute]
+pub fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
+    client::expand_trait(attr.into(), item.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -3,26 +3,36 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ImplItem, ItemImpl, LitStr, Pat, ReturnType, Type};
+use syn::{FnArg, ImplItem, ItemImpl, LitStr, Pat, Type};
 
 use crate::attribute::EntrypointAttr;
+use crate::client::{ClientMethod, Returns, returns};
 
 struct Method {
     ident: syn::Ident,
+    docs: Vec<syn::Attribute>,
     entrypoints: Vec<EntrypointAttr>,
     params: Vec<(syn::Ident, Type)>,
     returns: Returns,
 }
 
-enum Returns {
-    Unit,
-    /// Any other type: converted with `IntoOutput`.
-    Value(Box<Type>),
-    /// `Result<T, E>`, with `T` and `E` when written out (not through an alias).
-    Result(Option<Box<(Type, Type)>>),
+/// What `#[service(...)]` says.
+pub(crate) struct ServiceArgs {
+    pub(crate) name: LitStr,
+    client: ClientOption,
 }
 
-fn parse_name(attr: TokenStream) -> syn::Result<LitStr> {
+/// `client = ...` of `#[service(...)]`.
+enum ClientOption {
+    /// `<Type>Client`.
+    Default,
+    /// `client = MyClient`.
+    Named(syn::Ident),
+    /// `client = false`.
+    Off,
+}
+
+pub(crate) fn parse_name(attr: TokenStream) -> syn::Result<ServiceArgs> {
     let span = attr.span();
     if attr.is_empty() {
         return Err(syn::Error::new(
@@ -31,13 +41,29 @@ fn parse_name(attr: TokenStream) -> syn::Result<LitStr> {
         ));
     }
     let mut name = syn::parse2::<LitStr>(attr.clone()).ok();
+    let mut client = ClientOption::Default;
     if name.is_none() {
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("name") {
                 name = Some(meta.value()?.parse::<LitStr>()?);
                 Ok(())
+            } else if meta.path.is_ident("client") {
+                let value = meta.value()?;
+                if value.peek(syn::LitBool) {
+                    let enabled: syn::LitBool = value.parse()?;
+                    if enabled.value {
+                        return Err(syn::Error::new(
+                            enabled.span(),
+                            "`client = true` is the default; name the client with `client = MyClient`, or leave it out with `client = false`",
+                        ));
+                    }
+                    client = ClientOption::Off;
+                } else {
+                    client = ClientOption::Named(value.parse::<syn::Ident>()?);
+                }
+                Ok(())
             } else {
-                Err(meta.error("expected `name = \"...\"`"))
+                Err(meta.error("expected `name = \"...\"` or `client = false | ClientName`"))
             }
         });
         syn::parse::Parser::parse2(parser, attr)?;
@@ -55,33 +81,7 @@ fn parse_name(attr: TokenStream) -> syn::Result<LitStr> {
             "a service name must be non-empty, without dots or spaces (it makes the routing key `<name>.<method>`)",
         ));
     }
-    Ok(name)
-}
-
-fn returns(output: &ReturnType) -> Returns {
-    match output {
-        ReturnType::Default => Returns::Unit,
-        ReturnType::Type(_, ty) => match &**ty {
-            Type::Tuple(t) if t.elems.is_empty() => Returns::Unit,
-            Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Result") => {
-                Returns::Result(result_types(ty).map(Box::new))
-            }
-            _ => Returns::Value(ty.clone()),
-        },
-    }
-}
-
-/// `T` and `E` of a `Result<T, E>` return, so that errors about them point at them.
-fn result_types(ty: &Type) -> Option<(Type, Type)> {
-    let Type::Path(p) = ty else { return None };
-    let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
-        return None;
-    };
-    let mut types = args.args.iter().filter_map(|a| match a {
-        syn::GenericArgument::Type(t) => Some(t.clone()),
-        _ => None,
-    });
-    Some((types.next()?, types.next()?))
+    Ok(ServiceArgs { name, client })
 }
 
 fn method(item: &mut syn::ImplItemFn) -> syn::Result<Option<Method>> {
@@ -143,8 +143,15 @@ fn method(item: &mut syn::ImplItemFn) -> syn::Result<Option<Method>> {
         }
         params.push((ident.ident.clone(), (*pat.ty).clone()));
     }
+    let docs = item
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .cloned()
+        .collect();
     Ok(Some(Method {
         ident: sig.ident.clone(),
+        docs,
         entrypoints,
         params,
         returns: returns(&sig.output),
@@ -152,7 +159,8 @@ fn method(item: &mut syn::ImplItemFn) -> syn::Result<Option<Method>> {
 }
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let name = parse_name(attr)?;
+    let args = parse_name(attr)?;
+    let name = args.name.clone();
     let mut block: ItemImpl = syn::parse2(item)?;
     if let Some((_, path, _)) = &block.trait_ {
         return Err(syn::Error::new(
@@ -273,11 +281,35 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         invokes.push(quote! { #call::#ident(#(#vars),*) => #convert, });
     }
 
+    let client = match args.client {
+        ClientOption::Off => TokenStream::new(),
+        named => {
+            let ident = match named {
+                ClientOption::Named(ident) => ident,
+                _ => format_ident!("{}Client", type_ident),
+            };
+            let rpcs: Vec<ClientMethod<'_>> = methods
+                .iter()
+                .filter(|m| m.entrypoints.iter().any(|e| e.name == "rpc"))
+                .map(|m| ClientMethod {
+                    ident: &m.ident,
+                    docs: m.docs.iter().collect(),
+                    params: &m.params,
+                    returns: &m.returns,
+                })
+                .collect();
+            let vis: syn::Visibility = syn::parse_quote!(pub);
+            crate::client::generate(&vis, &name, &ident, &rpcs)
+        }
+    };
+
     // Spanned at the type, so that a struct without `#[derive(Dependencies)]` is pointed at.
     let service_impl =
         quote_spanned! {self_ty.span()=> impl ::nameko::__private::Service for #self_ty };
     Ok(quote! {
         #block
+
+        #client
 
         #[doc(hidden)]
         #[allow(non_camel_case_types, private_interfaces)]

@@ -20,7 +20,7 @@ pub use nameko_core::{
     retry, rpc, runner, service, transport, wire, worker,
 };
 pub use nameko_macros::{
-    Dependencies, NamekoError, consume, dummy, event_handler, once, rpc, service, timer,
+    Dependencies, NamekoError, client, consume, dummy, event_handler, once, rpc, service, timer,
 };
 
 /// The built-in entrypoints: the macros `#[service]` calls for the attributes `#[rpc]`,

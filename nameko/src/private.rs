@@ -3,16 +3,24 @@
 pub use async_trait::async_trait;
 pub use inventory;
 pub use nameko_core::dependency::{BoxedProvider, Dependency, DependencyProvider};
+pub use nameko_core::errors::RpcError;
 pub use nameko_core::errors::{
     ErrorRegistration, FromRemoteError, IntoRemoteError, NamekoError, RemoteError,
 };
 pub use nameko_core::method::{IntoOutput, Natives, Output, result_output};
-pub use nameko_core::rpc::RpcProxyProvider;
+pub use nameko_core::rpc::{
+    CallError, CallResult, Client, ClientDouble, ClientProvider, ClientRegistration, ExpectedError,
+    IntoArgs, RpcProxy, RpcProxyProvider, ScriptedBackend, ScriptedCall, TypedReply,
+    scripted_convert, typed_call,
+};
 pub use nameko_core::service::{
     BindError, Binder, BuildError, Dependencies, DependencyDef, DependencyValues, EntrypointDef,
     Param, Service,
 };
 pub use nameko_core::wire::CallArgs;
+pub use serde::Serialize;
+pub use serde::de::DeserializeOwned;
+pub use serde_json::Error as SerdeJsonError;
 pub use serde_json::Value;
 
 /// Boxes a field's default provider.

@@ -106,7 +106,7 @@ pub struct Order {
 /// `checkout`: totals orders with `catalog`'s prices, then tells who listens.
 #[derive(Debug, Dependencies)]
 pub struct Checkout {
-    catalog: RpcProxy,
+    catalog: CatalogClient,
     events: EventDispatcher,
 }
 
@@ -117,7 +117,7 @@ impl Checkout {
     pub async fn total(&self, order: Order) -> Result<f64, ServiceError> {
         let mut total = 0.0;
         for item in &order.items {
-            let price: f64 = self.catalog.call("price", (item,)).await?;
+            let price = self.catalog.price(item.clone()).await?;
             total += price;
         }
         self.events

@@ -2,10 +2,10 @@
 //! in-process broker, and in unit tests.
 
 use nameko::prelude::*;
-use nameko::testing::{
-    EventDispatcherMock, RpcProxyMock, TestCluster, entrypoint_waiter, worker_factory,
+use nameko::testing::{EventDispatcherMock, TestCluster, entrypoint_waiter, worker_factory};
+use nameko_starter::{
+    Catalog, CatalogClient, Checkout, CheckoutClient, ItemNotFound, Ledger, Order, Prices,
 };
-use nameko_starter::{Catalog, Checkout, ItemNotFound, Ledger, Order, Prices};
 
 fn prices() -> Prices {
     Prices::new([("tea", 2.5), ("cake", 4.0)])
@@ -53,25 +53,23 @@ async fn the_services_run_together_with_their_state() {
     let recorded = entrypoint_waiter(&ledger, "record");
     let proxy = cluster.proxy().await;
 
-    let order = json!({"id": 1, "items": ["tea", "cake", "tea"]});
-    let total: f64 = proxy
-        .service("checkout")
-        .call("total", (order,))
-        .await
-        .unwrap();
+    let checkout: CheckoutClient = proxy.client();
+    let catalog: CatalogClient = proxy.client();
+    let order = Order {
+        id: 1,
+        items: vec!["tea".to_owned(), "cake".to_owned(), "tea".to_owned()],
+    };
+    let total = checkout.total(order).await.unwrap();
     assert_eq!(total, 9.0);
     let event = recorded.wait().await.unwrap();
     assert_eq!(event.result.unwrap(), json!({"id": 1, "total": 9.0}));
 
-    let missing = proxy
-        .service("catalog")
-        .call::<f64>("price", ("scone",))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        missing.downcast_ref::<ItemNotFound>(),
-        Some(&ItemNotFound("no item scone".to_owned()))
-    );
+    match catalog.price("scone".to_owned()).await {
+        Err(CallError::Service(missing)) => {
+            assert_eq!(missing, ItemNotFound("no item scone".to_owned()));
+        }
+        other => panic!("expected ItemNotFound, got {other:?}"),
+    }
     cluster.shutdown().await;
 }
 
@@ -97,7 +95,7 @@ async fn unit_tests_give_state_and_mocks() {
         .unwrap();
     assert_eq!(catalog.price("cake".to_owned()).await.unwrap(), 4.0);
 
-    let prices = RpcProxyMock::new().reply("price", 1.5);
+    let prices = CatalogClient::mock().price(|_| Ok(1.5));
     let events = EventDispatcherMock::new();
     let checkout = worker_factory::<Checkout>()
         .with("catalog", prices.clone())

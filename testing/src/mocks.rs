@@ -15,7 +15,10 @@ use nameko_core::context::ContextData;
 use nameko_core::dependency::{BoxedProvider, DependencyProvider, ProviderError};
 use nameko_core::errors::{RemoteError, RpcError};
 use nameko_core::events::{EventBackend, EventDispatcher, EventError};
-use nameko_core::rpc::{IntoArgs, PendingReply, RpcBackend, RpcProxy, RpcRequest};
+use nameko_core::rpc::{
+    ClientDouble, ClientRegistration, IntoArgs, PendingReply, RpcBackend, RpcProxy, RpcRequest,
+    ScriptedBackend, ScriptedCall, client_registration,
+};
 use nameko_core::transport::FieldTable;
 use nameko_core::wire::CallArgs;
 use nameko_core::worker::WorkerContext;
@@ -36,6 +39,11 @@ pub trait Mock: Send + Sync + 'static {
 
     /// The mock as `Any`, to get it back from [`Mocks`].
     fn as_any(&self) -> &dyn Any;
+
+    /// The backend recording the calls of a typed client mock.
+    fn scripted_backend(&self) -> Option<&Arc<ScriptedBackend>> {
+        None
+    }
 }
 
 fn headers_of(context: &ContextData) -> Arc<FieldTable> {
@@ -326,6 +334,77 @@ impl Mock for RpcProxyMock {
     }
 }
 
+/// Hands each worker a typed client wired to a client mock.
+struct ClientMockProvider<M> {
+    mock: M,
+}
+
+impl<M: ClientDouble> DependencyProvider for ClientMockProvider<M> {
+    type Output = M::Client;
+
+    async fn get_dependency(&self, worker: &WorkerContext) -> Result<M::Client, ProviderError> {
+        Ok(self.mock.client_with(worker.outgoing_headers().clone()))
+    }
+}
+
+/// A generated client mock (`CalculatorClient::mock()`) stands in for a field of its
+/// client type.
+impl<M: ClientDouble> Mock for M {
+    fn target(&self) -> (TypeId, &'static str) {
+        (
+            TypeId::of::<M::Client>(),
+            std::any::type_name::<M::Client>(),
+        )
+    }
+
+    fn value(&self, _field: &'static str, context: &ContextData) -> Box<dyn Any + Send> {
+        Box::new(self.client_with(headers_of(context)))
+    }
+
+    fn provider(&self, _field: &'static str) -> BoxedProvider {
+        BoxedProvider::new(ClientMockProvider { mock: self.clone() })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn scripted_backend(&self) -> Option<&Arc<ScriptedBackend>> {
+        Some(self.backend())
+    }
+}
+
+/// The mock of a client field no test scripted: every call answers `null`.
+#[derive(Clone)]
+struct UnscriptedClient {
+    backend: Arc<ScriptedBackend>,
+    registration: &'static ClientRegistration,
+    type_id: TypeId,
+}
+
+impl Mock for UnscriptedClient {
+    fn target(&self) -> (TypeId, &'static str) {
+        (self.type_id, "typed client")
+    }
+
+    fn value(&self, _field: &'static str, context: &ContextData) -> Box<dyn Any + Send> {
+        self.registration
+            .make(self.backend.proxy(headers_of(context)))
+    }
+
+    fn provider(&self, _field: &'static str) -> BoxedProvider {
+        self.registration.provider(self.backend.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn scripted_backend(&self) -> Option<&Arc<ScriptedBackend>> {
+        Some(&self.backend)
+    }
+}
+
 /// An event an [`EventDispatcherMock`] received.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedEvent {
@@ -548,7 +627,12 @@ pub(crate) fn default_mock(type_id: TypeId) -> Option<Box<dyn Mock>> {
     } else if type_id == TypeId::of::<EventDispatcher>() {
         Some(Box::new(EventDispatcherMock::new()))
     } else {
-        None
+        let registration = client_registration(type_id)?;
+        Some(Box::new(UnscriptedClient {
+            backend: ScriptedBackend::new(registration.service()),
+            registration,
+            type_id,
+        }))
     }
 }
 
@@ -612,6 +696,25 @@ impl Mocks {
     #[track_caller]
     pub fn rpc(&self, name: &str) -> RpcProxyMock {
         self.get(name)
+    }
+
+    /// The calls a typed client field received (its mock given with `with`, or the
+    /// unscripted one `worker_factory` made for it).
+    ///
+    /// # Panics
+    ///
+    /// If the dependency is not a typed client with a mock; the message lists the mocks.
+    #[must_use]
+    #[track_caller]
+    pub fn client_calls(&self, name: &str) -> Vec<ScriptedCall> {
+        self.mocks
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, m)| m.scripted_backend())
+            .map(|backend| backend.calls())
+            .unwrap_or_else(|| {
+                panic!("no typed client mock for dependency `{name}`; mocks: {self:?}")
+            })
     }
 
     /// The [`EventDispatcherMock`] of a dependency.

@@ -214,6 +214,17 @@ pub(super) fn decode_registered(
     decode(remote)
 }
 
+/// Lets values of `T` keep the error dict `encode` writes when converted into a
+/// [`ServiceError`](super::ServiceError) (for generic types, which no derive registers:
+/// a typed client's `CallError<E>`). Cheap once registered.
+pub(crate) fn register_encoder<T: 'static>(encode: Encoder) {
+    let type_id = TypeId::of::<T>();
+    if registry().encoders.read().contains_key(&type_id) {
+        return;
+    }
+    registry().encoders.write().insert(type_id, encode);
+}
+
 /// The error dict of a registered error type, found by its `TypeId`.
 pub(super) fn encode_registered<E: 'static>(error: &E) -> Option<RemoteError> {
     let encode = *registry().encoders.read().get(&TypeId::of::<E>())?;

@@ -310,6 +310,13 @@ impl RpcProxy {
         }
     }
 
+    /// A typed client of its service, on the same backend and context (see
+    /// [`ClusterRpcProxy::client`](super::ClusterRpcProxy::client)).
+    #[must_use]
+    pub fn client<C: super::Client>(&self) -> C {
+        C::from_proxy(self.to_service(C::SERVICE))
+    }
+
     /// The headers sent with every call.
     #[must_use]
     pub fn headers(&self) -> &Arc<FieldTable> {

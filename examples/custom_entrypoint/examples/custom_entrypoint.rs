@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use nameko::prelude::*;
-use nameko_cron::{Reports, Run};
+use nameko_cron::{Reports, ReportsClient, Run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,9 +33,10 @@ async fn run() -> Result<Vec<Run>, Box<dyn std::error::Error>> {
     let container = ServiceContainer::<Reports>::new(transport.clone(), config.clone())?;
     container.start().await?;
     let proxy = ClusterRpcProxy::start(transport, &config).await?;
+    let reports: ReportsClient = proxy.client();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let runs = loop {
-        let runs: Vec<Run> = proxy.service("reports").call("runs", ()).await?;
+        let runs = reports.runs().await?;
         if runs.len() >= 3 {
             break runs;
         }

@@ -43,7 +43,7 @@ mod reports;
 mod scheduler;
 
 pub use entrypoint::Cron;
-pub use reports::{ReportLog, Reports, Run};
+pub use reports::{ReportLog, Reports, ReportsClient, Run};
 pub use scheduler::Scheduler;
 
 /// The entrypoint of `#[cron("<expression>")]`: see [`Cron`].
