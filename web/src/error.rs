@@ -116,3 +116,14 @@ impl NamekoError for BadRequest {
 
 /// `exc_path` of nameko's `BadRequest`.
 pub const BAD_REQUEST: &str = "nameko.exceptions.BadRequest";
+
+impl From<WebError> for nameko_core::extension::ExtensionError {
+    /// An extension that could not mount on the web server fails its container's start
+    /// with the reason.
+    fn from(error: WebError) -> Self {
+        Self::Other {
+            message: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+}
