@@ -85,6 +85,16 @@ pub enum TransportKind {
     Memory,
 }
 
+/// How the nameko-rs client calls `echo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ClientApi {
+    /// `RpcProxy::call("echo", (&payload,))`: the dynamic proxy.
+    #[default]
+    Call,
+    /// `EchoClient::echo(payload)`: the typed client `#[service]` generates.
+    Typed,
+}
+
 /// Whether the in-process broker keeps its log of publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PublishLogFlag {
@@ -151,6 +161,9 @@ pub struct ClientArgs {
     /// With `--transport memory`: the broker's log of publishes.
     #[arg(long, value_enum, default_value = "off")]
     pub publish_log: PublishLogFlag,
+    /// The client API the calls go through.
+    #[arg(long, value_enum, default_value = "call")]
+    pub api: ClientApi,
 }
 
 impl ClientArgs {

@@ -55,8 +55,8 @@ pub enum Client {
 /// One contender: what serves, what calls, with which prefetch window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contender {
-    /// Short stable key (`rs`, `lapin`, `py`, `py-rs`, `rs-py`, `rs-p100`,
-    /// `lapin-p100`, `memory`, `memory-mt`).
+    /// Short stable key (`rs`, `rs-typed`, `lapin`, `py`, `py-rs`, `rs-py`, `rs-p100`,
+    /// `lapin-p100`, `memory`, `memory-typed`, `memory-mt`).
     pub key: &'static str,
     /// Name in tables.
     pub label: &'static str,
@@ -106,6 +106,15 @@ pub fn all() -> Vec<Contender> {
             prefetch: 10,
             scenarios: rpc_and_events.clone(),
             client_flags: &[],
+        },
+        Contender {
+            key: "rs-typed",
+            label: "nameko-rs → nameko-rs, typed client",
+            server: Some(Server::NamekoRs),
+            client: Client::NamekoRs,
+            prefetch: 10,
+            scenarios: vec![Seq, Pipe, Seq10k],
+            client_flags: &["--api", "typed"],
         },
         Contender {
             key: "lapin",
@@ -169,6 +178,15 @@ pub fn all() -> Vec<Contender> {
             prefetch: 10,
             scenarios: rpc_and_events.clone(),
             client_flags: &[],
+        },
+        Contender {
+            key: "memory-typed",
+            label: "memory transport, current-thread runtime, typed client",
+            server: None,
+            client: Client::Memory { threads: 1 },
+            prefetch: 10,
+            scenarios: vec![Seq, Pipe, Seq10k],
+            client_flags: &["--api", "typed"],
         },
         Contender {
             key: "memory-mt",

@@ -23,7 +23,7 @@ pub struct Echo;
 impl Echo {
     /// Returns its argument unchanged.
     #[rpc]
-    async fn echo(&self, value: Value) -> Value {
+    pub async fn echo(&self, value: Value) -> Value {
         value
     }
 

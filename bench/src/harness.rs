@@ -416,6 +416,7 @@ fn client_launch(setup: &Setup<'_>, contender: &Contender, scenario: Scenario) -
                 )
                 .args(common)
                 .args(events)
+                .args(contender.client_flags.iter().copied())
         }
         Client::RawLapin => Launch::new("raw lapin client", raw_lapin(setup)?)
             .args(["client", "--durable-reply"])

@@ -8,7 +8,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use nameko::prelude::*;
 
-use crate::echo::{EVENT_SOURCE, EVENT_TYPE, SERVICE};
+use crate::cli::ClientApi;
+use crate::echo::{EVENT_SOURCE, EVENT_TYPE, EchoClient, SERVICE};
 use crate::error::{BenchError, Result};
 use crate::scenario::{self, Scenario, Sizes};
 use crate::stats::RunFigures;
@@ -20,18 +21,32 @@ const EVENT_DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct Load {
     echo: RpcProxy,
+    typed: EchoClient,
+    api: ClientApi,
     events: StandaloneDispatcher,
     blob: Arc<str>,
 }
 
 impl Load {
-    /// A client of `echo` through `proxy`, dispatching events through `events`.
+    /// A client of `echo` through `proxy`, dispatching events through `events`, calling
+    /// through `RpcProxy::call` or the typed client as `api` says.
     #[must_use]
-    pub fn new(proxy: &ClusterRpcProxy, events: StandaloneDispatcher) -> Self {
+    pub fn new(proxy: &ClusterRpcProxy, events: StandaloneDispatcher, api: ClientApi) -> Self {
         Self {
             echo: proxy.service(SERVICE),
+            typed: proxy.client(),
+            api,
             events,
             blob: Arc::from(scenario::blob()),
+        }
+    }
+
+    /// One `echo` call, through the API chosen. The typed client takes its argument by
+    /// value: the payload is cloned for it, inside the measured time.
+    async fn echo(&self, payload: &Value) -> std::result::Result<Value, RpcError> {
+        match self.api {
+            ClientApi::Call => self.echo.call("echo", (payload,)).await,
+            ClientApi::Typed => self.typed.echo(payload.clone()).await,
         }
     }
 
@@ -73,7 +88,7 @@ impl Load {
                 scenario::small(i)
             };
             let sent = Instant::now();
-            let back: Value = self.echo.call("echo", (&payload,)).await?;
+            let back = self.echo(&payload).await?;
             latencies.push(sent.elapsed());
             if back != payload {
                 return Err(BenchError::new(format!("echo mismatch at call {i}")));
@@ -88,7 +103,7 @@ impl Load {
         let call = |i: usize| async move {
             let payload = scenario::small(i);
             let sent = Instant::now();
-            let back = self.echo.call::<Value>("echo", (&payload,)).await;
+            let back = self.echo(&payload).await;
             let latency = sent.elapsed();
             match back {
                 Ok(back) if back == payload => Ok(latency),

@@ -70,6 +70,16 @@ fn lapin_reference(key: &str) -> Option<&'static str> {
     }
 }
 
+/// The typed client's contenders, and the `RpcProxy::call` contender each is paired with.
+const TYPED_PAIRS: [(&str, &str, &str); 2] = [
+    ("rs-typed", "rs", "RabbitMQ"),
+    (
+        "memory-typed",
+        "memory",
+        "memory transport, current-thread runtime",
+    ),
+];
+
 fn python_reference(key: &str) -> Option<&'static str> {
     match key {
         "rs" | "lapin" | "py-rs" | "rs-py" => Some("py"),
@@ -168,6 +178,42 @@ impl Report {
                         median(self.figure(c.key, scenario, |s| Some(s.figures.p50_ms)), 3),
                         median(self.figure(c.key, scenario, |s| Some(s.figures.p99_ms)), 3),
                         median(self.figure(c.key, scenario, |s| Some(s.client_cpu_us)), 1),
+                    );
+                }
+            }
+        }
+        let typed: Vec<(&str, &str, &str)> = TYPED_PAIRS
+            .into_iter()
+            .filter(|(typed, call, _)| {
+                self.contenders.iter().any(|c| c.key == *typed)
+                    && self.contenders.iter().any(|c| c.key == *call)
+            })
+            .collect();
+        if !typed.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n### Typed client against `RpcProxy::call` (same run, paired by round)\n\n| scenario | transport | typed calls/s | `call` calls/s | typed × `call` (min..max) | typed p50 ms | `call` p50 ms |\n|---|---|---:|---:|---:|---:|---:|"
+            );
+            for scenario in Scenario::ALL {
+                for (typed, call, transport) in &typed {
+                    let (Some(t), Some(c), Some(r)) = (
+                        self.rate(typed, scenario),
+                        self.rate(call, scenario),
+                        self.ratio(typed, call, scenario),
+                    ) else {
+                        continue;
+                    };
+                    let _ = writeln!(
+                        out,
+                        "| {} | {transport} | {} | {} | {:.3}× ({:.3}..{:.3}) | {} | {} |",
+                        scenario_title(scenario, self.inflight),
+                        thousands(t.median),
+                        thousands(c.median),
+                        r.median,
+                        r.min,
+                        r.max,
+                        median(self.figure(typed, scenario, |s| Some(s.figures.p50_ms)), 3),
+                        median(self.figure(call, scenario, |s| Some(s.figures.p50_ms)), 3),
                     );
                 }
             }
@@ -297,6 +343,20 @@ impl Report {
                 scenario,
                 1.0 + f64::EPSILON,
             );
+        }
+        for (typed, call, transport) in TYPED_PAIRS {
+            for scenario in [Scenario::Seq, Scenario::Pipe] {
+                ratio(
+                    &format!(
+                        "typed client no slower than `call` (≥ 0.97×), {transport}, {}",
+                        scenario.title()
+                    ),
+                    typed,
+                    call,
+                    scenario,
+                    0.97,
+                );
+            }
         }
         for (key, runtime) in [("memory", "current-thread"), ("memory-mt", "multi-thread")] {
             for (scenario, floor) in [(Scenario::Seq, 50_000.0), (Scenario::Pipe, 150_000.0)] {

@@ -7,6 +7,7 @@
 //!                     [--seq-n 2000] [--pipe-n 5000] [--inflight 100] [--big-n 1000]
 //!                     [--event-n 2000] [--warmup 100] [--set KEY=VALUE]...
 //!                     [--threads N]   (1: a current-thread runtime; default: one per core)
+//!                     [--api call|typed]   (`RpcProxy::call`, or the generated `EchoClient`)
 //!                     [--publish-log off|on]   (memory: the broker's log of publishes, off as
 //!                                              for `memory://` brokers)
 //! ```
@@ -78,7 +79,7 @@ async fn run(args: ClientArgs) -> Result<()> {
     };
     let proxy = ClusterRpcProxy::start(Arc::clone(&client), &config).await?;
     let events = StandaloneDispatcher::new(Arc::clone(&client), &config)?;
-    let load = Load::new(&proxy, events);
+    let load = Load::new(&proxy, events, args.api);
     for &scenario in &args.scenarios {
         for run in 1..=args.runs {
             let figures = load.run(scenario, &sizes).await?;
