@@ -174,7 +174,7 @@ impl RabbitCluster {
 
     async fn start(&self, node: usize) -> Duration {
         let began = Instant::now();
-        cluster_script(&["start", &node.to_string()], Duration::from_secs(120))
+        cluster_script(&["start", &node.to_string()], Duration::from_secs(240))
             .await
             .expect("starting a node again");
         began.elapsed()
