@@ -210,7 +210,7 @@ async fn measure(uri: &str, options: &Options) -> Result<RunFigures> {
                 let product: std::result::Result<f64, RpcError> =
                     calculator.call("multiply", (a, 2.0)).await;
                 product.and_then(|p| {
-                    if (p - a * 2.0).abs() < f64::EPSILON {
+                    if a.mul_add(-2.0, p).abs() < f64::EPSILON {
                         Ok(t.elapsed())
                     } else {
                         Err(RpcError::InvalidReply(format!("{a} × 2 = {p}?")))
