@@ -284,9 +284,17 @@ impl Connector {
     pub fn from_config_or(config: &Config, default_uri: &str) -> Result<Self, ConnectError> {
         let uri = config.amqp_uri()?.unwrap_or(default_uri);
         let tls = tls_options(config)?;
-        let uri = match (&tls, plain_amqp_rest(uri)) {
-            (Some(_), Some(rest)) => format!("amqps://{rest}"),
-            _ => uri.to_owned(),
+        // With AMQP_SSL, every plain URI of a kombu-style `;` list turns to amqps://.
+        let uri = match &tls {
+            Some(_) => uri
+                .split(';')
+                .map(|part| match plain_amqp_rest(part.trim()) {
+                    Some(rest) => format!("amqps://{rest}"),
+                    None => part.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(";"),
+            None => uri.to_owned(),
         };
         let broker = Broker::parse(&uri)?;
         let mut options = AmqpOptions::new();

@@ -174,7 +174,7 @@ impl RabbitCluster {
 
     async fn start(&self, node: usize) -> Duration {
         let began = Instant::now();
-        cluster_script(&["start", &node.to_string()], Duration::from_secs(120))
+        cluster_script(&["start", &node.to_string()], Duration::from_secs(240))
             .await
             .expect("starting a node again");
         began.elapsed()
@@ -627,6 +627,18 @@ struct Load {
     stop: tokio::sync::watch::Sender<bool>,
     stop_file: PathBuf,
     began: Instant,
+    /// Stops the Python client if the test fails before `finish`.
+    _python_stop: StopFile,
+}
+
+/// Writes the Python client's stop file when dropped: a failing test must not leave the
+/// client running (the runtime would wait for it before the test could end).
+struct StopFile(PathBuf);
+
+impl Drop for StopFile {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, b"stop");
+    }
 }
 
 impl Load {
@@ -673,6 +685,7 @@ impl Load {
             rust,
             python,
             stop,
+            _python_stop: StopFile(stop_file.clone()),
             stop_file,
             began: Instant::now(),
         }

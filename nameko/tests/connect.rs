@@ -285,3 +285,23 @@ async fn rabbitmq_connections_follow_the_config() {
     assert_eq!(named.0, "17", "the HEARTBEAT of the config");
     transport.close().await.unwrap();
 }
+
+#[test]
+fn several_brokers_are_read_from_amqp_uri_in_either_form() {
+    let listed = Config::new().with("AMQP_URI", "amqp://app:s3cret@r1:5681,r2:5682,r3:5683/prod");
+    let connector = Connector::from_config(&listed).expect("a host list");
+    assert_eq!(
+        connector.broker().to_string(),
+        "amqp://app:***@r1:5681,r2:5682,r3:5683/prod"
+    );
+    // kombu's form, as Python nameko writes it, with AMQP_SSL turning each URI to amqps.
+    let kombu = Config::new()
+        .with("AMQP_URI", "amqp://app:s3cret@r1//;amqp://app:s3cret@r2//")
+        .with("AMQP_SSL", true);
+    let connector = Connector::from_config(&kombu).expect("a failover list");
+    assert_eq!(
+        connector.broker().to_string(),
+        "amqps://app:***@r1:5671,r2:5671/%2f"
+    );
+    assert!(!format!("{connector:?}").contains("s3cret"));
+}
