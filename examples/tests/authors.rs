@@ -142,6 +142,8 @@ fn the_cluster_example_serves_authors_on_sqlite_without_a_server() {
             "shell",
             "--config",
             concat!(env!("CARGO_MANIFEST_DIR"), "/service_x_y.yaml"),
+            "-d",
+            "WEB_SERVER_ADDRESS=127.0.0.1:0",
         ])
         .env_remove("AMQP_URI")
         .env("AUTHORS_DB_URI", &uri)

@@ -15,6 +15,10 @@ use shell_support::{
     wait_for_service,
 };
 
+/// The example cluster serves HTTP too: on a free port, so that shells started side by
+/// side (and whatever else listens on 8000) do not clash.
+const EPHEMERAL_WEB_PORT: &[&str] = &["-d", "WEB_SERVER_ADDRESS=127.0.0.1:0"];
+
 fn assert_exit(output: &std::process::Output, code: u8) {
     assert_eq!(
         output.status.code(),
@@ -74,7 +78,7 @@ fn a_service_binary_runs_a_script_on_its_own_services_on_the_in_process_broker()
          n.rpc.calculator.divide(1, 0)\n\
          print('not reached')\n"
     );
-    let output = pipe(&cluster_binary(), &[], &[], &input);
+    let output = pipe(&cluster_binary(), EPHEMERAL_WEB_PORT, &[], &input);
     assert_exit(&output, exit::REMOTE_ERROR);
     assert_eq!(stdout(&output), format!("{expected}'memory://'\n"));
     assert_eq!(
@@ -133,7 +137,7 @@ fn a_script_stops_at_the_first_error_with_its_exit_code() {
         ("", exit::OK, "", ""),
     ];
     for (input, code, out, err) in cases {
-        let output = pipe(&cluster, &[], &[], input);
+        let output = pipe(&cluster, EPHEMERAL_WEB_PORT, &[], input);
         assert_exit(&output, *code);
         assert_eq!(stdout(&output), *out, "{input}");
         assert!(

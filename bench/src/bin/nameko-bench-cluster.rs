@@ -44,20 +44,7 @@ fn main() -> ExitCode {
             .service::<Calculator>()
             .main_from(rest);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build();
-    match runtime
-        .map_err(BenchError::from)
-        .and_then(|rt| rt.block_on(run()))
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("nameko-bench-cluster: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    nameko_bench::run_driver("nameko-bench-cluster", run())
 }
 
 /// `nameko-bench-cluster`: RPC throughput with 1, 2 and 3 instances on a RabbitMQ cluster.

@@ -45,20 +45,7 @@ fn main() -> ExitCode {
             .service::<AuthorsService>()
             .main_from(rest);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build();
-    match runtime
-        .map_err(BenchError::from)
-        .and_then(|rt| rt.block_on(run()))
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("nameko-bench-db: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    nameko_bench::run_driver("nameko-bench-db", run())
 }
 
 /// `nameko-bench-db`: a database-backed service, nameko-rs against Python nameko.

@@ -52,20 +52,7 @@ fn main() -> ExitCode {
         Some("serve-hyper") => return serve_hyper(args.get(2).cloned().unwrap_or_default()),
         _ => {}
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build();
-    match runtime
-        .map_err(BenchError::from)
-        .and_then(|rt| rt.block_on(run()))
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("nameko-bench-http: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    nameko_bench::run_driver("nameko-bench-http", run())
 }
 
 /// `nameko-bench-http`: HTTP entrypoints, nameko-rs against bare hyper and Python nameko.

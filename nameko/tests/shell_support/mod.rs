@@ -149,7 +149,7 @@ impl ClusterProcess {
     /// Starts the example cluster and waits until it serves.
     pub fn start(amqp_uri: &str) -> Self {
         let mut child = Command::new(cluster_binary())
-            .arg("run")
+            .args(["run", "-d", "WEB_SERVER_ADDRESS=127.0.0.1:0"])
             .env("AMQP_URI", amqp_uri)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
