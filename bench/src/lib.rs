@@ -30,7 +30,7 @@ pub fn default_uri() -> String {
 /// code, printing an error as `<name>: <error>`.
 pub fn run_driver<F>(name: &str, driver: F) -> std::process::ExitCode
 where
-    F: std::future::Future<Output = error::Result<()>>,
+    F: Future<Output = error::Result<()>>,
 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
