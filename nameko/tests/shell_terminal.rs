@@ -125,7 +125,12 @@ impl Terminal {
 
     /// Waits (bounded) until the screen satisfies `done`.
     fn wait_for(&self, what: &str, done: impl Fn(&[String]) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_for_within(what, Duration::from_secs(30), done);
+    }
+
+    /// Waits until the screen satisfies `done`, for at most `within`.
+    fn wait_for_within(&self, what: &str, within: Duration, done: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + within;
         loop {
             let screen = self.screen();
             if done(&screen) {
@@ -299,7 +304,8 @@ async fn the_shell_in_a_terminal_prints_what_the_same_lines_piped_print() {
 
         // Ctrl-D leaves, with exit code 0.
         terminal.key("C-d");
-        terminal.wait_for("the shell to exit", |_| {
+        // The call interrupted above may still hold the process until its 30 s are up.
+        terminal.wait_for_within("the shell to exit", Duration::from_secs(60), |_| {
             let status = terminal.tmux(&[
                 "display-message",
                 "-p",
