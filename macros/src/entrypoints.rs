@@ -108,6 +108,20 @@ fn lit_str(expr: &Expr, what: &str) -> syn::Result<LitStr> {
     }
 }
 
+/// An integer literal of type `T`; `expected` says what else was wanted.
+fn lit_int<T>(expr: &Expr, expected: &str) -> syn::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse(),
+        other => Err(syn::Error::new(other.span(), expected)),
+    }
+}
+
 fn lit_bool(expr: &Expr, what: &str) -> syn::Result<LitBool> {
     match expr {
         Expr::Lit(ExprLit {
@@ -389,17 +403,7 @@ fn queue_arguments(args: &mut Args, mut entrypoint: TokenStream) -> syn::Result<
         entrypoint = quote!(#entrypoint.queue_argument("x-message-ttl", #ms));
     }
     if let Some(e) = args.take("max_length") {
-        let n: i32 = match &e {
-            Expr::Lit(ExprLit {
-                lit: Lit::Int(i), ..
-            }) => i.base10_parse()?,
-            other => {
-                return Err(syn::Error::new(
-                    other.span(),
-                    "`max_length` must be an integer",
-                ));
-            }
-        };
+        let n: i32 = lit_int(&e, "`max_length` must be an integer")?;
         entrypoint = quote!(#entrypoint.queue_argument("x-max-length", #n));
     }
     if let Some(e) = args.take("overflow") {
@@ -413,17 +417,7 @@ fn queue_arguments(args: &mut Args, mut entrypoint: TokenStream) -> syn::Result<
         entrypoint = quote!(#entrypoint.queue_argument("x-overflow", #v));
     }
     if let Some(e) = args.take("max_priority") {
-        let n: u8 = match &e {
-            Expr::Lit(ExprLit {
-                lit: Lit::Int(i), ..
-            }) => i.base10_parse()?,
-            other => {
-                return Err(syn::Error::new(
-                    other.span(),
-                    "`max_priority` must be an integer from 1 to 255",
-                ));
-            }
-        };
+        let n: u8 = lit_int(&e, "`max_priority` must be an integer from 1 to 255")?;
         if n == 0 {
             return Err(syn::Error::new(
                 e.span(),
