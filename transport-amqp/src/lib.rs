@@ -40,6 +40,7 @@
 mod connection;
 mod consumer;
 mod convert;
+mod declare;
 mod error;
 mod options;
 mod publish;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use lapin::Event;
 use nameko_transport::topology::Declaration;
-use nameko_transport::{ExchangeKind, TransportError, TransportStatus};
+use nameko_transport::{TransportError, TransportStatus};
 
 use crate::connection::{Events, Session};
 use crate::consumer::Attachment;
@@ -200,69 +200,8 @@ async fn restore(transport: &Inner, session: &Session) -> Result<(), TransportEr
 }
 
 async fn redeclare(session: &Session, declaration: &Declaration) -> Result<(), TransportError> {
-    use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
-    use lapin::types::FieldTable as AmqpTable;
-
-    use crate::convert::{short, table_to_amqp};
-    use crate::error::from_lapin;
-
     let channel = session.management().await?;
-    let result = match declaration {
-        Declaration::Exchange {
-            name,
-            kind,
-            options,
-        } => {
-            let kind = match kind {
-                ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
-                ExchangeKind::Topic => lapin::ExchangeKind::Topic,
-                ExchangeKind::Headers => lapin::ExchangeKind::Headers,
-                _ => lapin::ExchangeKind::Direct,
-            };
-            channel
-                .exchange_declare(
-                    short(name, "exchange name")?,
-                    kind,
-                    ExchangeDeclareOptions {
-                        passive: false,
-                        durable: options.durable,
-                        auto_delete: options.auto_delete,
-                        internal: false,
-                        nowait: false,
-                    },
-                    AmqpTable::default(),
-                )
-                .await
-        }
-        Declaration::Queue { name, options } => channel
-            .queue_declare(
-                short(name, "queue name")?,
-                QueueDeclareOptions {
-                    passive: false,
-                    durable: options.durable,
-                    exclusive: options.exclusive,
-                    auto_delete: options.auto_delete,
-                    nowait: false,
-                },
-                table_to_amqp(&options.arguments)?,
-            )
-            .await
-            .map(drop),
-        Declaration::Binding {
-            queue,
-            exchange,
-            routing_key,
-        } => {
-            channel
-                .queue_bind(
-                    short(queue, "queue name")?,
-                    short(exchange, "exchange name")?,
-                    short(routing_key, "routing key")?,
-                    QueueBindOptions::default(),
-                    AmqpTable::default(),
-                )
-                .await
-        }
-    };
-    result.map_err(|e| from_lapin(&e))
+    crate::declare::declare(&channel, declaration)
+        .await
+        .map(drop)
 }

@@ -6,10 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use lapin::options::{
-    ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
-};
+use lapin::options::{ExchangeDeclareOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::types::FieldTable as AmqpTable;
 use nameko_transport::topology::{Declaration, Topology};
 use nameko_transport::{
@@ -22,7 +19,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::connection::Session;
 use crate::consumer::{AmqpConsumer, Attachment, ConsumerSpec, Consumers};
-use crate::convert::{properties_to_amqp, short, table_to_amqp};
+use crate::convert::{properties_to_amqp, short};
+use crate::declare::{self, Declared};
 use crate::error::from_lapin;
 use crate::options::{AmqpOptions, Startup};
 use crate::publish::Outgoing;
@@ -52,8 +50,9 @@ use crate::uri::AmqpUri;
 /// [`TransportStatus::Reconnecting`] and the transport reconnects with the
 /// [`ReconnectPolicy`](crate::ReconnectPolicy)'s backoff, each attempt trying every broker
 /// of the URI, the one lost last. It then
-/// declares again every exchange, queue and binding it declared, leaving out what it
-/// deleted (its [`Topology`], in kombu's order: exchanges, queues, bindings), starts
+/// declares again every exchange, queue and binding it declared (bindings with arguments
+/// and exchange-to-exchange bindings included), leaving out what it deleted (its
+/// [`Topology`], in kombu's order: exchanges, queues, bindings), starts
 /// every consumer again with its options, and the
 /// [`Consumer`] streams go on yielding deliveries. Meanwhile every operation fails at once
 /// with [`TransportError::Disconnected`]; publishes that were awaiting a confirm fail with
@@ -228,6 +227,25 @@ impl AmqpTransport {
         error
     }
 
+    /// Makes a declaration on the management channel (declarations run one at a time);
+    /// what the broker declared.
+    async fn declare(&self, declaration: &Declaration) -> Result<Declared, TransportError> {
+        let session = self.session()?;
+        let result = {
+            let channel = session.management().await?;
+            declare::declare(&channel, declaration).await
+        };
+        result.map_err(|e| self.failed(&session, e))
+    }
+
+    /// Makes a declaration and records it in the topology, to be declared again after a
+    /// reconnection through the same code path.
+    async fn declare_recorded(&self, declaration: Declaration) -> Result<Declared, TransportError> {
+        let declared = self.declare(&declaration).await?;
+        self.inner.topology.lock().record(declaration);
+        Ok(declared)
+    }
+
     /// Makes sure `exchange` exists before a message goes on a shared channel: a publish
     /// to a missing exchange makes RabbitMQ close the channel, failing the publishes that
     /// share it. Checked once per exchange (a passive declaration), then remembered.
@@ -355,38 +373,11 @@ impl Transport for AmqpTransport {
         kind: ExchangeKind,
         options: ExchangeOptions,
     ) -> Result<(), TransportError> {
-        let session = self.session()?;
-        let amqp_kind = match kind {
-            ExchangeKind::Direct => lapin::ExchangeKind::Direct,
-            ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
-            ExchangeKind::Topic => lapin::ExchangeKind::Topic,
-            ExchangeKind::Headers => lapin::ExchangeKind::Headers,
-            other => {
-                return Err(TransportError::InvalidArgument(format!(
-                    "unsupported exchange kind {other}"
-                )));
-            }
-        };
-        let amqp_options = ExchangeDeclareOptions {
-            passive: options.passive,
-            durable: options.durable,
-            auto_delete: options.auto_delete,
-            internal: false,
-            nowait: false,
-        };
-        let name_short = short(name, "exchange name")?;
-        let result = {
-            let channel = session.management().await?;
-            channel
-                .exchange_declare(name_short, amqp_kind, amqp_options, AmqpTable::default())
-                .await
-        };
-        result.map_err(|e| self.failed(&session, from_lapin(&e)))?;
-        if !options.passive {
-            self.inner
-                .topology
-                .lock()
-                .record(Declaration::exchange(name, kind, options));
+        let declaration = Declaration::exchange(name, kind, options);
+        if options.passive {
+            self.declare(&declaration).await?;
+        } else {
+            self.declare_recorded(declaration).await?;
         }
         self.inner.known_exchanges.write().insert(name.to_owned());
         Ok(())
@@ -414,29 +405,18 @@ impl Transport for AmqpTransport {
         name: &str,
         options: QueueOptions,
     ) -> Result<QueueDeclared, TransportError> {
-        let session = self.session()?;
-        let name_short = short(name, "queue name")?;
-        let arguments = table_to_amqp(&options.arguments)?;
-        let amqp_options = QueueDeclareOptions {
-            passive: options.passive,
-            durable: options.durable,
-            exclusive: options.exclusive,
-            auto_delete: options.auto_delete,
-            nowait: false,
+        let replayable = !options.passive && !name.is_empty();
+        let declaration = Declaration::queue(name, options);
+        let declared = if replayable {
+            self.declare_recorded(declaration).await?
+        } else {
+            // Passive declarations change nothing; a server-named queue gets a new name
+            // on every declaration: neither is declared again after a reconnection.
+            self.declare(&declaration).await?
         };
-        let result = {
-            let channel = session.management().await?;
-            channel
-                .queue_declare(name_short, amqp_options, arguments)
-                .await
-        };
-        let queue = result.map_err(|e| self.failed(&session, from_lapin(&e)))?;
-        if !options.passive && !name.is_empty() {
-            self.inner
-                .topology
-                .lock()
-                .record(Declaration::queue(name, options));
-        }
+        let queue = declared.ok_or_else(|| {
+            TransportError::Other(format!("the broker did not declare queue `{name}`"))
+        })?;
         Ok(QueueDeclared::new(
             queue.name().as_str(),
             queue.message_count(),
@@ -450,28 +430,9 @@ impl Transport for AmqpTransport {
         exchange: &str,
         routing_key: &str,
     ) -> Result<(), TransportError> {
-        let session = self.session()?;
-        let queue_short = short(queue, "queue name")?;
-        let exchange_short = short(exchange, "exchange name")?;
-        let key_short = short(routing_key, "routing key")?;
-        let result = {
-            let channel = session.management().await?;
-            channel
-                .queue_bind(
-                    queue_short,
-                    exchange_short,
-                    key_short,
-                    QueueBindOptions::default(),
-                    AmqpTable::default(),
-                )
-                .await
-        };
-        result.map_err(|e| self.failed(&session, from_lapin(&e)))?;
-        self.inner
-            .topology
-            .lock()
-            .record(Declaration::binding(queue, exchange, routing_key));
-        Ok(())
+        self.declare_recorded(Declaration::binding(queue, exchange, routing_key))
+            .await
+            .map(drop)
     }
 
     async fn bind_queue_with_arguments(
@@ -481,27 +442,14 @@ impl Transport for AmqpTransport {
         routing_key: &str,
         arguments: FieldTable,
     ) -> Result<(), TransportError> {
-        if arguments.is_empty() {
-            return self.bind_queue(queue, exchange, routing_key).await;
-        }
-        let session = self.session()?;
-        let queue_short = short(queue, "queue name")?;
-        let exchange_short = short(exchange, "exchange name")?;
-        let key_short = short(routing_key, "routing key")?;
-        let amqp_arguments = table_to_amqp(&arguments)?;
-        let result = {
-            let channel = session.management().await?;
-            channel
-                .queue_bind(
-                    queue_short,
-                    exchange_short,
-                    key_short,
-                    QueueBindOptions::default(),
-                    amqp_arguments,
-                )
-                .await
-        };
-        result.map_err(|e| self.failed(&session, from_lapin(&e)))
+        self.declare_recorded(Declaration::binding_with_arguments(
+            queue,
+            exchange,
+            routing_key,
+            arguments,
+        ))
+        .await
+        .map(drop)
     }
 
     async fn bind_exchange(
@@ -510,23 +458,13 @@ impl Transport for AmqpTransport {
         source: &str,
         routing_key: &str,
     ) -> Result<(), TransportError> {
-        let session = self.session()?;
-        let destination_short = short(destination, "exchange name")?;
-        let source_short = short(source, "exchange name")?;
-        let key_short = short(routing_key, "routing key")?;
-        let result = {
-            let channel = session.management().await?;
-            channel
-                .exchange_bind(
-                    destination_short,
-                    source_short,
-                    key_short,
-                    ExchangeBindOptions::default(),
-                    AmqpTable::default(),
-                )
-                .await
-        };
-        result.map_err(|e| self.failed(&session, from_lapin(&e)))
+        self.declare_recorded(Declaration::exchange_binding(
+            destination,
+            source,
+            routing_key,
+        ))
+        .await
+        .map(drop)
     }
 
     async fn delete_queue(&self, name: &str) -> Result<u32, TransportError> {

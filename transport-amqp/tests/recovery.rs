@@ -10,8 +10,8 @@ use futures_util::StreamExt as _;
 use nameko_amqp::test_support::test_broker;
 use nameko_amqp::{AmqpOptions, AmqpTransport, ReconnectPolicy, Startup};
 use nameko_transport::{
-    ConsumeOptions, ExchangeKind, ExchangeOptions, PublishOptions, QueueOptions, Transport,
-    TransportError, TransportStatus,
+    ConsumeOptions, ExchangeKind, ExchangeOptions, FieldTable, PublishOptions, QueueOptions,
+    Transport, TransportError, TransportStatus,
 };
 
 fn fast_reconnect() -> ReconnectPolicy {
@@ -118,6 +118,100 @@ async fn consumers_resume_and_topology_is_restored_after_connection_loss() {
             let after = next(&mut private_consumer, 10).await;
             assert_eq!(id_of(&after), "after");
             after.ack().await.expect("ack");
+            transport.close().await.expect("close");
+        })
+        .await;
+}
+
+/// Bindings with arguments and exchange-to-exchange bindings are declared again after the
+/// connection is cut, through the same calls that made them: a message reaches the
+/// re-created exclusive queue through both, and only when its headers match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bindings_with_arguments_and_exchange_bindings_are_restored_after_connection_loss() {
+    let Some(broker) = test_broker().await else {
+        return;
+    };
+    broker
+        .run("recovery-bindings", |scope| async move {
+            let (proxy, via) = Proxy::in_front_of(scope.broker().uri()).await;
+            let transport = AmqpTransport::connect_with(
+                &via,
+                AmqpOptions::new()
+                    .reconnect(fast_reconnect())
+                    .connection_name("nameko-rs recovery test"),
+            )
+            .await
+            .expect("connecting through the proxy");
+            let direct = scope.connect().await;
+            let source = scope.exchange("source");
+            let by_kind = scope.exchange("by-kind");
+            let kind_a = scope.queue("kind-a");
+            transport
+                .declare_exchange(&source, ExchangeKind::Topic, ExchangeOptions::default())
+                .await
+                .expect("source exchange");
+            // Auto-delete: it goes with the exclusive queue bound to it, and takes the
+            // exchange binding along.
+            transport
+                .declare_exchange(
+                    &by_kind,
+                    ExchangeKind::Headers,
+                    ExchangeOptions::default().with_auto_delete(true),
+                )
+                .await
+                .expect("headers exchange");
+            transport
+                .declare_queue(&kind_a, QueueOptions::default().with_exclusive(true))
+                .await
+                .expect("exclusive queue");
+            let match_a = FieldTable::new().with("x-match", "all").with("kind", "a");
+            transport
+                .bind_queue_with_arguments(&kind_a, &by_kind, "", match_a)
+                .await
+                .expect("binding with arguments");
+            transport
+                .bind_exchange(&by_kind, &source, "orders.#")
+                .await
+                .expect("exchange binding");
+            let mut consumer = transport
+                .consume(&kind_a, ConsumeOptions::default())
+                .await
+                .expect("consume");
+            let send = |kind: &'static str, message_id: &'static str| {
+                let mut message = msg(message_id);
+                message.properties.headers.insert("kind", kind);
+                direct.publish(
+                    &source,
+                    "orders.placed",
+                    message,
+                    PublishOptions::default().with_mandatory(true),
+                )
+            };
+            let before = send("a", "before").await.expect("publish before the cut");
+            assert!(!before.is_returned(), "{before:?}");
+            let d = next(&mut consumer, 5).await;
+            assert_eq!(id_of(&d), "before");
+            d.ack().await.expect("ack");
+
+            let mut status = transport.status();
+            proxy.sever();
+            wait_status(&mut status, 5, "reconnecting", is_reconnecting).await;
+            wait_status(&mut status, 10, "connected again", |s| {
+                *s == TransportStatus::Connected
+            })
+            .await;
+
+            let after = send("a", "after").await.expect("publish after recovery");
+            assert!(
+                !after.is_returned(),
+                "the bindings were not restored: {after:?}"
+            );
+            let d = next(&mut consumer, 10).await;
+            assert_eq!(id_of(&d), "after");
+            d.ack().await.expect("ack");
+            // The binding kept its arguments: another kind does not match.
+            let other = send("b", "other-kind").await.expect("publish");
+            assert!(other.is_returned(), "{other:?}");
             transport.close().await.expect("close");
         })
         .await;

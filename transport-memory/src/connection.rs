@@ -293,11 +293,11 @@ impl Transport for MemoryTransport {
         let id = self.inner.id;
         self.shared().with(|state| {
             state.check_usable(id)?;
-            let plain = arguments.is_empty();
-            state.bind_queue_with(id, queue, exchange, routing_key, arguments)?;
-            if plain {
-                state.record(id, Declaration::binding(queue, exchange, routing_key));
-            }
+            state.bind_queue_with(id, queue, exchange, routing_key, arguments.clone())?;
+            state.record(
+                id,
+                Declaration::binding_with_arguments(queue, exchange, routing_key, arguments),
+            );
             Ok(())
         })
     }
@@ -311,7 +311,12 @@ impl Transport for MemoryTransport {
         let id = self.inner.id;
         self.shared().with(|state| {
             state.check_usable(id)?;
-            state.bind_exchange(destination, source, routing_key)
+            state.bind_exchange(destination, source, routing_key)?;
+            state.record(
+                id,
+                Declaration::exchange_binding(destination, source, routing_key),
+            );
+            Ok(())
         })
     }
 
@@ -319,11 +324,14 @@ impl Transport for MemoryTransport {
         let id = self.inner.id;
         self.shared().with(|state| {
             state.check_usable(id)?;
-            let count = state.delete_queue(id, name)?;
-            if let Some(conn) = state.connection_mut(id) {
+            let deleted = state.delete_queue(id, name);
+            // Gone, or lost with its node (404): not declared again on reconnection.
+            if matches!(deleted, Ok(_) | Err(TransportError::NotFound(_)))
+                && let Some(conn) = state.connection_mut(id)
+            {
                 conn.topology.forget_queue(name);
             }
-            Ok(count)
+            deleted
         })
     }
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use nameko_memory::{ConnectOptions, MemoryBroker};
 use nameko_transport::{
-    ConsumeOptions, ExchangeKind, ExchangeOptions, QueueOptions, Transport, TransportError,
-    TransportStatus,
+    ConsumeOptions, ExchangeKind, ExchangeOptions, FieldTable, PublishOptions, QueueOptions,
+    Transport, TransportError, TransportStatus,
 };
-use support::{id, publish, quiet, recv, yield_a_few};
+use support::{id, msg, publish, quiet, recv, yield_a_few};
 
 fn reconnecting(status: &TransportStatus) -> Option<(u32, String)> {
     match status {
@@ -99,6 +99,74 @@ async fn topology_is_redeclared_and_consumers_resume() {
     assert_eq!(id(&d), "after-recovery");
     assert_eq!(d.info().consumer_tag, "replies");
     d.ack().await.unwrap();
+}
+
+/// Bindings with arguments and exchange-to-exchange bindings are declared again as well:
+/// a message reaches the re-created exclusive queue through both.
+#[tokio::test(start_paused = true)]
+async fn bindings_with_arguments_and_exchange_bindings_are_redeclared() {
+    let broker = MemoryBroker::new();
+    let service = broker.connect();
+    let client = broker.connect();
+    service
+        .declare_exchange("source", ExchangeKind::Topic, ExchangeOptions::durable())
+        .await
+        .unwrap();
+    // Auto-delete: it goes with the exclusive queue bound to it, and takes the exchange
+    // binding along.
+    service
+        .declare_exchange(
+            "by-kind",
+            ExchangeKind::Headers,
+            ExchangeOptions::default().with_auto_delete(true),
+        )
+        .await
+        .unwrap();
+    service
+        .declare_queue("kind-a", QueueOptions::default().with_exclusive(true))
+        .await
+        .unwrap();
+    let match_a = FieldTable::new().with("x-match", "all").with("kind", "a");
+    service
+        .bind_queue_with_arguments("kind-a", "by-kind", "", match_a)
+        .await
+        .unwrap();
+    service
+        .bind_exchange("by-kind", "source", "orders.#")
+        .await
+        .unwrap();
+    let mut consumer = service
+        .consume("kind-a", ConsumeOptions::default())
+        .await
+        .unwrap();
+
+    broker.drop_connection(service.id());
+    assert!(!broker.queue_exists("kind-a"));
+    assert!(
+        broker.exchanges().iter().all(|x| x.name != "by-kind"),
+        "the auto-delete exchange went with its last binding"
+    );
+    yield_a_few().await;
+    assert_eq!(*service.status().borrow(), TransportStatus::Connected);
+
+    let send = |kind: &'static str, message_id: &'static str| {
+        let mut message = msg(message_id);
+        message.properties.headers.insert("kind", kind);
+        client.publish(
+            "source",
+            "orders.placed",
+            message,
+            PublishOptions::default().with_mandatory(true),
+        )
+    };
+    let outcome = send("a", "kind-a-after").await.unwrap();
+    assert!(!outcome.is_returned(), "routed through both bindings");
+    let d = recv(&mut consumer).await;
+    assert_eq!(id(&d), "kind-a-after");
+    d.ack().await.unwrap();
+    // The binding kept its arguments: another kind does not match.
+    let outcome = send("b", "kind-b-after").await.unwrap();
+    assert!(outcome.is_returned(), "{outcome:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -525,9 +525,9 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// [`ExchangeKind::Headers`] exchange, the headers to match and `x-match`.
     ///
     /// Without arguments this is [`bind_queue`](Self::bind_queue); a backend without
-    /// binding arguments refuses any with [`TransportError::InvalidArgument`]. Bindings
-    /// with arguments are declared again by whoever needs them (they are not replayed
-    /// after a reconnection).
+    /// binding arguments refuses any with [`TransportError::InvalidArgument`]. A
+    /// recovering backend declares the binding again, with its arguments, after a
+    /// reconnection, as it does every other binding.
     async fn bind_queue_with_arguments(
         &self,
         queue: &str,
@@ -547,7 +547,7 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// Binds exchange `destination` to exchange `source` (RabbitMQ's exchange-to-exchange
     /// binding): what `source` routes with a key matching `routing_key` is routed by
     /// `destination` too. Each queue still gets one copy of a message, whatever the paths
-    /// to it.
+    /// to it. A recovering backend declares the binding again after a reconnection.
     ///
     /// # Errors
     ///

@@ -1,4 +1,5 @@
-//! Declared topology: the exchanges, queues and bindings a client has declared.
+//! Declared topology: the exchanges, queues and bindings (of queues, with or without
+//! arguments, and of exchanges to exchanges) a client has declared.
 //!
 //! A [`Declaration`] is one of them; a [`Topology`] is an ordered set of them. Both sides of
 //! the framework use the same type:
@@ -35,11 +36,12 @@
 
 use std::fmt;
 
-use crate::{ExchangeKind, ExchangeOptions, QueueOptions, Transport, TransportError};
+use crate::{ExchangeKind, ExchangeOptions, FieldTable, QueueOptions, Transport, TransportError};
 
-/// One declaration of AMQP topology: an exchange, a queue, or a binding between them.
+/// One declaration of AMQP topology: an exchange, a queue, a binding of a queue to an
+/// exchange, or a binding of an exchange to an exchange.
 ///
-/// The enum is exhaustive on purpose: these are the three things nameko declares, and a
+/// The enum is exhaustive on purpose: these are the things nameko declares, and a
 /// backend that replays declarations handles each of them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Declaration {
@@ -59,12 +61,26 @@ pub enum Declaration {
         /// Its flags and arguments.
         options: QueueOptions,
     },
-    /// A binding of a queue to an exchange ([`Transport::bind_queue`]).
+    /// A binding of a queue to an exchange ([`Transport::bind_queue`], or
+    /// [`Transport::bind_queue_with_arguments`] when it has arguments).
     Binding {
         /// The bound queue.
         queue: String,
         /// The exchange it is bound to.
         exchange: String,
+        /// The routing key (a pattern for topic exchanges).
+        routing_key: String,
+        /// The binding's arguments: for a headers exchange, the headers to match and
+        /// `x-match`. Empty for most bindings.
+        arguments: FieldTable,
+    },
+    /// A binding of exchange `destination` to exchange `source`
+    /// ([`Transport::bind_exchange`]).
+    ExchangeBinding {
+        /// The exchange that routes what `source` routes.
+        destination: String,
+        /// The exchange it is bound to.
+        source: String,
         /// The routing key (a pattern for topic exchanges).
         routing_key: String,
     },
@@ -97,9 +113,50 @@ impl Declaration {
         exchange: impl Into<String>,
         routing_key: impl Into<String>,
     ) -> Self {
+        Self::binding_with_arguments(queue, exchange, routing_key, FieldTable::new())
+    }
+
+    /// A binding of `queue` to `exchange` with `routing_key` and binding `arguments`
+    /// (what a headers exchange matches).
+    ///
+    /// ```
+    /// use nameko_transport::topology::Declaration;
+    /// use nameko_transport::FieldTable;
+    ///
+    /// let mut arguments = FieldTable::new();
+    /// arguments.insert("x-match", "all");
+    /// arguments.insert("backoff", 1000_i64);
+    /// let binding = Declaration::binding_with_arguments("backoff--1000ms", "backoff", "", arguments);
+    /// assert_eq!(
+    ///     binding.to_string(),
+    ///     "binding of queue `backoff--1000ms` to exchange `backoff` with key `` and arguments {backoff: 1000, x-match: \"all\"}"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn binding_with_arguments(
+        queue: impl Into<String>,
+        exchange: impl Into<String>,
+        routing_key: impl Into<String>,
+        arguments: FieldTable,
+    ) -> Self {
         Self::Binding {
             queue: queue.into(),
             exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            arguments,
+        }
+    }
+
+    /// A binding of exchange `destination` to exchange `source` with `routing_key`.
+    #[must_use]
+    pub fn exchange_binding(
+        destination: impl Into<String>,
+        source: impl Into<String>,
+        routing_key: impl Into<String>,
+    ) -> Self {
+        Self::ExchangeBinding {
+            destination: destination.into(),
+            source: source.into(),
             routing_key: routing_key.into(),
         }
     }
@@ -111,7 +168,8 @@ impl Declaration {
     /// # Errors
     ///
     /// The transport's error, as [`Transport::declare_exchange`],
-    /// [`Transport::declare_queue`] or [`Transport::bind_queue`] return it.
+    /// [`Transport::declare_queue`], [`Transport::bind_queue_with_arguments`] or
+    /// [`Transport::bind_exchange`] return it.
     pub async fn declare(&self, transport: &dyn Transport) -> Result<(), TransportError> {
         match self {
             Self::Exchange {
@@ -127,7 +185,21 @@ impl Declaration {
                 queue,
                 exchange,
                 routing_key,
-            } => transport.bind_queue(queue, exchange, routing_key).await,
+                arguments,
+            } => {
+                transport
+                    .bind_queue_with_arguments(queue, exchange, routing_key, arguments.clone())
+                    .await
+            }
+            Self::ExchangeBinding {
+                destination,
+                source,
+                routing_key,
+            } => {
+                transport
+                    .bind_exchange(destination, source, routing_key)
+                    .await
+            }
         }
     }
 
@@ -137,7 +209,8 @@ impl Declaration {
         match (self, other) {
             (Self::Exchange { name: a, .. }, Self::Exchange { name: b, .. })
             | (Self::Queue { name: a, .. }, Self::Queue { name: b, .. }) => a == b,
-            (Self::Binding { .. }, Self::Binding { .. }) => self == other,
+            (Self::Binding { .. }, Self::Binding { .. })
+            | (Self::ExchangeBinding { .. }, Self::ExchangeBinding { .. }) => self == other,
             _ => false,
         }
     }
@@ -147,14 +220,16 @@ impl Declaration {
         match self {
             Self::Exchange { .. } => 0,
             Self::Queue { .. } => 1,
-            Self::Binding { .. } => 2,
+            Self::Binding { .. } | Self::ExchangeBinding { .. } => 2,
         }
     }
 }
 
 impl fmt::Display for Declaration {
-    /// Names what is declared: ``exchange `x` ``, ``queue `q` ``, or
-    /// ``binding of queue `q` to exchange `x` with key `k` ``.
+    /// Names what is declared: ``exchange `x` ``, ``queue `q` ``,
+    /// ``binding of queue `q` to exchange `x` with key `k` `` (followed by
+    /// `` and arguments {..}`` when it has some), or
+    /// ``binding of exchange `d` to exchange `s` with key `k` ``.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Exchange { name, .. } => write!(f, "exchange `{name}`"),
@@ -163,9 +238,31 @@ impl fmt::Display for Declaration {
                 queue,
                 exchange,
                 routing_key,
+                arguments,
+            } => {
+                write!(
+                    f,
+                    "binding of queue `{queue}` to exchange `{exchange}` with key `{routing_key}`"
+                )?;
+                if arguments.is_empty() {
+                    return Ok(());
+                }
+                f.write_str(" and arguments {")?;
+                for (i, (key, value)) in arguments.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{key}: {value}")?;
+                }
+                f.write_str("}")
+            }
+            Self::ExchangeBinding {
+                destination,
+                source,
+                routing_key,
             } => write!(
                 f,
-                "binding of queue `{queue}` to exchange `{exchange}` with key `{routing_key}`"
+                "binding of exchange `{destination}` to exchange `{source}` with key `{routing_key}`"
             ),
         }
     }
@@ -185,8 +282,8 @@ pub struct DeclareError {
 /// Exchanges, queues and bindings, each once, in the order they were first recorded.
 ///
 /// Recording an exchange or a queue that is already there replaces its kind and options in
-/// place; recording a binding that is already there does nothing. Forgetting an exchange
-/// or a queue forgets the bindings that involve it. [`iter`](Self::iter) and
+/// place; recording a binding that is already there (same ends, key and arguments) does
+/// nothing. Forgetting an exchange or a queue forgets the bindings that involve it. [`iter`](Self::iter) and
 /// [`declare`](Self::declare) go in kombu's order, which a broker always accepts:
 /// every exchange, then every queue, then every binding, each kind in recording order.
 ///
@@ -243,15 +340,20 @@ impl Topology {
         self.declarations.retain(|d| match d {
             Declaration::Queue { name: n, .. } => n != name,
             Declaration::Binding { queue, .. } => queue != name,
-            Declaration::Exchange { .. } => true,
+            Declaration::Exchange { .. } | Declaration::ExchangeBinding { .. } => true,
         });
     }
 
-    /// Forgets an exchange and every binding to it.
+    /// Forgets an exchange and every binding to it or from it.
     pub fn forget_exchange(&mut self, name: &str) {
         self.declarations.retain(|d| match d {
             Declaration::Exchange { name: n, .. } => n != name,
             Declaration::Binding { exchange, .. } => exchange != name,
+            Declaration::ExchangeBinding {
+                destination,
+                source,
+                ..
+            } => destination != name && source != name,
             Declaration::Queue { .. } => true,
         });
     }
@@ -405,6 +507,39 @@ mod tests {
             Ok(())
         }
 
+        async fn bind_queue_with_arguments(
+            &self,
+            queue: &str,
+            exchange: &str,
+            routing_key: &str,
+            arguments: FieldTable,
+        ) -> Result<(), TransportError> {
+            if arguments.is_empty() {
+                return self.bind_queue(queue, exchange, routing_key).await;
+            }
+            let arguments: Vec<String> = arguments
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            self.push(format!(
+                "bind {queue} {exchange} {routing_key} {}",
+                arguments.join(",")
+            ));
+            Ok(())
+        }
+
+        async fn bind_exchange(
+            &self,
+            destination: &str,
+            source: &str,
+            routing_key: &str,
+        ) -> Result<(), TransportError> {
+            self.push(format!(
+                "bind exchange {destination} {source} {routing_key}"
+            ));
+            Ok(())
+        }
+
         async fn delete_queue(&self, name: &str) -> Result<u32, TransportError> {
             self.push(format!("delete queue {name}"));
             Ok(0)
@@ -541,6 +676,80 @@ mod tests {
             [
                 "exchange nameko-rpc topic durable=true",
                 "queue rpc-svc durable=true",
+                "bind rpc-svc nameko-rpc svc.*",
+            ]
+        );
+    }
+
+    fn headers_binding(queue: &str, delay: i64) -> Declaration {
+        Declaration::binding_with_arguments(
+            queue,
+            "backoff",
+            "",
+            FieldTable::new()
+                .with("x-match", "all")
+                .with("backoff", delay),
+        )
+    }
+
+    #[test]
+    fn bindings_with_arguments_and_of_exchanges_are_entities_of_their_own() {
+        let mut t = Topology::new()
+            .with(topic("x"))
+            .with(Declaration::queue("q", QueueOptions::durable()))
+            .with(headers_binding("q", 1000))
+            .with(headers_binding("q", 1000))
+            .with(headers_binding("q", 2000))
+            .with(Declaration::binding("q", "backoff", ""))
+            .with(Declaration::exchange_binding("x", "events", "#"))
+            .with(Declaration::exchange_binding("x", "events", "#"))
+            .with(Declaration::exchange_binding("y", "x", "a.*"));
+        // The same ends and key with other arguments are another binding.
+        assert_eq!(t.len(), 7);
+        assert_eq!(
+            headers_binding("q", 1000).to_string(),
+            "binding of queue `q` to exchange `backoff` with key `` and arguments \
+             {backoff: 1000, x-match: \"all\"}"
+        );
+        assert_eq!(
+            Declaration::exchange_binding("x", "events", "#").to_string(),
+            "binding of exchange `x` to exchange `events` with key `#`"
+        );
+        // An exchange takes the exchange bindings it is either end of along.
+        t.forget_exchange("x");
+        assert_eq!(
+            t.iter().cloned().collect::<Vec<_>>(),
+            [
+                Declaration::queue("q", QueueOptions::durable()),
+                headers_binding("q", 1000),
+                headers_binding("q", 2000),
+                Declaration::binding("q", "backoff", ""),
+            ]
+        );
+        t.forget_queue("q");
+        assert!(t.is_empty());
+    }
+
+    #[tokio::test]
+    async fn declares_each_binding_through_its_own_call() {
+        let transport = Recording::new("");
+        Topology::new()
+            .with(Declaration::exchange_binding("all", "orders.events", "#"))
+            .with(headers_binding("backoff--1000ms", 1000))
+            .with(Declaration::binding("rpc-svc", "nameko-rpc", "svc.*"))
+            .with(Declaration::queue(
+                "backoff--1000ms",
+                QueueOptions::durable(),
+            ))
+            .declare(&transport)
+            .await
+            .expect("declared");
+        assert_eq!(
+            transport.log(),
+            [
+                "queue backoff--1000ms durable=true",
+                "bind exchange all orders.events #",
+                "bind backoff--1000ms backoff  backoff=1000,x-match=\"all\"",
                 "bind rpc-svc nameko-rpc svc.*",
             ]
         );

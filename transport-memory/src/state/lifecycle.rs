@@ -115,7 +115,13 @@ impl State {
                     queue,
                     exchange,
                     routing_key,
-                } => self.bind_queue(conn, queue, exchange, routing_key),
+                    arguments,
+                } => self.bind_queue_with(conn, queue, exchange, routing_key, arguments.clone()),
+                Declaration::ExchangeBinding {
+                    destination,
+                    source,
+                    routing_key,
+                } => self.bind_exchange(destination, source, routing_key),
             };
             if let Err(error) = result {
                 tracing::debug!(connection = %conn, ?declaration, %error,
