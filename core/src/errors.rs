@@ -583,9 +583,10 @@ pub enum RpcError {
     /// The reply could not be read, or its result does not fit the requested type.
     #[error("invalid reply: {0}")]
     InvalidReply(String),
-    /// The reply queue expired while replies were due: they are lost (nameko 3's
+    /// The reply queue expired, or was lost (deleted, or with the cluster node it lived
+    /// on), while replies were due: they are lost (nameko 3's
     /// `ReplyQueueExpiredWithPendingReplies`).
-    #[error("reply queue expired; lost replies for correlation ids {0:?}")]
+    #[error("reply queue expired or lost; lost replies for correlation ids {0:?}")]
     RepliesLost(Vec<String>),
     /// The proxy (or its container) was stopped.
     #[error("the RPC proxy is stopped")]

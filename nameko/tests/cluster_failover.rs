@@ -8,7 +8,10 @@
 //!   confirmed ran on the service, counted on both sides); the node is brought back and
 //!   the node the service moved to is killed in turn;
 //! - three instances of the service on the same queues, one killed with `kill -9`
-//!   mid-load: every call is answered (its requests redelivered to the survivors).
+//!   mid-load: every call is answered (its requests redelivered to the survivors);
+//! - the node a *caller* is connected to is killed: its classic reply queue is lost with
+//!   the node, the calls waiting on it fail at once with `RepliesLost`, and the caller
+//!   moves to a fresh reply queue: its next calls are answered within 5 s of the kill.
 //!
 //! They take minutes, so they are `#[ignore]`d: `cargo test -p nameko --test
 //! cluster_failover -- --ignored --nocapture` runs them (`.ci/run` does, after
@@ -20,6 +23,7 @@
 //! (default 20: half before the first fault, half after the last recovery).
 //! `--nocapture` prints the figures recorded in RELIABILITY.md.
 
+mod cluster_support;
 mod process_support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -28,6 +32,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster_support::{RabbitCluster, required};
 use nameko::config::Config;
 use nameko::prelude::*;
 use process_support::{ServiceProcess, example_binary};
@@ -53,141 +58,6 @@ fn load_duration() -> Duration {
         .filter(|s| *s >= 5.0)
         .unwrap_or(20.0);
     Duration::from_secs_f64(secs)
-}
-
-fn required(var: &str) -> bool {
-    std::env::var(var).is_ok_and(|v| v == "1")
-}
-
-// ---------------------------------------------------------------------------------------
-// The cluster
-// ---------------------------------------------------------------------------------------
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/rabbitmq-cluster")
-}
-
-/// Runs the cluster script (blocking), bounded; its standard output, or why it failed.
-fn run_script(args: &[&str], within: Duration) -> Result<String, String> {
-    let output = Command::new("timeout")
-        .arg(within.as_secs().to_string())
-        .arg(script())
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script().display()))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    } else {
-        Err(format!(
-            "`scripts/rabbitmq-cluster {}` failed ({}): {}{}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
-
-async fn cluster_script(args: &[&str], within: Duration) -> Result<String, String> {
-    let args: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_script(&args, within)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
-fn port_open(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(
-        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_millis(300),
-    )
-    .is_ok()
-}
-
-/// The three-node cluster, started by the test if it was not running (and then stopped
-/// when dropped), every node running again when dropped otherwise.
-struct RabbitCluster {
-    started_here: bool,
-}
-
-impl RabbitCluster {
-    /// The AMQP port of node `n` (1 to 3).
-    fn port(n: usize) -> u16 {
-        5680 + u16::try_from(n).expect("a node number")
-    }
-
-    /// A URI listing these nodes, in this order.
-    fn uri(nodes: &[usize]) -> String {
-        let hosts: Vec<String> = nodes
-            .iter()
-            .map(|&n| format!("127.0.0.1:{}", Self::port(n)))
-            .collect();
-        format!("amqp://guest:guest@{}/", hosts.join(","))
-    }
-
-    async fn ensure() -> Option<Self> {
-        let running = (1..=3).all(|n| port_open(Self::port(n)));
-        let started_here = !running;
-        if !running {
-            println!("starting the RabbitMQ cluster (scripts/rabbitmq-cluster up)");
-        }
-        // `up` also starts a node left stopped and checks that all three are clustered.
-        match cluster_script(&["up"], Duration::from_secs(240)).await {
-            Ok(_) => Some(Self { started_here }),
-            Err(error) => {
-                assert!(
-                    !required("NAMEKO_REQUIRE_CLUSTER"),
-                    "the RabbitMQ cluster cannot be started and NAMEKO_REQUIRE_CLUSTER=1: {error}"
-                );
-                eprintln!(
-                    "skipping: the three-node RabbitMQ cluster cannot be started ({error}); \
-                     it needs rabbitmq-server 3.10 on this machine (see scripts/rabbitmq-cluster)"
-                );
-                None
-            }
-        }
-    }
-
-    /// Kills node `node` with `kill -9` of its Erlang VM; the instant of the kill, and
-    /// when the node's AMQP port was seen closed.
-    async fn kill(&self, node: usize) -> (Instant, Duration) {
-        let pid = cluster_script(&["pid", &node.to_string()], Duration::from_secs(30))
-            .await
-            .expect("the node's pid");
-        let killed_at = Instant::now();
-        let status = Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -9 {pid} failed");
-        while port_open(Self::port(node)) {
-            assert!(
-                killed_at.elapsed() < Duration::from_secs(10),
-                "node {node} still listens 10 s after kill -9"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        (killed_at, killed_at.elapsed())
-    }
-
-    async fn start(&self, node: usize) -> Duration {
-        let began = Instant::now();
-        cluster_script(&["start", &node.to_string()], Duration::from_secs(240))
-            .await
-            .expect("starting a node again");
-        began.elapsed()
-    }
-}
-
-impl Drop for RabbitCluster {
-    fn drop(&mut self) {
-        let args = if self.started_here { "down" } else { "up" };
-        if let Err(error) = run_script(&[args], Duration::from_secs(240)) {
-            eprintln!("after the test, `scripts/rabbitmq-cluster {args}` failed: {error}");
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -855,6 +725,156 @@ async fn killing_one_of_three_instances_answers_every_call() {
         by_pid.get(&victim).copied().unwrap_or(0) > 0,
         "the killed instance had taken no work"
     );
+    drop(instances);
+    drop(cluster);
+}
+
+/// Calls in flight when the caller's node is killed.
+const CALLER_IN_FLIGHT: usize = 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "minutes on the three-node RabbitMQ cluster; `cargo test -p nameko --test cluster_failover -- --ignored` (.ci/run does)"]
+async fn killing_the_node_a_caller_is_connected_to_moves_it_to_a_fresh_reply_queue() {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = RabbitCluster::ensure().await else {
+        return;
+    };
+    let mut instances = Instances::new();
+    // The service on node 1; the caller on node 3, then 2: its classic reply queue lives
+    // on node 3, and is lost with it.
+    let service = instances.start(&RabbitCluster::uri(&[1, 2, 3])).await;
+    assert_eq!(instances.node_of(service), Some(1));
+    let config = Config::new()
+        .with("AMQP_URI", RabbitCluster::uri(&[3, 2]).as_str())
+        .with("RPC_TIMEOUT", CALL_TIMEOUT.as_secs());
+    let transport = nameko::connect(&config).await.expect("the caller connects");
+    let proxy = ClusterRpcProxy::start(Arc::clone(&transport), &config)
+        .await
+        .expect("the caller's proxy");
+    let outage_service = proxy.service("outage_service");
+    let lost_queue = proxy.reply_queue();
+    let queues = cluster
+        .ctl(1, &["list_queues", "name", "type", "--no-table-headers"])
+        .await
+        .expect("rabbitmqctl list_queues");
+    assert!(
+        queues
+            .lines()
+            .any(|l| l.starts_with(&lost_queue) && l.contains("classic")),
+        "the reply queue is classic: {queues}"
+    );
+    for n in 0..20 {
+        let id = format!("caller-before-{n}");
+        let answer: String = outage_service
+            .call("work", (id.clone(), 0_u64))
+            .await
+            .expect("calls before the kill are answered");
+        assert_eq!(answer, id);
+    }
+
+    // Calls in flight when the node dies: their replies are due on the lost queue.
+    let mut in_flight = JoinSet::new();
+    for n in 0..CALLER_IN_FLIGHT {
+        let id = format!("caller-in-flight-{n}");
+        let reply = outage_service
+            .call_async::<String>("work", (id, 1_000_u64))
+            .await
+            .expect("an in-flight request is published");
+        in_flight.spawn(async move {
+            let outcome =
+                tokio::time::timeout(CALL_TIMEOUT + Duration::from_secs(10), reply.result()).await;
+            (outcome, Instant::now())
+        });
+    }
+    let (killed_at, closed_after) = cluster.kill(3).await;
+
+    // The next calls, one after another, until one is answered.
+    let mut failures: BTreeMap<String, usize> = BTreeMap::new();
+    let mut attempts = 0_usize;
+    let recovery = loop {
+        attempts += 1;
+        let id = format!("caller-after-{attempts}");
+        let called = tokio::time::timeout(
+            CALL_TIMEOUT + Duration::from_secs(10),
+            outage_service.call::<String>("work", (id.clone(), 0_u64)),
+        )
+        .await
+        .expect("a call after the kill hung past its timeout");
+        match called {
+            Ok(answer) => {
+                assert_eq!(answer, id);
+                break killed_at.elapsed();
+            }
+            Err(error) => {
+                let why: String = error.to_string().chars().take(60).collect();
+                *failures.entry(why).or_default() += 1;
+            }
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(30),
+            "no call answered within 30 s of the kill: {failures:?}"
+        );
+    };
+
+    // Every call in flight ended: answered before the kill, or failed at once with
+    // RepliesLost; none waited for its timeout.
+    let (mut answered, mut lost, mut latest) = (0, 0, Duration::ZERO);
+    while let Some(ended) = in_flight.join_next().await {
+        let (outcome, at) = ended.expect("an in-flight call's task");
+        latest = latest.max(at.saturating_duration_since(killed_at));
+        match outcome.expect("an in-flight call hung past its timeout") {
+            Ok(_) => answered += 1,
+            Err(RpcError::RepliesLost(_)) => lost += 1,
+            Err(other) => panic!("an in-flight call failed otherwise: {other:?}"),
+        }
+    }
+    assert_eq!(answered + lost, CALLER_IN_FLIGHT);
+
+    // Later calls all work, through a fresh classic reply queue on a surviving node.
+    let after = Instant::now();
+    for n in 0..50 {
+        let id = format!("caller-later-{n}");
+        let answer: String = outage_service
+            .call("work", (id.clone(), 0_u64))
+            .await
+            .expect("later calls are answered");
+        assert_eq!(answer, id);
+    }
+    let later_took = after.elapsed();
+    let fresh_queue = proxy.reply_queue();
+    assert_ne!(
+        fresh_queue, lost_queue,
+        "the caller moved to a fresh reply queue"
+    );
+    let queues = cluster
+        .ctl(1, &["list_queues", "name", "type", "--no-table-headers"])
+        .await
+        .expect("rabbitmqctl list_queues");
+    assert!(
+        queues
+            .lines()
+            .any(|l| l.starts_with(&fresh_queue) && l.contains("classic")),
+        "the fresh reply queue is classic: {queues}"
+    );
+    println!(
+        "kill the caller's node (its port closed {closed_after:.2?} after kill -9): \
+         {CALLER_IN_FLIGHT} calls in flight: {answered} answered, {lost} failed with \
+         RepliesLost, the last {latest:.2?} after the kill; the first call answered \
+         {recovery:.2?} after the kill, at attempt {attempts} (failed before it: \
+         {failures:?}); then 50 calls answered in {later_took:.2?} on {fresh_queue}"
+    );
+    assert!(
+        latest < RECOVERY_BOUND,
+        "the calls in flight ended only {latest:?} after the kill"
+    );
+    assert!(
+        recovery < RECOVERY_BOUND,
+        "the caller was answered again only {recovery:?} after its node was killed"
+    );
+    proxy.stop().await;
+    let _ = transport.close().await;
+    let start_took = cluster.start(3).await;
+    println!("node 3 back after {start_took:.2?}");
     drop(instances);
     drop(cluster);
 }

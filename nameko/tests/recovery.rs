@@ -1,6 +1,7 @@
 //! Recovery from broker faults, deterministic on the in-memory broker (which models what
 //! the RabbitMQ transport does): connections dropped and a broker restart with calls and
-//! events in flight, and replies lost to a reply queue that expired during an outage.
+//! events in flight, replies lost to a reply queue that expired during an outage, and
+//! reply queues lost under their callers.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use nameko::memory::MemoryBroker;
 use nameko::prelude::*;
 use nameko::testing::TestCluster;
+use nameko::transport::Transport as _;
 
 static HANDLED: Mutex<Vec<i64>> = Mutex::new(Vec::new());
 
@@ -28,6 +30,19 @@ impl Worker {
             .lock()
             .unwrap()
             .push(item["n"].as_i64().unwrap_or(-1));
+    }
+}
+
+#[derive(Dependencies)]
+struct Relay {
+    worker: RpcProxy,
+}
+
+#[service(name = "relay")]
+impl Relay {
+    #[rpc]
+    async fn relay(&self, n: i64, millis: u64) -> Result<i64, RpcError> {
+        self.worker.call("work", (n, millis)).await
     }
 }
 
@@ -132,7 +147,7 @@ async fn replies_lost_to_an_expired_reply_queue_fail_at_once() {
     broker.set_available(false);
     broker.drop_all_connections();
     tokio::time::sleep(Duration::from_secs(301)).await;
-    let queue = proxy.reply_queue().to_owned();
+    let queue = proxy.reply_queue();
     assert!(
         !broker.queue_exists(&queue),
         "the unused reply queue expired"
@@ -172,5 +187,145 @@ async fn failed_publishes_are_retried_as_soon_as_the_connection_is_back() {
         "the request waited {:?} to be retried",
         started.elapsed()
     );
+    cluster.shutdown().await;
+}
+
+/// The reply queue of a caller is deleted under it (as a classic queue is lost with the
+/// cluster node it lived on): the calls waiting on it fail at once with `RepliesLost`,
+/// and the caller (a standalone proxy, and a service's `RpcProxy`) moves to a fresh reply
+/// queue, declared as nameko declares reply queues, for the calls that follow.
+#[tokio::test(start_paused = true)]
+async fn a_lost_reply_queue_fails_its_calls_at_once_and_is_replaced() {
+    let broker = MemoryBroker::new();
+    let mut cluster = TestCluster::on_broker(broker.clone()).with_config("RPC_TIMEOUT", 3600);
+    cluster.start::<Worker>().await;
+    cluster.start::<Relay>().await;
+    let proxy = cluster.proxy().await;
+    let direct = proxy
+        .service("worker")
+        .call_async::<i64>("work", (1, 1_000_000))
+        .await
+        .unwrap();
+    let relayed = proxy
+        .service("relay")
+        .call_async::<i64>("relay", (2, 1_000_000))
+        .await
+        .unwrap();
+    // Both requests reach the worker: the relay's own call is waiting on its queue.
+    tokio::time::timeout(Duration::from_secs(1), async {
+        while broker.queue("rpc-worker").map(|q| q.unacked) != Some(2) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the worker took both requests");
+    let proxy_queue = proxy.reply_queue();
+    let relay_queue = broker
+        .queues()
+        .into_iter()
+        .map(|q| q.name)
+        .find(|name| name.starts_with("rpc.reply-relay-"))
+        .expect("the relay's reply queue");
+    let lost_queues = [proxy_queue.clone(), relay_queue.clone()];
+    let admin = broker.connect();
+    let started = tokio::time::Instant::now();
+    // The relay's call to the worker fails at once; the relay re-raises it to the proxy.
+    admin.delete_queue(&relay_queue).await.unwrap();
+    let error = relayed.result().await.unwrap_err();
+    assert_eq!(
+        error.remote().map(|r| r.exc_type.as_str()),
+        Some("ReplyQueueExpiredWithPendingReplies"),
+        "{error:?}"
+    );
+    // The proxy's own call fails at once when its reply queue goes.
+    admin.delete_queue(&proxy_queue).await.unwrap();
+    match direct.result().await.unwrap_err() {
+        RpcError::RepliesLost(ids) => assert_eq!(ids.len(), 1),
+        other => panic!("expected RepliesLost, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "failed at once, not at the timeout: {:?}",
+        started.elapsed()
+    );
+    // New calls work, through fresh reply queues declared as nameko declares them.
+    let n: i64 = proxy.service("worker").call("work", (5, 0)).await.unwrap();
+    assert_eq!(n, 5);
+    let n: i64 = proxy.service("relay").call("relay", (6, 0)).await.unwrap();
+    assert_eq!(n, 6);
+    let fresh = proxy.reply_queue();
+    assert!(!lost_queues.contains(&fresh), "a new name: {fresh}");
+    assert!(fresh.starts_with("rpc.reply-standalone_rpc_proxy-"));
+    let reply_queues: Vec<_> = broker
+        .queues()
+        .into_iter()
+        .filter(|q| q.name.starts_with("rpc.reply-"))
+        .collect();
+    assert_eq!(
+        reply_queues.len(),
+        2,
+        "one fresh queue each, the lost ones gone"
+    );
+    for queue in &reply_queues {
+        assert!(!lost_queues.contains(&queue.name));
+        assert!(queue.durable && !queue.exclusive && !queue.auto_delete);
+        assert_eq!(
+            queue.arguments.get("x-expires"),
+            Some(&nameko::transport::FieldValue::I32(300_000))
+        );
+    }
+    let key = fresh.trim_start_matches("rpc.reply-standalone_rpc_proxy-");
+    assert!(
+        broker
+            .bindings()
+            .iter()
+            .any(|b| b.queue == fresh && b.exchange == "nameko-rpc" && b.routing_key == key)
+    );
+    cluster.shutdown().await;
+}
+
+/// The caller's connection drops and its reply queue is unavailable when it reconnects,
+/// as a classic queue is when the cluster node it lived on (and the caller was connected
+/// to) goes down: the call waiting fails at once with `RepliesLost`, and the caller moves
+/// to a fresh reply queue for the calls that follow.
+#[tokio::test(start_paused = true)]
+async fn a_reply_queue_lost_with_its_node_is_replaced_after_reconnecting() {
+    let broker = MemoryBroker::new();
+    let mut cluster = TestCluster::on_broker(broker.clone()).with_config("RPC_TIMEOUT", 3600);
+    cluster.start::<Worker>().await;
+    let proxy = cluster.proxy().await;
+    let pending = proxy
+        .service("worker")
+        .call_async::<i64>("work", (1, 1_000_000))
+        .await
+        .unwrap();
+    let lost = proxy.reply_queue();
+    broker.set_available(false);
+    broker.drop_all_connections();
+    assert!(broker.set_queue_down(&lost, true));
+    let started = tokio::time::Instant::now();
+    broker.set_available(true);
+    match pending.result().await.unwrap_err() {
+        RpcError::RepliesLost(ids) => assert_eq!(ids.len(), 1),
+        other => panic!("expected RepliesLost, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed once reconnected, not at the timeout: {:?}",
+        started.elapsed()
+    );
+    let n: i64 = proxy.service("worker").call("work", (5, 0)).await.unwrap();
+    assert_eq!(n, 5);
+    let fresh = proxy.reply_queue();
+    assert_ne!(fresh, lost);
+    assert_eq!(broker.queue(&fresh).map(|q| q.consumers), Some(1));
+    // Back up, the lost queue is not consumed (nor declared again): it expires unused.
+    broker.set_queue_down(&lost, false);
+    broker.drop_all_connections();
+    let n: i64 = proxy.service("worker").call("work", (6, 0)).await.unwrap();
+    assert_eq!(n, 6);
+    assert_eq!(broker.queue(&lost).map(|q| q.consumers), Some(0));
+    tokio::time::sleep(Duration::from_secs(301)).await;
+    assert!(!broker.queue_exists(&lost), "the lost queue expired");
     cluster.shutdown().await;
 }

@@ -114,7 +114,7 @@ cluster_tests! {
         // Identical redeclarations succeed...
         t.declare_exchange("nameko-rpc", ExchangeKind::Topic, ExchangeOptions::durable()).await.unwrap();
         t.declare_queue("rpc-api", QueueOptions::durable()).await.unwrap();
-        t.declare_queue(proxy.reply_queue(), QueueOptions::durable().with_expires(300_000)).await.unwrap();
+        t.declare_queue(&proxy.reply_queue(), QueueOptions::durable().with_expires(300_000)).await.unwrap();
         // ...and any other flag or argument is refused, as RabbitMQ refuses a Python
         // service whose declaration differs.
         let t = cluster.connect().await;
@@ -124,15 +124,16 @@ cluster_tests! {
         let t = cluster.connect().await;
         assert!(refused(t.declare_queue("rpc-api", QueueOptions::durable().with_expires(1000)).await), "rpc-api has no arguments");
         let t = cluster.connect().await;
-        assert!(refused(t.declare_queue(proxy.reply_queue(), QueueOptions::durable()).await), "reply queues expire");
+        assert!(refused(t.declare_queue(&proxy.reply_queue(), QueueOptions::durable()).await), "reply queues expire");
         let t = cluster.connect().await;
-        assert!(refused(t.declare_queue(proxy.reply_queue(), QueueOptions::durable().with_expires(300_001)).await));
+        assert!(refused(t.declare_queue(&proxy.reply_queue(), QueueOptions::durable().with_expires(300_001)).await));
         if let Some(broker) = cluster.broker() {
             let bindings = broker.bindings();
             assert!(bindings.iter().any(|b| b.exchange == "nameko-rpc" && b.queue == "rpc-api" && b.routing_key == "api.*"));
-            let reply_key = proxy.reply_queue().trim_start_matches("rpc.reply-standalone_rpc_proxy-");
-            assert!(bindings.iter().any(|b| b.queue == proxy.reply_queue() && b.routing_key == reply_key));
-            let reply_queue = broker.queue(proxy.reply_queue()).unwrap();
+            let queue = proxy.reply_queue();
+            let reply_key = queue.trim_start_matches("rpc.reply-standalone_rpc_proxy-");
+            assert!(bindings.iter().any(|b| b.queue == queue && b.routing_key == reply_key));
+            let reply_queue = broker.queue(&queue).unwrap();
             assert_eq!(reply_queue.arguments.get("x-expires"), Some(&FieldValue::I32(300_000)));
             assert!(!reply_queue.exclusive && !reply_queue.auto_delete && reply_queue.durable);
         }

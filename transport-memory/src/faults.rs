@@ -66,6 +66,35 @@ impl MemoryBroker {
         self.shared.with(|state| state.restart());
     }
 
+    /// Makes queue `name` unavailable (`down`), or available again, as a classic queue is
+    /// while the RabbitMQ cluster node it lives on is down: its consumers end with
+    /// `NotFound` ("home node of durable queue ... is down or inaccessible", RabbitMQ's
+    /// 404), declaring, binding, consuming or deleting it fails with that error (a
+    /// connection recovering meanwhile cannot re-create its consumers), and messages
+    /// routed to it are dropped. Back up, it has the messages it had.
+    ///
+    /// Returns whether the queue exists.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use nameko_transport::{ConsumeOptions, QueueOptions, Transport, TransportError};
+    /// use nameko_memory::MemoryBroker;
+    ///
+    /// let broker = MemoryBroker::new();
+    /// let conn = broker.connect();
+    /// conn.declare_queue("replies", QueueOptions::durable()).await?;
+    /// assert!(broker.set_queue_down("replies", true));
+    /// let refused = conn.consume("replies", ConsumeOptions::default()).await;
+    /// assert!(matches!(refused, Err(TransportError::NotFound(m)) if m.contains("is down")));
+    /// broker.set_queue_down("replies", false);
+    /// conn.consume("replies", ConsumeOptions::default()).await?;
+    /// # Ok::<(), TransportError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn set_queue_down(&self, name: &str, down: bool) -> bool {
+        self.shared.with(|state| state.set_queue_down(name, down))
+    }
+
     /// Marks the broker up or down. While down, reconnection attempts fail and back off
     /// (100 ms doubling to 2 s, on tokio time) and new connections start out
     /// reconnecting. Marking it down does not drop existing connections; combine with

@@ -66,6 +66,9 @@ pub(crate) struct Queue {
     pub(crate) bindings: Vec<(Arc<str>, Arc<str>)>,
     /// TTL, dead-lettering, max length and priority, when the queue has any.
     pub(crate) policy: Option<Box<QueuePolicy>>,
+    /// Unavailable, as a classic queue whose cluster node is down
+    /// ([`MemoryBroker::set_queue_down`](crate::MemoryBroker::set_queue_down)).
+    pub(crate) down: bool,
 }
 
 impl Queue {
@@ -92,6 +95,7 @@ impl Queue {
             unacked: 0,
             bindings: Vec::new(),
             policy: None,
+            down: false,
         }
     }
 
@@ -141,8 +145,12 @@ impl Queue {
         }
     }
 
-    /// Whether `conn` may use this queue (it is not exclusive to another connection).
+    /// Whether `conn` may use this queue: it is not down, nor exclusive to another
+    /// connection.
     pub(crate) fn check_access(&self, conn: ConnectionId) -> Result<(), TransportError> {
+        if self.down {
+            return Err(queue_down(&self.name));
+        }
         match self.owner {
             Some(owner) if owner != conn => Err(TransportError::ResourceLocked(format!(
                 "cannot obtain exclusive access to locked queue '{}' in vhost '/'. It could be \
@@ -244,6 +252,13 @@ pub(crate) fn parse_expires(
              positive integer"
         ))),
     }
+}
+
+/// What RabbitMQ answers for a classic queue whose node is down (404 `NOT_FOUND`).
+pub(crate) fn queue_down(name: &str) -> TransportError {
+    TransportError::NotFound(format!(
+        "home node of durable queue '{name}' in vhost '/' is down or inaccessible"
+    ))
 }
 
 #[cfg(test)]

@@ -147,7 +147,12 @@ impl RpcBackend for LiveBackend {
                 .map_err(|e| RpcError::InvalidArguments(e.to_string()))?,
         );
         let correlation_id = uuid::Uuid::new_v4().to_string();
-        let rx = self.listener.register(correlation_id.clone());
+        // Waits only while the listener moves to a fresh reply queue.
+        let Ok((reply_to, rx)) =
+            tokio::time::timeout_at(deadline, self.listener.register(correlation_id.clone())).await
+        else {
+            return Err(RpcError::Timeout(request.timeout));
+        };
         // Made before publishing, so that an abandoned call forgets its registration.
         let pending = PendingReply::waiting(
             self.listener.clone(),
@@ -157,7 +162,7 @@ impl RpcBackend for LiveBackend {
             request.timeout,
         );
         let correlation_id = pending.correlation_id().unwrap_or_default();
-        let reply_to = self.listener.reply_to();
+        let reply_to = reply_to.as_str();
         let routing_key = format!("{}.{}", request.service, request.method);
         let message = || {
             let mut properties = Properties::json()

@@ -141,9 +141,10 @@ impl ClusterRpcProxy {
         &self.root_call_id
     }
 
-    /// The reply queue's name.
+    /// The reply queue's name (the newest, when the proxy moved to a fresh reply queue
+    /// because its queue was lost).
     #[must_use]
-    pub fn reply_queue(&self) -> &str {
+    pub fn reply_queue(&self) -> String {
         self.backend.listener.queue()
     }
 

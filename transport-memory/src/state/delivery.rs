@@ -313,6 +313,31 @@ impl State {
         }
     }
 
+    /// Marks queue `name` down or up again; a queue going down ends its consumers with
+    /// RabbitMQ's error. Whether the queue exists.
+    pub(crate) fn set_queue_down(&mut self, name: &str, down: bool) -> bool {
+        let Some(&qid) = self.queue_names.get(name) else {
+            return false;
+        };
+        let Some(q) = self.queues.get_mut(&qid) else {
+            return false;
+        };
+        q.down = down;
+        if !down {
+            self.dispatch(qid);
+            return true;
+        }
+        tracing::debug!(queue = name, "queue down");
+        let consumers = q.consumers.clone();
+        for cid in consumers {
+            if let Some(c) = self.consumers.get_mut(&cid) {
+                c.end_with(crate::queue::queue_down(name));
+            }
+            self.detach(cid);
+        }
+        true
+    }
+
     pub(crate) fn cancel_consumer(&mut self, id: ConsumerId) -> Result<(), TransportError> {
         let Some(c) = self.consumers.get_mut(&id) else {
             return Ok(());

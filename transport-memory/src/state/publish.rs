@@ -96,6 +96,10 @@ impl State {
             let Some(q) = self.queues.get_mut(&id) else {
                 continue;
             };
+            if q.down {
+                // Lost with its node: what is routed to it meanwhile is dropped.
+                continue;
+            }
             if q.policy.is_none() && message_ttl.is_none() {
                 q.ready.push_back(queued.clone());
                 self.dispatch(id);
