@@ -3,7 +3,6 @@
 //! replaced with [`replace_dependencies`](crate::replace_dependencies).
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +15,8 @@ use nameko_core::dependency::{BoxedProvider, DependencyProvider, ProviderError};
 use nameko_core::errors::{RemoteError, RpcError};
 use nameko_core::events::{EventBackend, EventDispatcher, EventError};
 use nameko_core::rpc::{
-    ClientDouble, ClientRegistration, IntoArgs, PendingReply, RpcBackend, RpcProxy, RpcRequest,
-    ScriptedBackend, ScriptedCall, client_registration,
+    CallRecorder, ClientDouble, ClientRegistration, IntoArgs, RpcProxy, ScriptedBackend,
+    ScriptedCall, client_registration,
 };
 use nameko_core::transport::FieldTable;
 use nameko_core::wire::CallArgs;
@@ -50,32 +49,9 @@ fn headers_of(context: &ContextData) -> Arc<FieldTable> {
     Arc::new(context.to_headers(&[]))
 }
 
-/// A call an [`RpcProxyMock`] received.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordedCall {
-    /// The service called.
-    pub service: String,
-    /// The method called.
-    pub method: String,
-    /// The arguments.
-    pub args: CallArgs,
-    /// The caller's context data.
-    pub context: ContextData,
-    /// The caller's call id stack.
-    pub call_id_stack: Vec<String>,
-}
-
-impl fmt::Display for RecordedCall {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{}({})",
-            self.service,
-            self.method,
-            format_args_of(&self.args)
-        )
-    }
-}
+/// A call an [`RpcProxyMock`] received: the service, method, arguments, and the caller's
+/// context and call id stack (the same record as a typed client mock's).
+pub type RecordedCall = ScriptedCall;
 
 fn format_args_of(args: &CallArgs) -> String {
     let mut parts: Vec<String> = args.args.iter().map(Value::to_string).collect();
@@ -83,12 +59,13 @@ fn format_args_of(args: &CallArgs) -> String {
     parts.join(", ")
 }
 
-type Responder = Arc<dyn Fn(&CallArgs) -> Result<Value, RpcError> + Send + Sync>;
-
-#[derive(Default)]
-struct RpcMockState {
-    replies: HashMap<String, Responder>,
-    calls: Vec<RecordedCall>,
+/// What an [`RpcProxyMock`] tells a caller of a method with nothing scripted.
+fn unscripted_proxy(service: &str, method: &str) -> String {
+    format!(
+        "no reply scripted for `{method}` of `{service}`: the mock answers `null`, which is \
+         not the result type asked for; script one with \
+         `RpcProxyMock::new().reply(\"{method}\", ...)`"
+    )
 }
 
 /// A scriptable stand-in for an [`RpcProxy`]: replies per method (values or errors) and
@@ -108,18 +85,24 @@ struct RpcMockState {
 /// calculator.assert_called_once_with("multiply", (2.0, 3.0));
 /// # });
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RpcProxyMock {
-    state: Arc<Mutex<RpcMockState>>,
+    recorder: Arc<CallRecorder>,
 }
 
 impl fmt::Debug for RpcProxyMock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.lock();
         f.debug_struct("RpcProxyMock")
-            .field("scripted", &state.replies.keys().collect::<Vec<_>>())
-            .field("calls", &state.calls.len())
+            .field("recorder", &self.recorder)
             .finish()
+    }
+}
+
+impl Default for RpcProxyMock {
+    fn default() -> Self {
+        Self {
+            recorder: Arc::new(CallRecorder::new(unscripted_proxy)),
+        }
     }
 }
 
@@ -160,10 +143,7 @@ impl RpcProxyMock {
         method: &str,
         f: impl Fn(&CallArgs) -> Result<Value, RpcError> + Send + Sync + 'static,
     ) -> Self {
-        self.state
-            .lock()
-            .replies
-            .insert(method.to_owned(), Arc::new(f));
+        self.recorder.script(method, f);
         self
     }
 
@@ -175,7 +155,7 @@ impl RpcProxyMock {
 
     fn proxy_with_headers(&self, service: &str, headers: Arc<FieldTable>) -> RpcProxy {
         RpcProxy::new(
-            Arc::new(self.clone()),
+            self.recorder.clone(),
             service,
             headers,
             Duration::from_secs(30),
@@ -185,24 +165,18 @@ impl RpcProxyMock {
     /// Every call received, in order.
     #[must_use]
     pub fn calls(&self) -> Vec<RecordedCall> {
-        self.state.lock().calls.clone()
+        self.recorder.calls()
     }
 
     /// The calls of one method, in order.
     #[must_use]
     pub fn calls_to(&self, method: &str) -> Vec<RecordedCall> {
-        self.state
-            .lock()
-            .calls
-            .iter()
-            .filter(|c| c.method == method)
-            .cloned()
-            .collect()
+        self.recorder.calls_to(method)
     }
 
     /// Forgets the recorded calls.
     pub fn reset(&self) {
-        self.state.lock().calls.clear();
+        self.recorder.reset();
     }
 
     fn describe_calls(&self) -> String {
@@ -267,34 +241,6 @@ impl RpcProxyMock {
             "expected no call of `{method}`; all calls: {}",
             self.describe_calls()
         );
-    }
-}
-
-#[async_trait]
-impl RpcBackend for RpcProxyMock {
-    async fn send(&self, request: RpcRequest) -> Result<PendingReply, RpcError> {
-        let (context, call_id_stack) = ContextData::from_headers(&request.headers);
-        let responder = {
-            let mut state = self.state.lock();
-            state.calls.push(RecordedCall {
-                service: request.service.to_string(),
-                method: request.method.clone(),
-                args: request.args.clone(),
-                context,
-                call_id_stack,
-            });
-            state.replies.get(&request.method).cloned()
-        };
-        Ok(match responder {
-            Some(respond) => PendingReply::ready(respond(&request.args)),
-            None => PendingReply::unscripted(format!(
-                "no reply scripted for `{method}` of `{service}`: the mock answers `null`, which \
-                 is not the result type asked for; script one with \
-                 `RpcProxyMock::new().reply(\"{method}\", ...)`",
-                method = request.method,
-                service = request.service,
-            )),
-        })
     }
 }
 

@@ -15,7 +15,7 @@ pub use proxy::{
 };
 pub use reply::{PendingReply, ReplyListener};
 pub use scripted::{
-    ClientDouble, ClientRegistration, ScriptedBackend, ScriptedCall, client_registration,
-    convert as scripted_convert,
+    CallRecorder, ClientDouble, ClientRegistration, ScriptedBackend, ScriptedCall,
+    client_registration, convert as scripted_convert,
 };
 pub use standalone::{ClusterRpcProxy, STANDALONE_OWNER, ServiceRpcProxy};

@@ -1,5 +1,7 @@
-//! Test doubles of typed clients: the scripted backend that the generated
-//! `<Type>ClientMock` (from `#[service]` and `#[nameko::client]`) answers calls with.
+//! Test doubles of RPC proxies: [`CallRecorder`], the recording backend that answers
+//! calls with scripted functions, shared by the scripted backend of the generated
+//! `<Type>ClientMock` (from `#[service]` and `#[nameko::client]`) and by the testing
+//! toolkit's `RpcProxyMock`.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -25,10 +27,14 @@ use crate::worker::WorkerContext;
 
 type Responder = Arc<dyn Fn(&CallArgs) -> Result<Value, RpcError> + Send + Sync>;
 
-/// A call a [`ScriptedBackend`] received.
+/// A call a [`CallRecorder`] (a [`ScriptedBackend`], an `RpcProxyMock`) received.
+///
+/// Shown as `service.method(args, key=value)`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ScriptedCall {
+    /// The service called.
+    pub service: String,
     /// The method called.
     pub method: String,
     /// The arguments (a typed client sends keyword arguments).
@@ -51,10 +57,137 @@ impl ScriptedCall {
     }
 }
 
+impl fmt::Display for ScriptedCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = self.args.args.iter().map(Value::to_string).collect();
+        parts.extend(self.args.kwargs.iter().map(|(k, v)| format!("{k}={v}")));
+        write!(f, "{}.{}({})", self.service, self.method, parts.join(", "))
+    }
+}
+
 #[derive(Default)]
 struct Script {
     replies: HashMap<String, Responder>,
     calls: Vec<ScriptedCall>,
+}
+
+/// Records every call it is sent and answers each method with a scripted function: the
+/// recording [`RpcBackend`] behind [`ScriptedBackend`] and the testing toolkit's
+/// `RpcProxyMock`.
+///
+/// A method with nothing scripted answers `null`; a caller expecting a result that `null`
+/// does not fit gets [`RpcError::InvalidReply`] with the recorder's hint on how to script
+/// one.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// use nameko_core::errors::RpcError;
+/// use nameko_core::rpc::{CallRecorder, RpcProxy};
+///
+/// let recorder = Arc::new(CallRecorder::new(|service, method| {
+///     format!("nothing scripted for {service}.{method}")
+/// }));
+/// recorder.script("add", |args| Ok(serde_json::json!(args.args.len())));
+/// let proxy = RpcProxy::new(recorder.clone(), "calculator", Default::default(), Duration::from_secs(1));
+/// let n: usize = proxy.call("add", (1, 2)).await.unwrap();
+/// assert_eq!(n, 2);
+/// assert_eq!(recorder.calls()[0].to_string(), "calculator.add(1, 2)");
+/// match proxy.call::<f64>("divide", (1, 0)).await {
+///     Err(RpcError::InvalidReply(hint)) => assert_eq!(hint, "nothing scripted for calculator.divide"),
+///     other => panic!("{other:?}"),
+/// }
+/// # });
+/// ```
+pub struct CallRecorder {
+    script: Mutex<Script>,
+    unscripted: fn(&str, &str) -> String,
+}
+
+impl fmt::Debug for CallRecorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let script = self.script.lock();
+        f.debug_struct("CallRecorder")
+            .field("scripted", &script.replies.keys().collect::<Vec<_>>())
+            .field("calls", &script.calls.len())
+            .finish()
+    }
+}
+
+impl CallRecorder {
+    /// A recorder with nothing scripted; `unscripted(service, method)` is what a caller
+    /// is told when `null`, answered for a method with nothing scripted, does not fit.
+    #[must_use]
+    pub fn new(unscripted: fn(service: &str, method: &str) -> String) -> Self {
+        Self {
+            script: Mutex::new(Script::default()),
+            unscripted,
+        }
+    }
+
+    /// Calls of `method` are answered by `respond` (replacing what was scripted before).
+    pub fn script(
+        &self,
+        method: &str,
+        respond: impl Fn(&CallArgs) -> Result<Value, RpcError> + Send + Sync + 'static,
+    ) {
+        self.script
+            .lock()
+            .replies
+            .insert(method.to_owned(), Arc::new(respond));
+    }
+
+    /// Every call received, in order.
+    #[must_use]
+    pub fn calls(&self) -> Vec<ScriptedCall> {
+        self.script.lock().calls.clone()
+    }
+
+    /// The calls of one method, in order.
+    #[must_use]
+    pub fn calls_to(&self, method: &str) -> Vec<ScriptedCall> {
+        self.script
+            .lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the recorded calls (what is scripted stays).
+    pub fn reset(&self) {
+        self.script.lock().calls.clear();
+    }
+
+    /// Records `request` and answers it as scripted.
+    pub fn answer(&self, request: &RpcRequest) -> PendingReply {
+        let (context, call_id_stack) = ContextData::from_headers(&request.headers);
+        let responder = {
+            let mut script = self.script.lock();
+            script.calls.push(ScriptedCall {
+                service: request.service.to_string(),
+                method: request.method.clone(),
+                args: request.args.clone(),
+                context,
+                call_id_stack,
+            });
+            script.replies.get(&request.method).cloned()
+        };
+        match responder {
+            Some(respond) => PendingReply::ready(respond(&request.args)),
+            None => PendingReply::unscripted((self.unscripted)(&request.service, &request.method)),
+        }
+    }
+}
+
+#[async_trait]
+impl RpcBackend for CallRecorder {
+    async fn send(&self, request: RpcRequest) -> Result<PendingReply, RpcError> {
+        Ok(self.answer(&request))
+    }
 }
 
 /// Answers calls per method with scripted functions and records them: the backend of a
@@ -83,18 +216,24 @@ struct Script {
 /// ```
 pub struct ScriptedBackend {
     service: &'static str,
-    script: Mutex<Script>,
+    recorder: CallRecorder,
 }
 
 impl fmt::Debug for ScriptedBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let script = self.script.lock();
         f.debug_struct("ScriptedBackend")
             .field("service", &self.service)
-            .field("scripted", &script.replies.keys().collect::<Vec<_>>())
-            .field("calls", &script.calls.len())
+            .field("recorder", &self.recorder)
             .finish()
     }
+}
+
+/// What a generated client mock tells a caller of a method with nothing scripted.
+fn unscripted_client(service: &str, method: &str) -> String {
+    format!(
+        "no reply scripted for `{method}` of `{service}`: the mock answers `null`, which is \
+         not the result type asked for; script one with `<Client>::mock().{method}(|...| ...)`"
+    )
 }
 
 impl ScriptedBackend {
@@ -103,7 +242,7 @@ impl ScriptedBackend {
     pub fn new(service: &'static str) -> Arc<Self> {
         Arc::new(Self {
             service,
-            script: Mutex::new(Script::default()),
+            recorder: CallRecorder::new(unscripted_client),
         })
     }
 
@@ -119,10 +258,7 @@ impl ScriptedBackend {
         method: &str,
         respond: impl Fn(&CallArgs) -> Result<Value, RpcError> + Send + Sync + 'static,
     ) {
-        self.script
-            .lock()
-            .replies
-            .insert(method.to_owned(), Arc::new(respond));
+        self.recorder.script(method, respond);
     }
 
     /// A proxy to the service, wired to this backend, sending `headers` (a worker's
@@ -135,24 +271,18 @@ impl ScriptedBackend {
     /// Every call received, in order.
     #[must_use]
     pub fn calls(&self) -> Vec<ScriptedCall> {
-        self.script.lock().calls.clone()
+        self.recorder.calls()
     }
 
     /// The calls of one method, in order.
     #[must_use]
     pub fn calls_to(&self, method: &str) -> Vec<ScriptedCall> {
-        self.script
-            .lock()
-            .calls
-            .iter()
-            .filter(|c| c.method == method)
-            .cloned()
-            .collect()
+        self.recorder.calls_to(method)
     }
 
     /// Forgets the recorded calls.
     pub fn reset(&self) {
-        self.script.lock().calls.clear();
+        self.recorder.reset();
     }
 
     /// Asserts `method` (whose parameters are `params`) was called exactly once, with
@@ -261,27 +391,7 @@ fn describe(named: &serde_json::Map<String, Value>) -> String {
 #[async_trait]
 impl RpcBackend for ScriptedBackend {
     async fn send(&self, request: RpcRequest) -> Result<PendingReply, RpcError> {
-        let (context, call_id_stack) = ContextData::from_headers(&request.headers);
-        let responder = {
-            let mut script = self.script.lock();
-            script.calls.push(ScriptedCall {
-                method: request.method.clone(),
-                args: request.args.clone(),
-                context,
-                call_id_stack,
-            });
-            script.replies.get(&request.method).cloned()
-        };
-        Ok(match responder {
-            Some(respond) => PendingReply::ready(respond(&request.args)),
-            None => PendingReply::unscripted(format!(
-                "no reply scripted for `{method}` of `{service}`: the mock answers `null`, which \
-                 is not the result type asked for; script one with \
-                 `<Client>::mock().{method}(|...| ...)`",
-                method = request.method,
-                service = self.service,
-            )),
-        })
+        self.recorder.send(request).await
     }
 }
 
