@@ -227,7 +227,11 @@ impl Workers {
     {
         let killed = self.pool.context().killed().clone();
         let span = worker.span.clone();
-        let job = job(worker);
+        // Boxed at once: a worker's future holds the whole pipeline (the method, the
+        // dependency hooks, the reply), and whatever holds it by value (the `select!`
+        // below, the task, which moves its future into place when spawned and overwrites
+        // it when it completes) would copy all of it; through the box they move a pointer.
+        let job = Box::pin(job(worker));
         tokio::spawn(
             async move {
                 tokio::select! {
