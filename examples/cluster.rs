@@ -16,9 +16,12 @@
 //! table in a SQLite file of the temporary directory unless `DB_URIS` says otherwise
 //! (`--config examples/service_x_y.yaml` reads the URIs from the environment).
 //! `http_service` answers HTTP at `WEB_SERVER_ADDRESS` (default `0.0.0.0:8000`):
-//! `curl http://127.0.0.1:8000/get/42`.
+//! `curl http://127.0.0.1:8000/get/42`. Every service is measured (nameko-prometheus's
+//! metrics), and the same server answers `/metrics`, `/health/live` and
+//! `/health/ready`: `curl http://127.0.0.1:8000/metrics`.
 
 use nameko::cli::Cli;
+use nameko::extension::ContainerHooks;
 use nameko_examples::{
     AuditService, AuthorsService, Calculator, EmailService, FlakyService, HttpService,
     InventoryService, NotificationService, OrderService, PaymentService, ServiceX, ServiceY,
@@ -40,6 +43,7 @@ fn main() -> std::process::ExitCode {
         .service::<AuthorsService>()
         .service::<HttpService>()
         .service::<FlakyService>()
+        .with_state(ContainerHooks::new().with(nameko_prometheus::instrument))
         .default_broker("memory://")
         .main()
 }

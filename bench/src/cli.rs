@@ -164,6 +164,19 @@ pub struct ClientArgs {
     /// The client API the calls go through.
     #[arg(long, value_enum, default_value = "call")]
     pub api: ClientApi,
+    /// With `--transport memory`: the `echo` service measured by nameko-prometheus
+    /// (its metrics served at `METRICS_ADDRESS` 127.0.0.1:0), or not.
+    #[arg(long, value_enum, default_value = "off")]
+    pub metrics: MetricsFlag,
+}
+
+/// Whether the in-process `echo` service records metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricsFlag {
+    /// No metrics.
+    Off,
+    /// Every worker and call recorded, as `nameko_prometheus::instrument` does.
+    On,
 }
 
 impl ClientArgs {

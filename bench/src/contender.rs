@@ -56,7 +56,7 @@ pub enum Client {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contender {
     /// Short stable key (`rs`, `rs-typed`, `lapin`, `py`, `py-rs`, `rs-py`, `rs-p100`,
-    /// `lapin-p100`, `memory`, `memory-typed`, `memory-mt`).
+    /// `lapin-p100`, `memory`, `memory-typed`, `memory-metrics`, `memory-mt`).
     pub key: &'static str,
     /// Name in tables.
     pub label: &'static str,
@@ -187,6 +187,15 @@ pub fn all() -> Vec<Contender> {
             prefetch: 10,
             scenarios: vec![Seq, Pipe, Seq10k],
             client_flags: &["--api", "typed"],
+        },
+        Contender {
+            key: "memory-metrics",
+            label: "memory transport, current-thread runtime, metrics on",
+            server: None,
+            client: Client::Memory { threads: 1 },
+            prefetch: 10,
+            scenarios: vec![Seq, Pipe],
+            client_flags: &["--metrics", "on"],
         },
         Contender {
             key: "memory-mt",

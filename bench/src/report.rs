@@ -358,6 +358,18 @@ impl Report {
                 );
             }
         }
+        for scenario in [Scenario::Seq, Scenario::Pipe] {
+            ratio(
+                &format!(
+                    "metrics on no slower than off (≥ 0.97×), memory transport, {}",
+                    scenario.title()
+                ),
+                "memory-metrics",
+                "memory",
+                scenario,
+                0.97,
+            );
+        }
         for (key, runtime) in [("memory", "current-thread"), ("memory-mt", "multi-thread")] {
             for (scenario, floor) in [(Scenario::Seq, 50_000.0), (Scenario::Pipe, 150_000.0)] {
                 if let Some(rate) = self.rate(key, scenario) {

@@ -17,6 +17,7 @@
 //!   `once`), written on the extension API.
 //! - [`rpc`], [`events`], [`messaging`], [`publish`]: the clients services use (RPC
 //!   proxies, event dispatchers, publishers).
+//! - [`sensitive`]: redacting the sensitive arguments of a call wherever it is shown.
 
 pub mod config;
 pub mod container;
@@ -33,6 +34,7 @@ pub mod publish;
 pub mod retry;
 pub mod rpc;
 pub mod runner;
+pub mod sensitive;
 pub mod service;
 #[doc(inline)]
 pub use nameko_transport as transport;

@@ -2,12 +2,14 @@
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::config::Config;
 use crate::context::{ContextData, extend_call_id_stack};
 use crate::errors::RemoteError;
+use crate::method::Param;
 use crate::transport::FieldTable;
 use crate::wire::CallArgs;
 
@@ -32,6 +34,11 @@ pub struct WorkerContext {
     config: Arc<Config>,
     outgoing: Arc<OnceLock<Arc<FieldTable>>>,
     attempt: u32,
+    kind: &'static str,
+    started: Instant,
+    attributes: Vec<(&'static str, Arc<str>)>,
+    params: &'static [Param],
+    sensitive: Option<Arc<[&'static str]>>,
 }
 
 impl WorkerContext {
@@ -64,7 +71,96 @@ impl WorkerContext {
             config,
             outgoing: Arc::default(),
             attempt: 1,
+            kind: "",
+            started: Instant::now(),
+            attributes: Vec::new(),
+            params: &[],
+            sensitive: None,
         }
+    }
+
+    /// The kind of entrypoint that started the worker (`"rpc"`, `"event_handler"`,
+    /// `"http"`, `"timer"`, ...: its [`Entrypoint::kind`](crate::extension::Entrypoint::kind)),
+    /// or `""` for a worker started by hand (a test's entrypoint hook).
+    #[must_use]
+    pub fn entrypoint_kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Sets [`entrypoint_kind`](Self::entrypoint_kind); the container does it for the
+    /// workers an entrypoint starts.
+    pub fn set_entrypoint_kind(&mut self, kind: &'static str) {
+        self.kind = kind;
+    }
+
+    /// When the worker started (before its dependencies were asked for their values).
+    #[must_use]
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// An attribute the entrypoint gave the worker: what it knows of the call besides
+    /// its arguments, for metrics, logs and traces. The built-in ones: `source_service`
+    /// and `event_type` (event handlers); `http_method`, `endpoint` and, once the
+    /// response is made, `status_code` (HTTP).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use nameko_core::worker::WorkerContext;
+    /// # let mut worker = WorkerContext::new(Arc::from("orders"), Arc::from("on_paid"), "1",
+    /// #     &[], Default::default(), Default::default(), Default::default(), 10);
+    /// worker.set_attribute("event_type", "payment_received");
+    /// assert_eq!(worker.attribute("event_type"), Some("payment_received"));
+    /// assert_eq!(worker.attribute("status_code"), None);
+    /// ```
+    #[must_use]
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| &**v)
+    }
+
+    /// Every attribute, in the order they were set.
+    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.attributes.iter().map(|(k, v)| (*k, &**v))
+    }
+
+    /// Sets an attribute (see [`attribute`](Self::attribute)), replacing one of the
+    /// same key.
+    pub fn set_attribute(&mut self, key: &'static str, value: impl Into<Arc<str>>) {
+        let value = value.into();
+        match self.attributes.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.attributes.push((key, value)),
+        }
+    }
+
+    /// Says which arguments are sensitive (dotted paths, see [`crate::sensitive`]) and
+    /// the method's parameters, to name positional arguments by; the container does it
+    /// from the entrypoint's `sensitive_arguments`.
+    pub fn set_sensitive_arguments(
+        &mut self,
+        params: &'static [Param],
+        sensitive: Option<Arc<[&'static str]>>,
+    ) {
+        self.params = params;
+        self.sensitive = sensitive;
+    }
+
+    /// The dotted paths of the call's sensitive arguments.
+    #[must_use]
+    pub fn sensitive_arguments(&self) -> &[&'static str] {
+        self.sensitive.as_deref().unwrap_or(&[])
+    }
+
+    /// The call's arguments by parameter name, with the sensitive ones replaced by
+    /// [`REDACTED`](crate::sensitive::REDACTED): what a log line, a trace or an error
+    /// message may show of them (nameko's `get_redacted_args`).
+    #[must_use]
+    pub fn redacted_args(&self) -> Map<String, Value> {
+        crate::sensitive::redacted_call_args(self.params, &self.args, self.sensitive_arguments())
     }
 
     /// Which attempt at handling its message this worker is, from 1: more than 1 when

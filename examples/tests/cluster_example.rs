@@ -184,3 +184,39 @@ async fn the_cluster_serves_http_service_and_stops_on_sigterm() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_serves_metrics_and_health_probes() {
+    let (child, web) = tokio::task::spawn_blocking(|| start_cluster(None))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("http://{web}{path}")).send();
+    assert_eq!(get("/health/live").await.unwrap().status(), 200);
+    let ready = get("/health/ready").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = nameko::serde_json::from_str(&ready.text().await.unwrap()).unwrap();
+    assert_eq!(ready["services"]["calculator"]["state"], "running");
+    assert_eq!(ready["services"]["http_service"]["broker"], "connected");
+    assert_eq!(get("/get/7").await.unwrap().status(), 200);
+    // The worker's metrics are recorded just after its response went out.
+    let series = r#"http_service_http_requests_total{http_method="GET",endpoint="/get/<int:value>",status_code="200"} 1"#;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = get("/metrics").await.unwrap().text().await.unwrap();
+        if text.lines().any(|l| l == series) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(text.lines().any(|l| l == series), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == "calculator_service_max_workers 10"),
+        "{text}"
+    );
+    let code = tokio::task::spawn_blocking(move || terminate(child))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+}

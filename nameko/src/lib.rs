@@ -17,7 +17,7 @@ pub use connect::{connect, connect_or_memory};
 
 pub use nameko_core::{
     config, container, context, dependency, errors, events, extension, messaging, method, publish,
-    retry, rpc, runner, service, transport, wire, worker,
+    retry, rpc, runner, sensitive, service, transport, wire, worker,
 };
 pub use nameko_macros::{
     Dependencies, NamekoError, client, consume, dummy, event_handler, once, rpc, service, timer,

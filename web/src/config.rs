@@ -99,7 +99,7 @@ impl ServerSettings {
 }
 
 /// nameko's `[address:]port`, the address defaulting to all interfaces.
-fn parse_address(text: &str) -> Result<SocketAddr, WebError> {
+pub(crate) fn parse_address(text: &str) -> Result<SocketAddr, WebError> {
     let bad = || WebError::Address(text.to_owned());
     let (host, port) = match text.rsplit_once(':') {
         Some((host, port)) => (host.trim_matches(['[', ']']), port),

@@ -165,6 +165,8 @@ impl Entrypoint for Http {
             .or_else(|| server.default_context_hook());
         let call = Arc::new(HttpCall {
             ctx: ctx.clone(),
+            methods: Arc::from(self.methods.as_str()),
+            url: Arc::from(self.url.as_str()),
             with_request,
             context_hook,
             exception_hook: self.response_from_exception.clone(),
@@ -195,6 +197,8 @@ impl Entrypoint for Http {
 /// What one entrypoint needs to answer a request.
 struct HttpCall {
     ctx: EntrypointContext,
+    methods: Arc<str>,
+    url: Arc<str>,
     with_request: bool,
     context_hook: Option<ContextDataHook>,
     exception_hook: Option<ExceptionHook>,
@@ -209,7 +213,7 @@ impl HttpCall {
         }
     }
 
-    async fn handle(&self, request: Request) -> http::Response<Body> {
+    async fn handle(self: &Arc<Self>, request: Request) -> http::Response<Body> {
         let context = self
             .context_hook
             .as_ref()
@@ -244,8 +248,11 @@ impl HttpCall {
                 return self.error_response(&error).into_http();
             }
         };
-        let worker = workers.start(slot, call, context, &[]);
+        let mut worker = workers.start(slot, call, context, &[]);
+        worker.set_attribute("http_method", self.methods.clone());
+        worker.set_attribute("endpoint", self.url.clone());
         let (sender, receiver) = oneshot::channel();
+        let call = Arc::clone(self);
         workers.spawn(worker, move |worker| async move {
             let mut run = worker.run().await;
             let result = match run.take_native::<Response>() {
@@ -258,12 +265,13 @@ impl HttpCall {
                     Err(error) => Err(error.clone()),
                 },
             };
-            let _ = sender.send(result);
+            let response = result.unwrap_or_else(|error| call.error_response(&error));
+            run.set_attribute("status_code", response.status().to_string());
+            let _ = sender.send(response);
             run.finish().await;
         });
         match receiver.await {
-            Ok(Ok(response)) => response.into_http(),
-            Ok(Err(error)) => self.error_response(&error).into_http(),
+            Ok(response) => response.into_http(),
             Err(_) => {
                 let error = RemoteError::new(
                     "ContainerBeingKilled",

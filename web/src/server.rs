@@ -73,6 +73,7 @@ pub struct WebServer {
     next_id: AtomicU64,
     running: Mutex<Option<Running>>,
     local_addr: Mutex<Option<SocketAddr>>,
+    linger: bool,
 }
 
 struct Running {
@@ -107,7 +108,53 @@ impl WebServer {
             next_id: AtomicU64::new(1),
             running: Mutex::new(None),
             local_addr: Mutex::new(None),
+            linger: false,
         }
+    }
+
+    /// A server of the process of its own, under `key` (not the key of the server of
+    /// [`WebServer::of`]), listening at the address of the configuration key
+    /// `address_key` (`METRICS_ADDRESS`), with the other settings of [`WebServer::of`]
+    /// and none of the [`WebConfig`] layers: for endpoints kept off the public port
+    /// (metrics, health probes), or served by a process that serves no HTTP.
+    ///
+    /// Unlike the server of [`WebServer::of`], it keeps accepting while its containers
+    /// stop gracefully, until their workers have finished: a readiness probe hears that
+    /// the process is stopping instead of finding the port closed.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error, `address_key` missing or not `[host:]port`, or `key`
+    /// being the key of the process's main server.
+    pub fn dedicated(
+        ctx: &ContainerContext,
+        key: &str,
+        address_key: &str,
+    ) -> Result<Arc<Self>, ExtensionError> {
+        if key == KEY {
+            return Err(ExtensionError::msg(format!(
+                "`{KEY}` is the key of the process's main web server: give a dedicated server another key"
+            )));
+        }
+        let server = ctx.process_shared(key, || Self {
+            linger: true,
+            ..Self::new()
+        });
+        let mut settings = server.settings.lock();
+        if settings.is_none() {
+            let mut read = ServerSettings::from_config(ctx.config())
+                .map_err(|e| ExtensionError::msg(e.to_string()))?;
+            let address = ctx
+                .config()
+                .get_str(address_key)
+                .map_err(|e| ExtensionError::msg(e.to_string()))?
+                .ok_or_else(|| ExtensionError::msg(format!("`{address_key}` is not set")))?;
+            read.address = crate::config::parse_address(address)
+                .map_err(|e| ExtensionError::msg(format!("{address_key}: {e}")))?;
+            *settings = Some(read);
+        }
+        drop(settings);
+        Ok(server)
     }
 
     /// The process's web server, as the extensions of a container use it: made by the
@@ -344,6 +391,9 @@ impl SharedExtension for WebServer {
     }
 
     async fn stop(&self) {
+        if self.linger {
+            return;
+        }
         if let Some(running) = &*self.running.lock() {
             running.stop_accepting.cancel();
         }

@@ -10,6 +10,7 @@
 //!                     [--api call|typed]   (`RpcProxy::call`, or the generated `EchoClient`)
 //!                     [--publish-log off|on]   (memory: the broker's log of publishes, off as
 //!                                              for `memory://` brokers)
+//!                     [--metrics off|on]   (memory: the service measured by nameko-prometheus)
 //! ```
 //!
 //! With `--transport memory` the `echo` service runs in this process on the in-process
@@ -21,10 +22,11 @@ use std::sync::Arc;
 
 use clap::Parser as _;
 use nameko::amqp::{AmqpOptions, AmqpTransport};
+use nameko::extension::ContainerHooks;
 use nameko::memory::MemoryBroker;
 use nameko::prelude::*;
 use nameko::transport::Transport;
-use nameko_bench::cli::{self, ClientArgs, TransportKind};
+use nameko_bench::cli::{self, ClientArgs, MetricsFlag, TransportKind};
 use nameko_bench::echo::Echo;
 use nameko_bench::error::Result;
 use nameko_bench::load::Load;
@@ -68,7 +70,14 @@ async fn run(args: ClientArgs) -> Result<()> {
         let broker = MemoryBroker::builder()
             .publish_log(args.publish_log.into())
             .build();
-        let service = ServiceContainer::<Echo>::new(Arc::new(broker.connect()), config.clone())?;
+        let mut builder = ServiceContainer::<Echo>::builder(
+            Arc::new(broker.connect()),
+            config.clone().with("METRICS_ADDRESS", "127.0.0.1:0"),
+        );
+        if args.metrics == MetricsFlag::On {
+            builder = builder.with_state(ContainerHooks::new().with(nameko_prometheus::instrument));
+        }
+        let service = builder.build()?;
         service.start().await?;
         let client: Arc<dyn Transport> = Arc::new(broker.connect());
         ("nameko-rs", client, Some(service), Some(broker))

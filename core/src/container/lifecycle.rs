@@ -6,7 +6,7 @@ use super::{
     ContainerError, ContainerState, Inner, MethodInfo, Pending, Providers, Started, entrypoint_name,
 };
 use crate::dependency::ErasedProvider;
-use crate::extension::{Entrypoint, EntrypointContext, Workers};
+use crate::extension::{ContainerHooks, Entrypoint, EntrypointContext, Workers};
 use crate::service::Service;
 
 impl<S: Service> Inner<S> {
@@ -56,8 +56,18 @@ impl<S: Service> Inner<S> {
             providers,
             entrypoints,
         } = pending;
+        if let Some(hooks) = self.ctx.states().get::<ContainerHooks>().cloned() {
+            hooks
+                .run(&self.ctx)
+                .map_err(|e| ContainerError::extension("a container hook", e))?;
+        }
         let mut methods: Vec<MethodInfo> = Vec::new();
+        let mut sensitive: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
         for def in &entrypoints {
+            match sensitive.iter_mut().find(|(m, _)| *m == def.name()) {
+                Some((_, paths)) => paths.extend(def.sensitive_arguments.iter().copied()),
+                None => sensitive.push((def.name(), def.sensitive_arguments.clone())),
+            }
             match methods.iter_mut().find(|m| m.name == def.name()) {
                 Some(info) => info
                     .expected_exceptions
@@ -66,7 +76,17 @@ impl<S: Service> Inner<S> {
                     name: def.name(),
                     shared_name: Arc::from(def.name()),
                     expected_exceptions: def.expected_exceptions.clone(),
+                    params: def.method.params,
+                    sensitive: None,
                 }),
+            }
+        }
+        for info in &mut methods {
+            if let Some((_, mut paths)) = sensitive.iter().find(|(m, _)| *m == info.name).cloned() {
+                paths.dedup();
+                if !paths.is_empty() {
+                    info.sensitive = Some(paths.into());
+                }
             }
         }
         let _ = self.methods.set(methods);
@@ -74,8 +94,9 @@ impl<S: Service> Inner<S> {
         let mut ready_entrypoints: Vec<(String, Box<dyn Entrypoint>)> = Vec::new();
         for mut def in entrypoints {
             let name = entrypoint_name(&def);
-            let ctx = EntrypointContext::new(def.method, workers.clone())
-                .with_expected_exceptions(def.expected_exceptions.clone());
+            let ctx =
+                EntrypointContext::new(def.method, workers.for_entrypoint(def.entrypoint.kind()))
+                    .with_expected_exceptions(def.expected_exceptions.clone());
             def.entrypoint
                 .setup(&ctx)
                 .await

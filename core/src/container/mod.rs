@@ -145,6 +145,8 @@ pub(crate) struct MethodInfo {
     pub(crate) name: &'static str,
     pub(crate) shared_name: Arc<str>,
     pub(crate) expected_exceptions: Vec<&'static str>,
+    pub(crate) params: &'static [crate::method::Param],
+    pub(crate) sensitive: Option<Arc<[&'static str]>>,
 }
 
 type Providers = Arc<[(&'static str, Arc<dyn ErasedProvider>)]>;
@@ -288,6 +290,8 @@ impl<S: Service> ContainerBuilder<S> {
             self.states,
         );
         let (events, _) = broadcast::channel(1024);
+        let pool = Arc::new(Semaphore::new(max_workers));
+        ctx.set_pool(pool.clone());
         Ok(ServiceContainer {
             inner: Arc::new(Inner {
                 ctx,
@@ -298,7 +302,7 @@ impl<S: Service> ContainerBuilder<S> {
                 methods: OnceLock::new(),
                 providers: OnceLock::new(),
                 started: tokio::sync::Mutex::new(None),
-                pool: Arc::new(Semaphore::new(max_workers)),
+                pool,
                 workers: TaskTracker::new(),
                 events,
                 parent_calls_tracked,

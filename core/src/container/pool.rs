@@ -13,7 +13,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use super::{Inner, MethodInfo};
 use crate::dependency::ErasedProvider;
 use crate::errors::RemoteError;
-use crate::extension::{ContainerContext, SpawnError, WorkerPool};
+use crate::extension::{CallShape, ContainerContext, SpawnError, WorkerPool};
 use crate::method::{BindError, Natives, Output};
 use crate::service::{DependencyValues, Service};
 use crate::wire::CallArgs;
@@ -40,12 +40,20 @@ impl<S: Service> WorkerPool for Inner<S> {
         method: &str,
         args: &CallArgs,
         natives: Natives,
-    ) -> Result<(Arc<str>, Box<dyn Any + Send>), BindError> {
+    ) -> Result<(CallShape, Box<dyn Any + Send>), BindError> {
         let info = self
             .method(method)
             .ok_or_else(|| BindError::MethodNotFound(method.to_owned()))?;
-        let call = S::bind(method, args, natives)?;
-        Ok((info.shared_name.clone(), Box::new(call)))
+        let call = S::bind(method, args, natives).map_err(|error| match &info.sensitive {
+            Some(paths) => redact_bind_error(info.name, paths, error),
+            None => error,
+        })?;
+        let shape = CallShape {
+            name: info.shared_name.clone(),
+            params: info.params,
+            sensitive: info.sensitive.clone(),
+        };
+        Ok((shape, Box::new(call)))
     }
 
     async fn permit(&self) -> Result<OwnedSemaphorePermit, SpawnError> {
@@ -134,6 +142,7 @@ impl<S: Service> WorkerPool for Inner<S> {
                 tracing::error!("a dependency panicked in worker_result");
             }
         }
+        self.ctx.observers().worker_finished(worker, result);
         for (_, provider) in providers {
             if AssertUnwindSafe(provider.worker_teardown(worker))
                 .catch_unwind()
@@ -208,6 +217,23 @@ async fn complete(
         }
     }
     result
+}
+
+/// A conversion error of a sensitive argument says which argument, never what it was
+/// (serde's message quotes the value).
+fn redact_bind_error(method: &str, paths: &[&'static str], error: BindError) -> BindError {
+    let BindError::InvalidArgument(message) = &error else {
+        return error;
+    };
+    for path in paths {
+        let root = crate::sensitive::path_root(path);
+        if message.starts_with(&format!("{method}() argument '{root}' ")) {
+            return BindError::InvalidArgument(format!(
+                "{method}() argument '{root}' has a value of the wrong type (not shown: it is sensitive)"
+            ));
+        }
+    }
+    error
 }
 
 /// The error dict a worker fails with when the service panicked.

@@ -59,6 +59,7 @@
 //! ```
 
 mod builtin;
+mod call_log;
 mod erased;
 mod state;
 
@@ -71,6 +72,9 @@ use crate::extension::ContainerContext;
 use crate::worker::{WorkerContext, WorkerResult};
 
 pub use builtin::{ConfigProvider, ContextDataProvider, ValueProvider, WorkerContextProvider};
+pub use call_log::{
+    CALL_LOG, CALL_LOG_TARGET, CallLog, CallLogProvider, DEFAULT_RESPONSE_MAX_LENGTH,
+};
 pub(crate) use erased::ErasedProvider;
 pub use erased::{BoxedProvider, boxed};
 pub use state::{State, StateProvider, States};

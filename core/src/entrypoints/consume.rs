@@ -180,6 +180,7 @@ impl Consume {
                 .retry
                 .resolve(ctx.container().config(), config.requeue_on_error)
                 .map_err(|e| ExtensionError::msg(format!("DEFAULT_RETRY: {e}")))?,
+            attributes: Vec::new(),
         })
     }
 }

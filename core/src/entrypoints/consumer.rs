@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::extension::{ContainerContext, ExtensionError};
+use crate::extension::{ContainerContext, ExtensionError, Settlement};
 use crate::transport::{ConsumeOptions, Consumer, Delivery, TransportError};
 
 /// How long a stopping consumer waits for deliveries its broker had already sent.
@@ -128,17 +128,20 @@ async fn run(
             }
         }
     }
-    give_back_unstarted(&mut consumer, &queue).await;
+    let requeued = give_back_unstarted(&mut consumer, &queue).await;
+    ctx.observers()
+        .message_settled(&queue, Settlement::Requeued, requeued);
     Some(consumer)
 }
 
-/// Cancels a consumer and requeues what it had received but not started.
-async fn give_back_unstarted(consumer: &mut Consumer, queue: &str) {
+/// Cancels a consumer and requeues what it had received but not started; returns how
+/// many it requeued.
+async fn give_back_unstarted(consumer: &mut Consumer, queue: &str) -> u64 {
     if let Err(error) = consumer.cancel().await {
         tracing::debug!(%error, queue, "cancelling consumer");
     }
     let drain = async {
-        let mut requeued = 0_usize;
+        let mut requeued = 0_u64;
         while let Some(Ok(delivery)) = consumer.next().await {
             if delivery.nack(true).await.is_ok() {
                 requeued += 1;
@@ -147,12 +150,18 @@ async fn give_back_unstarted(consumer: &mut Consumer, queue: &str) {
         requeued
     };
     match tokio::time::timeout(DRAIN_TIMEOUT, drain).await {
-        Ok(0) => {}
-        Ok(requeued) => tracing::info!(queue, requeued, "requeued messages that had not started"),
-        Err(_) => tracing::warn!(
-            queue,
-            "consumer did not end after cancel; closing it requeues the rest"
-        ),
+        Ok(0) => 0,
+        Ok(requeued) => {
+            tracing::info!(queue, requeued, "requeued messages that had not started");
+            requeued
+        }
+        Err(_) => {
+            tracing::warn!(
+                queue,
+                "consumer did not end after cancel; closing it requeues the rest"
+            );
+            0
+        }
     }
 }
 

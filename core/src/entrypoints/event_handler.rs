@@ -4,6 +4,8 @@
 //! exchange with the event type as routing key, named and flagged by handler type exactly
 //! as nameko names and flags it, so that Rust and Python services share them.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::queue::{QueuePlan, QueueRunner, Settling, check_one_payload};
@@ -277,6 +279,10 @@ impl EventHandler {
                 .retry
                 .resolve(ctx.container().config(), config.requeue_on_error)
                 .map_err(|e| ExtensionError::msg(format!("DEFAULT_RETRY: {e}")))?,
+            attributes: vec![
+                ("source_service", Arc::from(config.source_service.as_str())),
+                ("event_type", Arc::from(config.event_type.as_str())),
+            ],
         })
     }
 }

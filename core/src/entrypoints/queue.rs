@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::consumer::{ConsumerTask, DeliveryHandler, settle};
 use crate::context::ContextData;
-use crate::extension::{EntrypointContext, ExtensionError, Workers};
+use crate::extension::{EntrypointContext, ExtensionError, Observers, Settlement, Workers};
 use crate::method::Method;
-use crate::retry::{Backoff, Retrier};
+use crate::retry::{Backoff, Handled, Retrier};
 use crate::transport::topology::Topology;
 use crate::transport::{Acker, Delivery, Message};
 use crate::wire::{self, CallArgs};
@@ -38,6 +38,9 @@ pub(crate) struct QueuePlan {
     pub(crate) prefetch: Option<u16>,
     /// The retry policy, if the entrypoint has one.
     pub(crate) retry: Option<Backoff>,
+    /// Attributes every worker gets (an event handler's `source_service` and
+    /// `event_type`).
+    pub(crate) attributes: Vec<(&'static str, Arc<str>)>,
 }
 
 /// Checks that a queue entrypoint's method takes the message payload, and only it.
@@ -97,6 +100,8 @@ impl QueueRunner {
             max_size: settings.max_message_size,
             settling: plan.settling,
             stopping: container.stopping().clone(),
+            observers: container.observers().clone(),
+            attributes: plan.attributes.clone(),
             retry: plan.retry.as_ref().map(|policy| {
                 Arc::new(Retrier::new(
                     policy.clone(),
@@ -138,6 +143,8 @@ struct Loop {
     settling: Settling,
     stopping: CancellationToken,
     retry: Option<Arc<Retrier>>,
+    observers: Observers,
+    attributes: Vec<(&'static str, Arc<str>)>,
 }
 
 /// Reads a message body as nameko does: JSON only.
@@ -165,6 +172,8 @@ impl DeliveryHandler for Loop {
             Err(problem) => {
                 tracing::error!(queue = %self.queue, routing_key = %info.routing_key, %problem, "cannot read message; rejected");
                 settle(acker.reject(false).await);
+                self.observers
+                    .message_settled(&self.queue, Settlement::Rejected, 1);
                 return true;
             }
         };
@@ -176,15 +185,22 @@ impl DeliveryHandler for Loop {
             Err(error) => {
                 tracing::error!(queue = %self.queue, %error, "message does not fit the {}; rejected", self.what);
                 settle(acker.reject(false).await);
+                self.observers
+                    .message_settled(&self.queue, Settlement::Rejected, 1);
                 return true;
             }
         };
         let Ok(slot) = self.workers.slot().await else {
             settle(acker.nack(true).await);
+            self.observers
+                .message_settled(&self.queue, Settlement::Requeued, 1);
             return false;
         };
         let (context, parent_stack) = ContextData::from_headers(&message.properties.headers);
         let mut worker = self.workers.start(slot, call, context, &parent_stack);
+        for (key, value) in &self.attributes {
+            worker.set_attribute(key, value.clone());
+        }
         // Only an entrypoint with a retry policy keeps the message past this point.
         let retry = self.retry.as_ref().map(|retrier| {
             let attempt = Retrier::attempt_of(&message.properties.headers);
@@ -195,6 +211,7 @@ impl DeliveryHandler for Loop {
         let redelivered = info.redelivered;
         let stopping = self.stopping.clone();
         let queue = self.queue.clone();
+        let observers = self.observers.clone();
         self.workers.spawn(worker, move |worker| async move {
             let run = worker.run().await;
             // The failure path of a retrying entrypoint alone copies the error and the
@@ -209,15 +226,24 @@ impl DeliveryHandler for Loop {
             match (failed, retry) {
                 (true, Some(((retrier, attempt, message), error, stack))) => {
                     match retrier.failed(message, attempt, &error, &stack).await {
-                        Ok(_) => settle(acker.ack().await),
+                        Ok(handled) => {
+                            settle(acker.ack().await);
+                            let settlement = match handled {
+                                Handled::Retried => Settlement::Retried,
+                                Handled::DeadLettered => Settlement::DeadLettered,
+                            };
+                            observers.message_settled(&queue, settlement, 1);
+                        }
                         Err(error) => {
                             tracing::error!(%queue, %error, "cannot re-publish a failed delivery for its retry; requeued");
                             requeue(acker, true, settling.requeue_delay, stopping).await;
+                            observers.message_settled(&queue, Settlement::Requeued, 1);
                         }
                     }
                 }
                 (true, None) if settling.requeue_on_error => {
                     requeue(acker, redelivered, settling.requeue_delay, stopping).await;
+                    observers.message_settled(&queue, Settlement::Requeued, 1);
                 }
                 _ => settle(acker.ack().await),
             }

@@ -13,7 +13,7 @@ use crate::config::{RetryPolicy, queue_options_for};
 use crate::context::ContextData;
 use crate::errors::RemoteError;
 use crate::extension::{
-    Collector, Entrypoint, EntrypointContext, ExtensionError, SharedExtension, Workers,
+    Collector, Entrypoint, EntrypointContext, ExtensionError, Settlement, SharedExtension, Workers,
 };
 use crate::method::Output;
 use crate::publish::publish_made_with_retry;
@@ -227,6 +227,10 @@ async fn handle(settings: &Arc<Settings>, workers: &Workers, delivery: Delivery)
             "RPC request without reply_to: no reply is possible; rejected"
         );
         settle(acker.reject(false).await);
+        workers
+            .container()
+            .observers()
+            .message_settled(&settings.queue, Settlement::Rejected, 1);
         return true;
     };
     let reply = Replier {
@@ -280,6 +284,11 @@ async fn handle(settings: &Arc<Settings>, workers: &Workers, delivery: Delivery)
             Ok(slot) => slot,
             Err(_) => {
                 settle(acker.nack(true).await);
+                workers.container().observers().message_settled(
+                    &settings.queue,
+                    Settlement::Requeued,
+                    1,
+                );
                 return false;
             }
         },

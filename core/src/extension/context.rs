@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::ExtensionError;
+use super::observe::Observers;
 use super::shared::{Entry, SharedExtension, SharedExtensions};
 use crate::config::{Config, Settings};
 use crate::dependency::States;
@@ -115,6 +116,19 @@ struct Shared {
     killed: CancellationToken,
     crash: Mutex<Option<String>>,
     crashed: CancellationToken,
+    observers: Observers,
+    pool: std::sync::OnceLock<Arc<tokio::sync::Semaphore>>,
+}
+
+/// A container context that does not keep its container alive, as the process scope
+/// lists them.
+#[derive(Clone)]
+pub(crate) struct WeakContext(std::sync::Weak<Shared>);
+
+impl WeakContext {
+    pub(crate) fn upgrade(&self) -> Option<ContainerContext> {
+        self.0.upgrade().map(|inner| ContainerContext { inner })
+    }
 }
 
 impl ContainerContext {
@@ -127,7 +141,7 @@ impl ContainerContext {
         process_scope: SharedExtensions,
         states: States,
     ) -> Self {
-        Self {
+        let context = Self {
             inner: Arc::new(Shared {
                 service_name,
                 config,
@@ -144,8 +158,38 @@ impl ContainerContext {
                 killed: CancellationToken::new(),
                 crash: Mutex::default(),
                 crashed: CancellationToken::new(),
+                observers: Observers::new(),
+                pool: std::sync::OnceLock::new(),
             }),
-        }
+        };
+        context
+            .inner
+            .process_scope
+            .add_container(WeakContext(Arc::downgrade(&context.inner)));
+        context
+    }
+
+    pub(crate) fn set_pool(&self, pool: Arc<tokio::sync::Semaphore>) {
+        let _ = self.inner.pool.set(pool);
+    }
+
+    /// How many of its `max_workers` the container's workers hold now.
+    #[must_use]
+    pub fn workers_in_use(&self) -> usize {
+        self.inner.pool.get().map_or(0, |pool| {
+            self.inner
+                .settings
+                .max_workers
+                .saturating_sub(pool.available_permits())
+        })
+    }
+
+    /// The container's [`Observers`]: register one during `setup` to be told of the
+    /// calls its proxies make and the messages its entrypoints requeue, reject or
+    /// dead-letter.
+    #[must_use]
+    pub fn observers(&self) -> &Observers {
+        &self.inner.observers
     }
 
     /// The service name.

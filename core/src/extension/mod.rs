@@ -122,13 +122,17 @@
 mod context;
 mod entrypoint;
 mod error;
+mod hooks;
+mod observe;
 mod shared;
 mod workers;
 
 pub use context::{ContainerContext, ContainerState, IdGenerator};
 pub use entrypoint::{Entrypoint, EntrypointContext};
 pub use error::ExtensionError;
+pub use hooks::ContainerHooks;
+pub use observe::{CallOutcome, Observer, Observers, OutgoingCall, Settlement};
 pub use shared::{Collector, SharedExtension, SharedExtensions};
 pub use workers::{BoundCall, SpawnError, Worker, WorkerRun, WorkerSlot, Workers};
 
-pub(crate) use workers::WorkerPool;
+pub(crate) use workers::{CallShape, WorkerPool};

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use super::ExtensionError;
+use super::context::{ContainerContext, WeakContext};
 
 /// An extension shared by the entrypoints and dependency providers that ask for it.
 ///
@@ -83,6 +84,7 @@ pub trait SharedExtension: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct SharedExtensions {
     entries: Arc<Mutex<HashMap<(TypeId, String), Entry>>>,
+    containers: Arc<Mutex<Vec<WeakContext>>>,
 }
 
 impl fmt::Debug for SharedExtensions {
@@ -109,6 +111,28 @@ impl SharedExtensions {
         let entry = entries.get(&(TypeId::of::<T>(), key.to_owned()))?.clone();
         drop(entries);
         Arc::clone(&entry.inner.value).downcast::<T>().ok()
+    }
+
+    /// The containers of this scope that still exist, in the order they were built: a
+    /// process's health check asks each for its state and its broker connection.
+    #[must_use]
+    pub fn containers(&self) -> Vec<ContainerContext> {
+        let mut containers = self.containers.lock();
+        let mut alive = Vec::with_capacity(containers.len());
+        containers.retain(|weak| match weak.upgrade() {
+            Some(context) => {
+                alive.push(context);
+                true
+            }
+            None => false,
+        });
+        alive
+    }
+
+    pub(crate) fn add_container(&self, container: WeakContext) {
+        let mut containers = self.containers.lock();
+        containers.retain(|weak| weak.upgrade().is_some());
+        containers.push(container);
     }
 
     /// The instance of `T` under `key`, made by `init` if there is none yet.

@@ -14,7 +14,7 @@ use tracing::{Instrument, Span};
 use super::{ContainerContext, ContainerState};
 use crate::context::ContextData;
 use crate::errors::RemoteError;
-use crate::method::{BindError, Natives, Output};
+use crate::method::{BindError, Natives, Output, Param};
 use crate::wire::CallArgs;
 use crate::worker::{WorkerContext, WorkerResult};
 
@@ -36,6 +36,14 @@ pub enum SpawnError {
     NotRunning(ContainerState),
 }
 
+/// What the container knows of a bound call's method: its name, parameters and
+/// sensitive arguments.
+pub(crate) struct CallShape {
+    pub(crate) name: Arc<str>,
+    pub(crate) params: &'static [Param],
+    pub(crate) sensitive: Option<Arc<[&'static str]>>,
+}
+
 /// What the container does for its entrypoints; implemented by the container only.
 #[async_trait]
 pub(crate) trait WorkerPool: Send + Sync + 'static {
@@ -45,7 +53,7 @@ pub(crate) trait WorkerPool: Send + Sync + 'static {
         method: &str,
         args: &CallArgs,
         natives: Natives,
-    ) -> Result<(Arc<str>, Box<dyn Any + Send>), BindError>;
+    ) -> Result<(CallShape, Box<dyn Any + Send>), BindError>;
     async fn permit(&self) -> Result<OwnedSemaphorePermit, SpawnError>;
     fn try_permit(&self) -> Option<OwnedSemaphorePermit>;
     fn token(&self) -> TaskTrackerToken;
@@ -80,6 +88,7 @@ pub(crate) trait WorkerPool: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Workers {
     pool: Arc<dyn WorkerPool>,
+    kind: &'static str,
 }
 
 impl fmt::Debug for Workers {
@@ -92,7 +101,7 @@ impl fmt::Debug for Workers {
 
 /// A call bound to a method, ready to run.
 pub struct BoundCall {
-    method: Arc<str>,
+    shape: CallShape,
     args: Arc<CallArgs>,
     call: Box<dyn Any + Send>,
 }
@@ -101,14 +110,14 @@ impl BoundCall {
     /// The method it calls.
     #[must_use]
     pub fn method(&self) -> &str {
-        &self.method
+        &self.shape.name
     }
 }
 
 impl fmt::Debug for BoundCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BoundCall")
-            .field("method", &self.method)
+            .field("method", &self.shape.name)
             .finish_non_exhaustive()
     }
 }
@@ -121,7 +130,16 @@ pub struct WorkerSlot {
 
 impl Workers {
     pub(crate) fn new(pool: Arc<dyn WorkerPool>) -> Self {
-        Self { pool }
+        Self { pool, kind: "" }
+    }
+
+    /// The same workers, started by an entrypoint of `kind`
+    /// ([`WorkerContext::entrypoint_kind`]).
+    pub(crate) fn for_entrypoint(&self, kind: &'static str) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            kind,
+        }
     }
 
     /// The container's context: service name, configuration, transport, lifecycle
@@ -152,9 +170,9 @@ impl Workers {
         args: CallArgs,
         natives: Natives,
     ) -> Result<BoundCall, BindError> {
-        let (method, call) = self.pool.bind(method, &args, natives)?;
+        let (shape, call) = self.pool.bind(method, &args, natives)?;
         Ok(BoundCall {
-            method,
+            shape,
             args: Arc::new(args),
             call,
         })
@@ -191,17 +209,20 @@ impl Workers {
     ) -> Worker {
         let ctx = self.pool.context();
         let uuid = ctx.ids().next_id();
-        let BoundCall { method, args, call } = call;
-        let context = Arc::new(WorkerContext::new(
+        let BoundCall { shape, args, call } = call;
+        let mut context = WorkerContext::new(
             Arc::from(ctx.service_name()),
-            method,
+            shape.name,
             &uuid,
             parent_stack,
             context,
             args,
             ctx.config().clone(),
             self.pool.parent_calls_tracked(),
-        ));
+        );
+        context.set_entrypoint_kind(self.kind);
+        context.set_sensitive_arguments(shape.params, shape.sensitive);
+        let context = Arc::new(context);
         let span = tracing::info_span!(
             "worker",
             service = ctx.service_name(),
@@ -270,6 +291,11 @@ impl Worker {
         if let Some(context) = Arc::get_mut(&mut self.context) {
             context.set_attempt(attempt);
         }
+    }
+
+    /// Gives the worker an attribute (see [`WorkerContext::attribute`]), before it runs.
+    pub fn set_attribute(&mut self, key: &'static str, value: impl Into<Arc<str>>) {
+        Arc::make_mut(&mut self.context).set_attribute(key, value);
     }
 
     /// What the worker knows about its call.
@@ -348,6 +374,13 @@ impl WorkerRun {
     /// What the method returned, or the error the worker failed with.
     pub fn result(&self) -> &Result<Output, RemoteError> {
         &self.result
+    }
+
+    /// Gives the worker an attribute once it has run (an HTTP entrypoint's
+    /// `status_code`), for the dependencies' `worker_result` and `worker_teardown` to see
+    /// (see [`WorkerContext::attribute`]).
+    pub fn set_attribute(&mut self, key: &'static str, value: impl Into<Arc<str>>) {
+        Arc::make_mut(&mut self.context).set_attribute(key, value);
     }
 
     /// Takes a native output of type `T` (see [`Output::Native`]); the dependencies then

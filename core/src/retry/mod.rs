@@ -48,7 +48,7 @@ use std::time::Duration;
 use crate::transport::{FieldTable, FieldValue};
 
 pub use config::{RetryDefaults, parse_backoff};
-pub(crate) use publish::Retrier;
+pub(crate) use publish::{Handled, Retrier};
 
 /// The headers exchange of the delay queues, shared with nameko-amqp-retry.
 pub const BACKOFF_EXCHANGE: &str = "backoff";

@@ -16,7 +16,9 @@ use super::reply::{PendingReply, ReplyListener};
 use crate::config::RetryPolicy;
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::RpcError;
-use crate::extension::{ContainerContext, ExtensionError, SharedExtension};
+use crate::extension::{
+    CallOutcome, ContainerContext, ExtensionError, Observers, OutgoingCall, SharedExtension,
+};
 use crate::publish::publish_made_with_retry;
 use crate::transport::{
     FieldTable, Message, Properties, PublishOptions, PublishOutcome, Transport,
@@ -125,6 +127,13 @@ pub trait RpcBackend: Send + Sync + fmt::Debug + 'static {
     /// [`RpcError::UnknownService`] when no queue is bound for the service, transport
     /// errors, and whatever a test double scripts.
     async fn send(&self, request: RpcRequest) -> Result<PendingReply, RpcError>;
+
+    /// Who is told how each call through this backend ended: the observers of the
+    /// container whose proxies use it ([`ContainerContext::observers`]). None by
+    /// default.
+    fn observers(&self) -> Option<&Observers> {
+        None
+    }
 }
 
 /// Sends requests over a transport and waits for replies on a [`ReplyListener`].
@@ -134,10 +143,15 @@ pub(crate) struct LiveBackend {
     pub(crate) exchange: String,
     pub(crate) listener: Arc<ReplyListener>,
     pub(crate) retry: RetryPolicy,
+    pub(crate) observers: Option<Observers>,
 }
 
 #[async_trait]
 impl RpcBackend for LiveBackend {
+    fn observers(&self) -> Option<&Observers> {
+        self.observers.as_ref()
+    }
+
     async fn send(&self, request: RpcRequest) -> Result<PendingReply, RpcError> {
         let deadline = Instant::now() + request.timeout;
         let body = Bytes::from(
@@ -201,7 +215,28 @@ impl RpcBackend for LiveBackend {
 #[must_use = "the reply is lost unless its result is awaited"]
 pub struct RpcReply<R = Value> {
     pending: PendingReply,
+    observed: Option<Box<Observed>>,
     _result: PhantomData<fn() -> R>,
+}
+
+/// A call whose end its backend's observers are told of.
+#[derive(Debug)]
+struct Observed {
+    observers: Observers,
+    service: Arc<str>,
+    method: String,
+    started: Instant,
+}
+
+impl Observed {
+    fn report<T>(&self, result: &Result<T, RpcError>) {
+        self.observers.call_finished(&OutgoingCall::new(
+            &self.service,
+            &self.method,
+            CallOutcome::of(result),
+            self.started.elapsed(),
+        ));
+    }
 }
 
 impl<R: CallResult> RpcReply<R> {
@@ -213,7 +248,11 @@ impl<R: CallResult> RpcReply<R> {
     /// user error), [`RpcError::Timeout`], or [`RpcError::InvalidReply`] if the result
     /// does not convert to `R`.
     pub async fn result(self) -> Result<R, RpcError> {
-        self.pending.wait_for().await
+        let result = self.pending.wait_for().await;
+        if let Some(observed) = &self.observed {
+            observed.report(&result);
+        }
+        result
     }
 
     /// The request's correlation id (none for test doubles).
@@ -353,24 +392,47 @@ impl RpcProxy {
         method: &str,
         args: impl IntoArgs,
     ) -> Result<RpcReply<R>, RpcError> {
-        let args = args
-            .into_args()
-            .map_err(|e| RpcError::InvalidArguments(e.to_string()))?;
-        let pending = self
+        let observed = self
             .backend
-            .send(RpcRequest {
-                service: self.service.clone(),
-                method: method.to_owned(),
-                args,
-                headers: self.headers.clone(),
-                timeout: self.timeout,
-                priority: self.priority,
-            })
-            .await?;
-        Ok(RpcReply {
-            pending,
-            _result: PhantomData,
-        })
+            .observers()
+            .filter(|observers| !observers.is_empty())
+            .map(|observers| {
+                Box::new(Observed {
+                    observers: observers.clone(),
+                    service: self.service.clone(),
+                    method: method.to_owned(),
+                    started: Instant::now(),
+                })
+            });
+        let sent = match args.into_args() {
+            Ok(args) => {
+                self.backend
+                    .send(RpcRequest {
+                        service: self.service.clone(),
+                        method: method.to_owned(),
+                        args,
+                        headers: self.headers.clone(),
+                        timeout: self.timeout,
+                        priority: self.priority,
+                    })
+                    .await
+            }
+            Err(error) => Err(RpcError::InvalidArguments(error.to_string())),
+        };
+        match sent {
+            Ok(pending) => Ok(RpcReply {
+                pending,
+                observed,
+                _result: PhantomData,
+            }),
+            Err(error) => {
+                let error = Err(error);
+                if let Some(observed) = &observed {
+                    observed.report(&error);
+                }
+                error
+            }
+        }
     }
 }
 
@@ -441,6 +503,7 @@ pub(crate) fn shared_backend(ctx: &ContainerContext) -> Arc<LiveBackend> {
             exchange,
             listener,
             retry,
+            observers: Some(ctx.observers().clone()),
         }
     })
 }

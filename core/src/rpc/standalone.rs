@@ -83,6 +83,7 @@ impl ClusterRpcProxy {
                 exchange,
                 listener,
                 retry,
+                observers: None,
             }),
             headers,
             context,
