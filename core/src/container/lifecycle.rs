@@ -74,8 +74,9 @@ impl<S: Service> Inner<S> {
         let mut ready_entrypoints: Vec<(String, Box<dyn Entrypoint>)> = Vec::new();
         for mut def in entrypoints {
             let name = entrypoint_name(&def);
-            let ctx = EntrypointContext::new(def.method, workers.clone())
-                .with_expected_exceptions(def.expected_exceptions.clone());
+            let ctx =
+                EntrypointContext::new(def.method, workers.for_entrypoint(def.entrypoint.kind()))
+                    .with_expected_exceptions(def.expected_exceptions.clone());
             def.entrypoint
                 .setup(&ctx)
                 .await

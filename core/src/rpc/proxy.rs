@@ -11,11 +11,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::reply::{PendingReply, ReplyListener};
 use crate::config::RetryPolicy;
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::RpcError;
+use crate::extension::instrumentation::{self, Outcome, Outgoing, Traced};
 use crate::extension::{ContainerContext, ExtensionError, SharedExtension};
 use crate::publish::publish_made_with_retry;
 use crate::transport::{
@@ -196,6 +198,7 @@ impl RpcBackend for LiveBackend {
 #[must_use = "the reply is lost unless its result is awaited"]
 pub struct RpcReply<R = Value> {
     pending: PendingReply,
+    traced: Option<Traced>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -208,7 +211,18 @@ impl<R: CallResult> RpcReply<R> {
     /// user error), [`RpcError::Timeout`], or [`RpcError::InvalidReply`] if the result
     /// does not convert to `R`.
     pub async fn result(self) -> Result<R, RpcError> {
-        self.pending.wait_for().await
+        match self.traced {
+            None => self.pending.wait_for().await,
+            Some(traced) => {
+                let result = self
+                    .pending
+                    .wait_for()
+                    .instrument(traced.span().clone())
+                    .await;
+                traced.end(Outcome::of_rpc(&result));
+                result
+            }
+        }
     }
 
     /// The request's correlation id (none for test doubles).
@@ -351,19 +365,47 @@ impl RpcProxy {
         let args = args
             .into_args()
             .map_err(|e| RpcError::InvalidArguments(e.to_string()))?;
-        let pending = self
-            .backend
-            .send(RpcRequest {
-                service: self.service.clone(),
-                method: method.to_owned(),
-                args,
-                headers: self.headers.clone(),
-                timeout: self.timeout,
-                priority: self.priority,
-            })
-            .await?;
+        let (headers, traced) = instrumentation::begin(
+            &Outgoing::RpcRequest {
+                service: &self.service,
+                method,
+            },
+            &self.headers,
+        );
+        let request = RpcRequest {
+            service: self.service.clone(),
+            method: method.to_owned(),
+            args,
+            headers,
+            timeout: self.timeout,
+            priority: self.priority,
+        };
+        let pending = match traced {
+            None => self.backend.send(request).await?,
+            Some(traced) => {
+                match self
+                    .backend
+                    .send(request)
+                    .instrument(traced.span().clone())
+                    .await
+                {
+                    Ok(pending) => {
+                        return Ok(RpcReply {
+                            pending,
+                            traced: Some(traced),
+                            _result: PhantomData,
+                        });
+                    }
+                    Err(error) => {
+                        traced.end(Outcome::of_rpc_error(&error));
+                        return Err(error);
+                    }
+                }
+            }
+        };
         Ok(RpcReply {
             pending,
+            traced: None,
             _result: PhantomData,
         })
     }
