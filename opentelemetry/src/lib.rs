@@ -57,6 +57,8 @@
 mod export;
 mod spans;
 
+use std::io::IsTerminal;
+
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{EnvFilter, FilterFn};
 use tracing_subscriber::fmt::MakeWriter;
@@ -118,6 +120,7 @@ where
         reason: e.to_string(),
     })?;
     let logs = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(writer)
         .with_filter(filter);
     let spans = telemetry.layer().with_filter(span_filter());

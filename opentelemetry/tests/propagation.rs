@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use nameko::messaging::{ExchangeDef, PublisherProvider};
 use nameko::prelude::*;
 use nameko::testing::TestCluster;
-use nameko::transport::{FieldTable, Message, Properties, PublishOptions};
+use nameko::transport::{ExchangeKind, FieldTable, Message, Properties, PublishOptions};
 use nameko_opentelemetry::{Telemetry, span_filter};
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
 use opentelemetry::{KeyValue, Value as OtelValue};
@@ -78,6 +79,25 @@ impl Back {
 
     #[event_handler("front", "relayed")]
     async fn on_relayed(&self, _payload: Value) {}
+}
+
+#[derive(Debug, Dependencies)]
+struct Audit {
+    #[dependency(PublisherProvider::new(ExchangeDef::new("audit", ExchangeKind::Topic)))]
+    publisher: Publisher,
+}
+
+#[service(name = "audit")]
+impl Audit {
+    #[rpc]
+    async fn record(&self, action: String) -> Result<(), EventError> {
+        self.publisher
+            .publish(&format!("audit.{action}"), json!({"action": action}))
+            .await
+    }
+
+    #[consume(queue = "audit-log", exchange = "audit", routing_key = "audit.#")]
+    async fn log(&self, _body: Value) {}
 }
 
 /// The spans of one test: exported at once by a simple processor into memory.
@@ -331,6 +351,37 @@ async fn failures_have_their_error_type_and_never_their_values() {
     assert!(
         !everything.contains("s3cret-value"),
         "no argument value reaches a span: {everything}"
+    );
+}
+
+#[tokio::test]
+async fn published_messages_and_their_consumers_make_one_trace() {
+    let spans = Spans::start();
+    let mut cluster = TestCluster::memory();
+    cluster.start::<Audit>().await;
+    let proxy = cluster.proxy().await;
+    proxy
+        .service("audit")
+        .call::<Value>("record", ("login",))
+        .await
+        .unwrap();
+    cluster.run_until_idle().await.unwrap();
+    cluster.shutdown().await;
+
+    let record = spans.named("audit.record");
+    let publish = spans.named("Publish to audit");
+    let log = spans.named("audit.log");
+    assert_child(&publish, &record);
+    assert_eq!(publish.span_kind, SpanKind::Producer);
+    assert_eq!(
+        attribute(&publish, "nameko.messaging.routing_key"),
+        Some(OtelValue::from("audit.login"))
+    );
+    assert_child(&log, &publish);
+    assert_eq!(log.span_kind, SpanKind::Consumer);
+    assert_eq!(
+        attribute(&log, "entrypoint_type"),
+        Some(OtelValue::from("consume"))
     );
 }
 
