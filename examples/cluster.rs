@@ -19,6 +19,11 @@
 //! `curl http://127.0.0.1:8000/get/42`. Every service is measured (nameko-prometheus's
 //! metrics), and the same server answers `/metrics`, `/health/live` and
 //! `/health/ready`: `curl http://127.0.0.1:8000/metrics`.
+//!
+//! Traces: with an OTLP endpoint in the environment (`OTEL_EXPORTER_OTLP_ENDPOINT=
+//! http://localhost:4318`, or the other standard `OTEL_*` variables), every worker, call
+//! and event is exported as OpenTelemetry spans (service name `nameko-cluster` unless
+//! `OTEL_SERVICE_NAME` says otherwise); see README's "Traces" section for Jaeger.
 
 use nameko::cli::Cli;
 use nameko::extension::ContainerHooks;
@@ -29,7 +34,18 @@ use nameko_examples::{
 };
 
 fn main() -> std::process::ExitCode {
-    Cli::new()
+    let telemetry = match nameko_opentelemetry::init_from_env(
+        "nameko-cluster",
+        &log_filter(),
+        nameko::logging::RedactingStderr,
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: tracing: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let code = Cli::new()
         .service::<ServiceX>()
         .service::<ServiceY>()
         .service::<Calculator>()
@@ -45,5 +61,23 @@ fn main() -> std::process::ExitCode {
         .service::<FlakyService>()
         .with_state(ContainerHooks::new().with(nameko_prometheus::instrument))
         .default_broker("memory://")
-        .main()
+        .main();
+    if let Some(telemetry) = telemetry
+        && let Err(error) = telemetry.shutdown()
+    {
+        eprintln!("error: tracing: {error}");
+    }
+    code
+}
+
+/// The log filter while tracing is on (it then installs the logging subscriber): a
+/// service's (`RUST_LOG`, or `INFO`) for `run`, a client command's (quiet) otherwise.
+fn log_filter() -> String {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    if std::env::args().skip(1).any(|arg| arg == "run") {
+        nameko::logging::directive(&nameko::config::Config::new(), rust_log.as_deref())
+            .unwrap_or_else(|_| "info".to_owned())
+    } else {
+        nameko::logging::client_directive(0, rust_log.as_deref())
+    }
 }

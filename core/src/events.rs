@@ -18,6 +18,7 @@ use crate::config::{Config, ConfigError, RetryPolicy, Settings};
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::{IntoRemoteError, RemoteError, RpcError};
 use crate::extension::ContainerContext;
+use crate::extension::instrumentation::{self, Outgoing, Traced};
 use crate::messaging::MessageOptions;
 use crate::publish::publish_with_retry;
 use crate::transport::{
@@ -26,6 +27,9 @@ use crate::transport::{
 };
 use crate::wire;
 use crate::worker::WorkerContext;
+
+/// The error type a failed dispatch is reported under (see [`EventError`]).
+pub(crate) const EVENT_ERROR: &str = "EventError";
 
 /// An event could not be dispatched.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -259,9 +263,21 @@ impl EventDispatcher {
     ) -> Result<(), EventError> {
         let payload =
             serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
-        self.backend
-            .dispatch(&self.source, event_type, payload, &self.headers)
-            .await
+        let (headers, traced) = self.begin(event_type);
+        let send = self
+            .backend
+            .dispatch(&self.source, event_type, payload, &headers);
+        instrumentation::finish(send, traced, EVENT_ERROR).await
+    }
+
+    fn begin(&self, event_type: &str) -> (Arc<FieldTable>, Option<Traced>) {
+        instrumentation::begin(
+            &Outgoing::Event {
+                source: &self.source,
+                event_type,
+            },
+            &self.headers,
+        )
     }
 
     /// Dispatches an event with a priority (for handler queues with `max_priority`) or
@@ -285,9 +301,11 @@ impl EventDispatcher {
     ) -> Result<(), EventError> {
         let payload =
             serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
-        self.backend
-            .dispatch_with(&self.source, event_type, payload, &self.headers, options)
-            .await
+        let (headers, traced) = self.begin(event_type);
+        let send = self
+            .backend
+            .dispatch_with(&self.source, event_type, payload, &headers, options);
+        instrumentation::finish(send, traced, EVENT_ERROR).await
     }
 }
 
@@ -385,9 +403,10 @@ impl StandaloneDispatcher {
     ) -> Result<(), EventError> {
         let payload =
             serde_json::to_value(payload).map_err(|e| EventError::Payload(e.to_string()))?;
-        self.backend
-            .dispatch(source, event_type, payload, &self.headers)
-            .await
+        let (headers, traced) =
+            instrumentation::begin(&Outgoing::Event { source, event_type }, &self.headers);
+        let send = self.backend.dispatch(source, event_type, payload, &headers);
+        instrumentation::finish(send, traced, EVENT_ERROR).await
     }
 
     /// A dispatcher bound to one source service, as an [`EventDispatcher`].

@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use crate::config::RetryPolicy;
 use crate::dependency::{DependencyProvider, ProviderError};
-use crate::events::EventError;
+use crate::events::{EVENT_ERROR, EventError};
 use crate::extension::ContainerContext;
+use crate::extension::instrumentation::{self, Outgoing};
 use crate::publish::publish_with_retry;
 use crate::transport::{
     ExchangeKind, ExchangeOptions, FieldTable, FieldValue, Message, Properties, PublishOptions,
@@ -133,27 +134,37 @@ impl Publisher {
         options: MessageOptions,
     ) -> Result<(), EventError> {
         let body = wire::json::to_vec(&payload).map_err(|e| EventError::Payload(e.to_string()))?;
+        let (context, traced) = instrumentation::begin(
+            &Outgoing::Message {
+                exchange: &self.exchange,
+                routing_key,
+            },
+            &self.headers,
+        );
         let mut all: FieldTable = headers;
         all.extend(
-            self.headers
+            context
                 .iter()
                 .map(|(k, v): (&str, &FieldValue)| (k.to_owned(), v.clone())),
         );
         let message = Message::new(body, options.apply(Properties::json().with_headers(all)));
-        let outcome = publish_with_retry(
-            self.transport.as_ref(),
-            &self.exchange,
-            routing_key,
-            message,
-            PublishOptions::default(),
-            &self.retry,
-            None,
-        )
-        .await?;
-        match outcome {
-            PublishOutcome::Nacked => Err(EventError::Refused),
-            _ => Ok(()),
-        }
+        let send = async {
+            let outcome = publish_with_retry(
+                self.transport.as_ref(),
+                &self.exchange,
+                routing_key,
+                message,
+                PublishOptions::default(),
+                &self.retry,
+                None,
+            )
+            .await?;
+            match outcome {
+                PublishOutcome::Nacked => Err(EventError::Refused),
+                _ => Ok(()),
+            }
+        };
+        instrumentation::finish(send, traced, EVENT_ERROR).await
     }
 }
 

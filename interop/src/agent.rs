@@ -153,7 +153,7 @@ impl Agent {
     fn spawn() -> Result<Arc<Self>, String> {
         let interop = Path::new(env!("CARGO_MANIFEST_DIR"));
         let workspace = interop.parent().unwrap_or(interop);
-        let python = python_env(&workspace.join("scripts/python-env"))?;
+        let python = python_env(&workspace.join("scripts/python-env"), &[])?;
         let log = std::env::temp_dir().join(format!("nameko-interop-{}.log", binary_name()));
         let stderr =
             File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
@@ -306,10 +306,11 @@ fn read_answers(
 
 /// The python of the virtual environment with Python nameko: `scripts/python-env
 /// --check` finds a ready one; with `NAMEKO_PYTHON_SETUP=1`, `scripts/python-env` makes
-/// it when needed (installing from PyPI).
-fn python_env(script: &Path) -> Result<PathBuf, String> {
+/// it when needed (installing from PyPI). `args` chooses the environment (`--otel`).
+fn python_env(script: &Path, args: &[&str]) -> Result<PathBuf, String> {
     let setup = flag(PYTHON_SETUP_VAR);
     let mut command = Command::new(script);
+    command.args(args);
     if !setup {
         command.arg("--check");
     }
@@ -330,6 +331,37 @@ fn python_env(script: &Path) -> Result<PathBuf, String> {
     match stdout.lines().last().map(str::trim) {
         Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
         _ => Err(format!("{} printed no python path", script.display())),
+    }
+}
+
+/// The variable that turns a missing Python nameko 3 environment with
+/// opentelemetry-instrumentation-nameko (`scripts/python-env --otel`) into a failure
+/// (`1`) rather than a skip.
+pub const REQUIRE_PYTHON_OTEL_VAR: &str = "NAMEKO_REQUIRE_PYTHON_OTEL";
+
+/// The python of the second environment, with Python nameko 3.0.0rc11 and
+/// opentelemetry-instrumentation-nameko (`scripts/python-env --otel`, the pins of
+/// `interop/requirements-otel.txt`); `None` (after printing why) when there is none.
+///
+/// # Panics
+///
+/// When there is none and `NAMEKO_REQUIRE_PYTHON_OTEL=1`.
+#[must_use]
+pub fn python_otel() -> Option<PathBuf> {
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = interop.parent().unwrap_or(interop);
+    match python_env(&workspace.join("scripts/python-env"), &["--otel"]) {
+        Ok(python) => Some(python),
+        Err(reason) => {
+            assert!(
+                !flag(REQUIRE_PYTHON_OTEL_VAR),
+                "no Python nameko 3 with opentelemetry-instrumentation-nameko ({reason}) and {REQUIRE_PYTHON_OTEL_VAR}=1"
+            );
+            eprintln!(
+                "skipping: no Python nameko 3 with opentelemetry-instrumentation-nameko ({reason}; set {REQUIRE_PYTHON_OTEL_VAR}=1 to fail instead)"
+            );
+            None
+        }
     }
 }
 

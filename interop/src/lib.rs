@@ -40,7 +40,9 @@ use std::time::Duration;
 use nameko::worker::WorkerContext;
 use serde_json::{Value, json};
 
-pub use agent::{Agent, PYTHON_SETUP_VAR, PythonError, REQUIRE_PYTHON_VAR};
+pub use agent::{
+    Agent, PYTHON_SETUP_VAR, PythonError, REQUIRE_PYTHON_OTEL_VAR, REQUIRE_PYTHON_VAR, python_otel,
+};
 pub use env::Interop;
 pub use errors::{InsufficientFunds, ValueError};
 pub use raw::RawRpc;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use nameko_core::context::ContextData;
 use nameko_core::errors::RemoteError;
+use nameko_core::extension::instrumentation::{self, Carrier};
 use nameko_core::extension::{Entrypoint, EntrypointContext, ExtensionError, SpawnError};
 use nameko_core::method::{Method, Natives, Output};
 use nameko_core::wire::CallArgs;
@@ -218,6 +219,9 @@ impl HttpCall {
             .context_hook
             .as_ref()
             .map_or_else(ContextData::new, |hook| hook(&request));
+        // Only an installed instrumentation reads the headers (a `traceparent`).
+        let incoming =
+            instrumentation::installed().map(|_| RequestHeaders(request.headers().clone()));
         let mut args = CallArgs::new();
         for (name, value) in request.path_values() {
             args.kwargs.insert(name.clone(), value.clone());
@@ -248,7 +252,14 @@ impl HttpCall {
                 return self.error_response(&error).into_http();
             }
         };
-        let mut worker = workers.start(slot, call, context, &[]);
+        let (mut worker, span) = match &incoming {
+            Some(headers) => {
+                let worker = workers.start_from(slot, call, context, &[], headers);
+                let span = worker.span().clone();
+                (worker, Some(span))
+            }
+            None => (workers.start(slot, call, context, &[]), None),
+        };
         worker.set_attribute("http_method", self.methods.clone());
         worker.set_attribute("endpoint", self.url.clone());
         let (sender, receiver) = oneshot::channel();
@@ -270,7 +281,7 @@ impl HttpCall {
             let _ = sender.send(response);
             run.finish().await;
         });
-        match receiver.await {
+        let response = match receiver.await {
             Ok(response) => response.into_http(),
             Err(_) => {
                 let error = RemoteError::new(
@@ -281,6 +292,28 @@ impl HttpCall {
                 );
                 Response::from_error(&error, false).into_http()
             }
+        };
+        if let Some(span) = span {
+            // Kept by the span when the instrumentation declared the field.
+            span.record(HTTP_STATUS_FIELD, i64::from(response.status().as_u16()));
         }
+        response
+    }
+}
+
+/// The field of a worker's span that gets the HTTP status of the response, when the
+/// installed instrumentation's span has it (OpenTelemetry's name).
+pub const HTTP_STATUS_FIELD: &str = "http.response.status_code";
+
+/// The headers of a request, as an instrumentation reads them (lower-case names).
+struct RequestHeaders(http::HeaderMap);
+
+impl Carrier for RequestHeaders {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
     }
 }

@@ -88,7 +88,7 @@ pub use config::{
     ContextDataHook, DEFAULT_ADDRESS, DEFAULT_MAX_BODY, HTTP_HEADER_TIMEOUT, MAX_HTTP_BODY,
     MAX_HTTP_CONNECTIONS, ServerSettings, WEB_SERVER_ADDRESS, WebConfig,
 };
-pub use entrypoint::{ExceptionHook, Http};
+pub use entrypoint::{ExceptionHook, HTTP_STATUS_FIELD, Http};
 pub use error::{BAD_REQUEST, BadRequest, RuleError, WebError};
 pub use request::{Request, RequestBuilder};
 pub use response::Response;

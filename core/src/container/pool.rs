@@ -13,6 +13,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use super::{Inner, MethodInfo};
 use crate::dependency::ErasedProvider;
 use crate::errors::RemoteError;
+use crate::extension::instrumentation::{self, Outcome};
 use crate::extension::{CallShape, ContainerContext, SpawnError, WorkerPool};
 use crate::method::{BindError, Natives, Output};
 use crate::service::{DependencyValues, Service};
@@ -119,6 +120,17 @@ impl<S: Service> WorkerPool for Inner<S> {
         let expected = self
             .method(worker.entrypoint())
             .map_or(&[][..], |m| &m.expected_exceptions);
+        if let Some(hooks) = instrumentation::installed() {
+            let outcome = match &result {
+                Ok(_) => Outcome::Ok,
+                Err(e) => Outcome::Failed {
+                    exc_type: &e.exc_type,
+                    expected: expected.contains(&e.exc_path.as_str()),
+                },
+            };
+            // `run` is instrumented with the worker's span.
+            hooks.worker_ended(&tracing::Span::current(), worker, outcome);
+        }
         match &result {
             Ok(_) => tracing::debug!("worker finished"),
             Err(e) if expected.contains(&e.exc_path.as_str()) => {

@@ -118,12 +118,16 @@
 //!
 //! `examples/custom_entrypoint` in the repository is a whole crate written this way: a
 //! cron entrypoint and a shared extension, with its tests.
+//!
+//! Crates that observe every worker and every outgoing message of a process (tracing,
+//! telemetry) install an [`instrumentation::Instrumentation`].
 
 mod context;
 mod entrypoint;
 mod error;
 mod hooks;
 mod observe;
+pub mod instrumentation;
 mod shared;
 mod workers;
 

@@ -11,6 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::{Instrument, Span};
 
+use super::instrumentation::{self, Carrier, WorkerStart};
 use super::{ContainerContext, ContainerState};
 use crate::context::ContextData;
 use crate::errors::RemoteError;
@@ -88,7 +89,7 @@ pub(crate) trait WorkerPool: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Workers {
     pool: Arc<dyn WorkerPool>,
-    kind: &'static str,
+    entrypoint_kind: &'static str,
 }
 
 impl fmt::Debug for Workers {
@@ -130,16 +131,26 @@ pub struct WorkerSlot {
 
 impl Workers {
     pub(crate) fn new(pool: Arc<dyn WorkerPool>) -> Self {
-        Self { pool, kind: "" }
+        Self {
+            pool,
+            entrypoint_kind: "",
+        }
     }
 
-    /// The same workers, started by an entrypoint of `kind`
+    /// The same workers, as the entrypoint of `kind` starts them
     /// ([`WorkerContext::entrypoint_kind`]).
     pub(crate) fn for_entrypoint(&self, kind: &'static str) -> Self {
         Self {
             pool: self.pool.clone(),
-            kind,
+            entrypoint_kind: kind,
         }
+    }
+
+    /// The kind of the entrypoint these workers are started by
+    /// ([`Entrypoint::kind`](super::Entrypoint::kind)); empty for workers started by hand.
+    #[must_use]
+    pub fn entrypoint_kind(&self) -> &'static str {
+        self.entrypoint_kind
     }
 
     /// The container's context: service name, configuration, transport, lifecycle
@@ -207,6 +218,33 @@ impl Workers {
         context: ContextData,
         parent_stack: &[String],
     ) -> Worker {
+        self.start_with(slot, call, context, parent_stack, None)
+    }
+
+    /// [`Workers::start`] for a call that came with more than its context data: an HTTP
+    /// request's headers, say. The installed
+    /// [`Instrumentation`](instrumentation::Instrumentation) reads `incoming` (a
+    /// `traceparent` header) instead of the context data when it makes the worker's span.
+    #[must_use]
+    pub fn start_from(
+        &self,
+        slot: WorkerSlot,
+        call: BoundCall,
+        context: ContextData,
+        parent_stack: &[String],
+        incoming: &dyn Carrier,
+    ) -> Worker {
+        self.start_with(slot, call, context, parent_stack, Some(incoming))
+    }
+
+    fn start_with(
+        &self,
+        slot: WorkerSlot,
+        call: BoundCall,
+        context: ContextData,
+        parent_stack: &[String],
+        incoming: Option<&dyn Carrier>,
+    ) -> Worker {
         let ctx = self.pool.context();
         let uuid = ctx.ids().next_id();
         let BoundCall { shape, args, call } = call;
@@ -220,15 +258,25 @@ impl Workers {
             ctx.config().clone(),
             self.pool.parent_calls_tracked(),
         );
-        context.set_entrypoint_kind(self.kind);
+        context.set_entrypoint_kind(self.entrypoint_kind);
         context.set_sensitive_arguments(shape.params, shape.sensitive);
         let context = Arc::new(context);
-        let span = tracing::info_span!(
-            "worker",
-            service = ctx.service_name(),
-            entrypoint = context.entrypoint(),
-            call_id = context.call_id()
-        );
+        let span = instrumentation::installed()
+            .and_then(|hooks| {
+                hooks.worker_span(&WorkerStart {
+                    worker: &context,
+                    entrypoint_kind: self.entrypoint_kind,
+                    incoming: incoming.unwrap_or(context.context()),
+                })
+            })
+            .unwrap_or_else(|| {
+                tracing::info_span!(
+                    "worker",
+                    service = ctx.service_name(),
+                    entrypoint = context.entrypoint(),
+                    call_id = context.call_id()
+                )
+            });
         Worker {
             pool: self.pool.clone(),
             context,
@@ -304,8 +352,9 @@ impl Worker {
         &self.context
     }
 
-    /// The worker's span (`worker`, with `service`, `entrypoint` and `call_id`): what the
-    /// entrypoint does for this worker belongs in it.
+    /// The worker's span (`worker`, with `service`, `entrypoint` and `call_id`, or the
+    /// one the installed [`Instrumentation`](instrumentation::Instrumentation) made):
+    /// what the entrypoint does for this worker belongs in it.
     #[must_use]
     pub fn span(&self) -> &Span {
         &self.span

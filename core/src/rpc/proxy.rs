@@ -11,11 +11,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::reply::{PendingReply, ReplyListener};
 use crate::config::RetryPolicy;
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::RpcError;
+use crate::extension::instrumentation::{self, Outcome, Outgoing, Traced};
 use crate::extension::{
     CallOutcome, ContainerContext, ExtensionError, Observers, OutgoingCall, SharedExtension,
 };
@@ -216,6 +218,7 @@ impl RpcBackend for LiveBackend {
 pub struct RpcReply<R = Value> {
     pending: PendingReply,
     observed: Option<Box<Observed>>,
+    traced: Option<Traced>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -248,7 +251,18 @@ impl<R: CallResult> RpcReply<R> {
     /// user error), [`RpcError::Timeout`], or [`RpcError::InvalidReply`] if the result
     /// does not convert to `R`.
     pub async fn result(self) -> Result<R, RpcError> {
-        let result = self.pending.wait_for().await;
+        let result = match &self.traced {
+            None => self.pending.wait_for().await,
+            Some(traced) => {
+                self.pending
+                    .wait_for()
+                    .instrument(traced.span().clone())
+                    .await
+            }
+        };
+        if let Some(traced) = self.traced {
+            traced.end(Outcome::of_rpc(&result));
+        }
         if let Some(observed) = &self.observed {
             observed.report(&result);
         }
@@ -404,18 +418,27 @@ impl RpcProxy {
                     started: Instant::now(),
                 })
             });
+        let (headers, traced) = instrumentation::begin(
+            &Outgoing::RpcRequest {
+                service: &self.service,
+                method,
+            },
+            &self.headers,
+        );
         let sent = match args.into_args() {
             Ok(args) => {
-                self.backend
-                    .send(RpcRequest {
-                        service: self.service.clone(),
-                        method: method.to_owned(),
-                        args,
-                        headers: self.headers.clone(),
-                        timeout: self.timeout,
-                        priority: self.priority,
-                    })
-                    .await
+                let send = self.backend.send(RpcRequest {
+                    service: self.service.clone(),
+                    method: method.to_owned(),
+                    args,
+                    headers,
+                    timeout: self.timeout,
+                    priority: self.priority,
+                });
+                match &traced {
+                    None => send.await,
+                    Some(traced) => send.instrument(traced.span().clone()).await,
+                }
             }
             Err(error) => Err(RpcError::InvalidArguments(error.to_string())),
         };
@@ -423,9 +446,13 @@ impl RpcProxy {
             Ok(pending) => Ok(RpcReply {
                 pending,
                 observed,
+                traced,
                 _result: PhantomData,
             }),
             Err(error) => {
+                if let Some(traced) = traced {
+                    traced.end(Outcome::of_rpc_error(&error));
+                }
                 let error = Err(error);
                 if let Some(observed) = &observed {
                     observed.report(&error);
