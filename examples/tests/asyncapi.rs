@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nameko::serde_json::{self, Value, json};
 use nameko::service::Service;
 use nameko_examples::{
     AuditService, AuthorsService, Calculator, EmailService, FlakyService, HttpService,
     InventoryService, NotificationService, OrderService, PaymentService, ServiceX, ServiceY,
     UserService,
 };
-use nameko::serde_json::{self, Value, json};
 
 const REQUIRE_NODE: &str = "NAMEKO_REQUIRE_NODE";
 
@@ -39,7 +39,8 @@ fn validator() -> Option<PathBuf> {
     } else {
         "Node.js is not installed (apt-get install nodejs npm)"
     };
-    let required = std::env::var(REQUIRE_NODE).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let required =
+        std::env::var(REQUIRE_NODE).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     assert!(!required, "{why} and {REQUIRE_NODE}=1");
     eprintln!("skipping: {why}; set {REQUIRE_NODE}=1 to fail instead");
     None
@@ -100,11 +101,7 @@ fn run(mut command: Command, input: &[u8], limit: Duration) -> (bool, String, St
         std::thread::sleep(Duration::from_millis(50));
     };
     writer.join().unwrap();
-    (
-        status.success(),
-        out.join().unwrap(),
-        err.join().unwrap(),
-    )
+    (status.success(), out.join().unwrap(), err.join().unwrap())
 }
 
 /// `cluster asyncapi --format <format>` on the in-process broker.
@@ -241,15 +238,19 @@ fn the_parser_reads_every_rpc_method_with_its_argument_schemas() {
         argument(&summary, "authors_service.get_author", "id")["type"],
         "integer"
     );
-    let author = &operation(&summary, "authors_service.get_author")["reply"]["messages"][0]
-        ["payload"]["properties"]["result"]["anyOf"][0];
+    let author = &operation(&summary, "authors_service.get_author")["reply"]["messages"][0]["payload"]
+        ["properties"]["result"]["anyOf"][0];
     assert_eq!(author["type"], "object", "{author}");
     assert_eq!(author["required"], json!(["id", "name"]), "{author}");
     assert_eq!(author["properties"]["id"]["type"], "integer", "{author}");
-    let authors = &operation(&summary, "authors_service.list_authors")["reply"]["messages"][0]
-        ["payload"]["properties"]["result"]["anyOf"][0];
+    let authors = &operation(&summary, "authors_service.list_authors")["reply"]["messages"][0]["payload"]
+        ["properties"]["result"]["anyOf"][0];
     assert_eq!(authors["type"], "array", "{authors}");
-    assert_eq!(authors["items"]["required"], json!(["id", "name"]), "{authors}");
+    assert_eq!(
+        authors["items"]["required"],
+        json!(["id", "name"]),
+        "{authors}"
+    );
     // `Value` parameters accept anything.
     assert_eq!(
         argument(&summary, "payment_service.process_payment", "payment_info"),
@@ -303,7 +304,7 @@ fn http_routes_are_listed_without_channels() {
         .unwrap();
     assert_eq!(get["kind"], "http");
     assert_eq!(get["described"], "not messaging");
-    assert_eq!(get["summary"], "HTTP GET /get/<int:value>");
+    assert_eq!(get["summary"], "HTTP `GET /get/<int:value>`");
     assert!(
         document["operations"]
             .as_object()
@@ -314,7 +315,7 @@ fn http_routes_are_listed_without_channels() {
     );
     let description = document["info"]["description"].as_str().unwrap();
     assert!(
-        description.contains("`get_method` (http: HTTP GET /get/<int:value>)"),
+        description.contains("`get_method` (http: HTTP `GET /get/<int:value>`)"),
         "{description}"
     );
 }

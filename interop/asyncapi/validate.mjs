@@ -86,5 +86,6 @@ if (document) {
     })),
   };
 }
+// Not process.exit(): it would cut a long summary written to a pipe short.
 process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-process.exit(document && errors === 0 ? 0 : 1);
+process.exitCode = document && errors === 0 ? 0 : 1;

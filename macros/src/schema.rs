@@ -41,7 +41,9 @@ impl Parse for Dispatch {
 }
 
 /// `dispatches("a" = A, "b")` of `#[service(...)]`.
-pub(crate) fn parse_dispatches(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Vec<Dispatch>> {
+pub(crate) fn parse_dispatches(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+) -> syn::Result<Vec<Dispatch>> {
     let content;
     syn::parenthesized!(content in meta.input);
     let items = content.parse_terminated(Dispatch::parse, Token![,])?;

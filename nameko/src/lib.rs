@@ -86,23 +86,6 @@ pub use nameko_testing as testing;
 /// extensions) are implemented with.
 #[doc(no_inline)]
 pub use async_trait::async_trait;
-/// serde, for the types of your parameters and results: derive with
-/// `#[derive(nameko::serde::Deserialize)]` and `#[serde(crate = "nameko::serde")]`
-/// without adding serde to your `Cargo.toml`.
-///
-/// ```
-/// #[derive(nameko::serde::Deserialize, nameko::serde::Serialize)]
-/// #[serde(crate = "nameko::serde")]
-/// struct Order {
-///     id: u64,
-///     items: Vec<String>,
-/// }
-///
-/// let order: Order = nameko::serde_json::from_str(r#"{"id": 1, "items": ["tea"]}"#).unwrap();
-/// assert_eq!(order.items, ["tea"]);
-/// ```
-#[doc(no_inline)]
-pub use serde;
 /// schemars, for the JSON schemas of your parameters and results in the services'
 /// AsyncAPI document (see [`asyncapi`](mod@asyncapi)): derive `JsonSchema` with
 /// `#[derive(nameko::schemars::JsonSchema)]` and `#[schemars(crate = "nameko::schemars")]`
@@ -121,6 +104,23 @@ pub use serde;
 /// ```
 #[doc(no_inline)]
 pub use nameko_core::schemars;
+/// serde, for the types of your parameters and results: derive with
+/// `#[derive(nameko::serde::Deserialize)]` and `#[serde(crate = "nameko::serde")]`
+/// without adding serde to your `Cargo.toml`.
+///
+/// ```
+/// #[derive(nameko::serde::Deserialize, nameko::serde::Serialize)]
+/// #[serde(crate = "nameko::serde")]
+/// struct Order {
+///     id: u64,
+///     items: Vec<String>,
+/// }
+///
+/// let order: Order = nameko::serde_json::from_str(r#"{"id": 1, "items": ["tea"]}"#).unwrap();
+/// assert_eq!(order.items, ["tea"]);
+/// ```
+#[doc(no_inline)]
+pub use serde;
 /// serde_json, whose `Value` and `json!` are in the prelude.
 #[doc(no_inline)]
 pub use serde_json;

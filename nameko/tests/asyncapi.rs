@@ -128,14 +128,20 @@ fn rpc_methods_are_request_reply_operations_on_the_service_queue() {
     assert_eq!(channel["address"], "rpc-shipping");
     assert_eq!(channel["bindings"]["amqp"]["is"], "queue");
     assert_eq!(channel["bindings"]["amqp"]["queue"]["durable"], true);
-    assert_eq!(channel["x-nameko-binding"]["exchange"]["name"], "nameko-rpc");
+    assert_eq!(
+        channel["x-nameko-binding"]["exchange"]["name"],
+        "nameko-rpc"
+    );
     assert_eq!(channel["x-nameko-binding"]["bindingKey"], "shipping.*");
 
     let ship = &doc["operations"]["shipping.ship"];
     assert_eq!(ship["action"], "receive");
     assert_eq!(ship["channel"]["$ref"], "#/channels/rpc-shipping");
     assert_eq!(ship["summary"], "Ships a parcel.");
-    assert_eq!(ship["description"], "Ships a parcel.\n\nReturns its tracking number.");
+    assert_eq!(
+        ship["description"],
+        "Ships a parcel.\n\nReturns its tracking number."
+    );
     assert_eq!(
         ship["messages"][0]["$ref"],
         "#/channels/rpc-shipping/messages/shipping.ship.request"
@@ -144,7 +150,10 @@ fn rpc_methods_are_request_reply_operations_on_the_service_queue() {
         ship["reply"]["channel"]["$ref"],
         "#/channels/rpc-shipping.replies"
     );
-    assert_eq!(doc["channels"]["rpc-shipping.replies"]["address"], Value::Null);
+    assert_eq!(
+        doc["channels"]["rpc-shipping.replies"]["address"],
+        Value::Null
+    );
 
     let request = &doc["components"]["messages"]["shipping.ship.request"];
     assert_eq!(request["x-nameko-routing-key"], "shipping.ship");
@@ -164,7 +173,10 @@ fn rpc_methods_are_request_reply_operations_on_the_service_queue() {
     );
     let shipment = &doc["components"]["schemas"]["Shipment"];
     assert_eq!(shipment["required"], json!(["address", "grams"]));
-    assert_eq!(shipment["properties"]["address"]["description"], "Where to.");
+    assert_eq!(
+        shipment["properties"]["address"]["description"],
+        "Where to."
+    );
 
     let reply = &doc["components"]["messages"]["shipping.ship.reply"];
     let result = &reply["payload"]["properties"]["result"];
@@ -199,7 +211,11 @@ fn types_without_a_schema_are_untyped_and_no_result_is_null() {
 
 #[test]
 fn nameko_headers_and_correlation_ids_are_message_traits() {
-    let doc = document(Config::new().with("AMQP_URI", "memory://").with("parent_calls_tracked", 3));
+    let doc = document(
+        Config::new()
+            .with("AMQP_URI", "memory://")
+            .with("parent_calls_tracked", 3),
+    );
     let request = &doc["components"]["messages"]["shipping.ship.request"];
     assert_eq!(
         request["traits"],
@@ -218,10 +234,7 @@ fn nameko_headers_and_correlation_ids_are_message_traits() {
         "$message.header#/correlation_id"
     );
     let headers = &doc["components"]["schemas"]["NamekoContextHeaders"];
-    assert_eq!(
-        headers["properties"]["nameko.call_id_stack"]["maxItems"],
-        4
-    );
+    assert_eq!(headers["properties"]["nameko.call_id_stack"]["maxItems"], 4);
     assert!(headers["properties"]["nameko.auth_token"].is_object());
 }
 
@@ -231,7 +244,10 @@ fn event_handlers_and_consumers_receive_on_their_queues() {
     let queue = "evt-orders-order_placed--shipping.on_order";
     let channel = &doc["channels"][queue];
     assert_eq!(channel["address"], queue);
-    assert_eq!(channel["x-nameko-binding"]["exchange"]["name"], "orders.events");
+    assert_eq!(
+        channel["x-nameko-binding"]["exchange"]["name"],
+        "orders.events"
+    );
     assert_eq!(channel["x-nameko-binding"]["bindingKey"], "order_placed");
     assert_eq!(doc["operations"]["shipping.on_order"]["action"], "receive");
     assert_eq!(
@@ -250,7 +266,10 @@ fn event_handlers_and_consumers_receive_on_their_queues() {
     assert_eq!(channel["bindings"]["amqp"]["queue"]["exclusive"], true);
 
     let consumed = &doc["channels"]["returns"];
-    assert_eq!(consumed["x-nameko-binding"]["exchange"]["name"], "warehouse");
+    assert_eq!(
+        consumed["x-nameko-binding"]["exchange"]["name"],
+        "warehouse"
+    );
     assert_eq!(consumed["x-nameko-binding"]["bindingKey"], "returns.*");
     assert_eq!(
         doc["components"]["messages"]["shipping.on_return"]["payload"]["$ref"],
@@ -270,7 +289,10 @@ fn declared_events_are_send_operations_and_a_dispatcher_alone_any_event() {
     let channel = &doc["channels"]["shipping.events.shipped"];
     assert_eq!(channel["address"], "shipped");
     assert_eq!(channel["bindings"]["amqp"]["is"], "routingKey");
-    assert_eq!(channel["bindings"]["amqp"]["exchange"]["name"], "shipping.events");
+    assert_eq!(
+        channel["bindings"]["amqp"]["exchange"]["name"],
+        "shipping.events"
+    );
     assert_eq!(
         doc["components"]["messages"]["shipping.dispatch.shipped"]["payload"]["$ref"],
         "#/components/schemas/Shipment"
@@ -312,8 +334,14 @@ fn entrypoints_without_messages_are_listed_without_channels() {
     assert!(!operations.contains_key("shipping.sweep"));
     assert!(!operations.contains_key("shipping.hidden"));
     let description = doc["info"]["description"].as_str().unwrap();
-    assert!(description.contains("`sweep` (timer: every 30 s)"), "{description}");
-    assert!(description.contains("`hidden` (silent, not described)"), "{description}");
+    assert!(
+        description.contains("`sweep` (timer: every 30 s)"),
+        "{description}"
+    );
+    assert!(
+        description.contains("`hidden` (silent, not described)"),
+        "{description}"
+    );
 }
 
 #[test]
@@ -382,7 +410,10 @@ fn yaml_is_the_same_document() {
     let api = nameko::asyncapi(nameko::services![Shipping]).config(memory());
     let yaml = api.to_yaml().unwrap();
     assert!(yaml.starts_with("asyncapi: 3.0.0\ninfo:\n"), "{yaml}");
-    assert!(yaml.contains("\"$ref\": \"#/components/schemas/Shipment\""), "{yaml}");
+    assert!(
+        yaml.contains("\"$ref\": \"#/components/schemas/Shipment\""),
+        "{yaml}"
+    );
     let json: Value = serde_json::from_str(&api.to_json().unwrap()).unwrap();
     assert_eq!(json, api.document().unwrap());
 }

@@ -150,10 +150,10 @@ impl Entrypoint for Http {
         "http"
     }
 
-    /// Takes no broker messages: AsyncAPI documents list the route (`HTTP GET
-    /// /get/<int:value>`) without a channel.
+    /// Takes no broker messages: AsyncAPI documents list the route (``HTTP `GET
+    /// /get/<int:value>` ``) without a channel.
     fn describe(&self, _ctx: &DescribeContext<'_>) -> Description {
-        Description::not_messaging(format!("HTTP {} {}", self.methods, self.url))
+        Description::not_messaging(format!("HTTP `{} {}`", self.methods, self.url))
     }
 
     fn check(&self, method: &Method) -> Result<(), ExtensionError> {

@@ -295,8 +295,8 @@ impl Entrypoint for EventHandler {
     /// a broadcast queue's random identifier is the parameter `{identifier}`.
     fn describe(&self, ctx: &DescribeContext<'_>) -> Description {
         let config = &self.config;
-        let random = config.handler_type == HandlerType::Broadcast
-            && config.broadcast_identifier.is_none();
+        let random =
+            config.handler_type == HandlerType::Broadcast && config.broadcast_identifier.is_none();
         let identifier = match config.handler_type {
             HandlerType::Broadcast => Some(
                 config

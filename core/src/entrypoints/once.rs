@@ -5,7 +5,9 @@ use async_trait::async_trait;
 
 use super::consumer::BackgroundTask;
 use crate::context::ContextData;
-use crate::extension::{DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError};
+use crate::extension::{
+    DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError,
+};
 use crate::wire::CallArgs;
 
 /// Runs its method once when the container starts, with these arguments (nameko's

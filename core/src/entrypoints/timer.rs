@@ -13,7 +13,9 @@ use tokio::time::Instant;
 
 use super::consumer::BackgroundTask;
 use crate::context::ContextData;
-use crate::extension::{DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError};
+use crate::extension::{
+    DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError,
+};
 use crate::method::Method;
 use crate::wire::CallArgs;
 

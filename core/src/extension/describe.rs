@@ -44,9 +44,9 @@ pub enum Description {
     /// described.
     Undescribed,
     /// It takes no messages (a timer, an HTTP route): documents list it with this summary
-    /// (`"every 5 s"`, `"HTTP GET /get/<int:value>"`) and no channel.
+    /// (`"every 5 s"`, ``"HTTP `GET /get/<int:value>`"``) and no channel.
     NotMessaging {
-        /// What fires it, in a few words.
+        /// What fires it, in a few words of Markdown.
         summary: String,
     },
     /// The operations it performs on the broker.

@@ -4,7 +4,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cron::Schedule;
-use nameko::extension::{DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError};
+use nameko::extension::{
+    DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError,
+};
 use nameko::method::Method;
 
 use crate::scheduler::{JobId, Scheduler};

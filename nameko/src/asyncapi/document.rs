@@ -70,7 +70,10 @@ pub(super) fn build(
             "messageTraits": message_traits(),
         }),
     );
-    out.insert("x-nameko-entrypoints".to_owned(), Value::Array(doc.entrypoints));
+    out.insert(
+        "x-nameko-entrypoints".to_owned(),
+        Value::Array(doc.entrypoints),
+    );
     Ok(out)
 }
 
@@ -145,7 +148,13 @@ impl Document {
             let (described, text) = match &ep.description {
                 Description::Operations(operations) => {
                     for operation in operations {
-                        self.operation(name, &ep.method, schemas, &ep.expected_exceptions, operation);
+                        self.operation(
+                            name,
+                            &ep.method,
+                            schemas,
+                            &ep.expected_exceptions,
+                            operation,
+                        );
                     }
                     ("operations", None)
                 }
@@ -175,13 +184,15 @@ impl Document {
         }
         self.dispatches(service, settings);
         self.tags.push(json!({"name": name}));
-        self.lines.push(format!("- **`{name}`**: {}", summary.join(", ")));
+        self.lines
+            .push(format!("- `{name}`: {}", summary.join(", ")));
     }
 
     /// The events a service dispatches: those it declares, else any event if it holds
     /// an event dispatcher.
     fn dispatches(&mut self, service: &ServiceDescription, settings: &Settings) {
-        let mut exchange = ExchangeDef::new(wire::event_exchange(service.name), ExchangeKind::Topic);
+        let mut exchange =
+            ExchangeDef::new(wire::event_exchange(service.name), ExchangeKind::Topic);
         exchange.auto_delete = settings.auto_delete_event_exchanges;
         let declared = &service.schemas.dispatches;
         let events: Vec<(String, Value, Option<&str>)> = if declared.is_empty() {
@@ -191,7 +202,9 @@ impl Document {
             vec![(
                 "{event_type}".to_owned(),
                 json!({}),
-                Some("The event type: the service declares none (`#[service(dispatches(...))]` would)."),
+                Some(
+                    "The event type: the service declares none (`#[service(dispatches(...))]` would).",
+                ),
             )]
         } else {
             declared
@@ -309,7 +322,9 @@ impl Document {
     fn channel(&mut self, channel: &Channel) -> String {
         let id = match (&channel.queue, &channel.exchange) {
             (Some((queue, _)), _) => key(queue),
-            (None, Some((exchange, routing_key))) => key(&format!("{}.{routing_key}", exchange.name)),
+            (None, Some((exchange, routing_key))) => {
+                key(&format!("{}.{routing_key}", exchange.name))
+            }
             (None, None) => "unnamed".to_owned(),
         };
         if self.channels.contains_key(&id) {
@@ -401,123 +416,126 @@ impl Document {
         }
         id
     }
-
 }
 
 /// A message carrying `payload` for `method`.
 fn message(
-        service: &str,
-        id: &str,
-        method: &Method,
-        schemas: Option<&MethodSchemas>,
-        payload: &Payload,
-        expected: &[&'static str],
-    ) -> Value {
-        let docs = schemas.map_or("", |s| s.docs);
-        let param = |index: usize| {
-            schemas
-                .filter(|s| s.params.len() == method.params.len())
-                .and_then(|s| s.params.get(index))
-                .map_or_else(|| json!({}), schema_value)
-        };
-        let context = component_ref("messageTraits", CONTEXT_TRAIT);
-        match payload {
-            Payload::Arguments => {
-                let names: Vec<&str> = method.param_names().collect();
-                let properties: Map<String, Value> = names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| ((*n).to_owned(), param(i)))
-                    .collect();
-                let required: Vec<&str> = method
-                    .params
-                    .iter()
-                    .filter(|p| p.required)
-                    .map(|p| p.name)
-                    .collect();
-                let mut args = json!({
-                    "type": "array",
-                    "description": format!("Positional arguments, in the order of the parameters ({}).", names.join(", ")),
-                    "maxItems": names.len(),
-                });
-                if !names.is_empty() {
-                    args["items"] = Value::Array((0..names.len()).map(param).collect());
-                }
-                json!({
-                    "name": id,
-                    "title": format!("{id} request"),
-                    "summary": first_line(docs).unwrap_or_else(|| format!("A call of `{}` of `{service}`.", method.name)),
-                    "payload": {
-                        "type": "object",
-                        "description": format!(
-                            "nameko's RPC request: each parameter given positionally in `args` or by name in `kwargs` (typed clients send `kwargs`). Required: {}.",
-                            if required.is_empty() { "none".to_owned() } else { required.join(", ") }
-                        ),
-                        "required": ["args", "kwargs"],
-                        "properties": {
-                            "args": args,
-                            "kwargs": {
-                                "type": "object",
-                                "description": "Keyword arguments, by parameter name.",
-                                "properties": properties,
-                                "additionalProperties": false,
-                            },
+    service: &str,
+    id: &str,
+    method: &Method,
+    schemas: Option<&MethodSchemas>,
+    payload: &Payload,
+    expected: &[&'static str],
+) -> Value {
+    let docs = schemas.map_or("", |s| s.docs);
+    let param = |index: usize| {
+        schemas
+            .filter(|s| s.params.len() == method.params.len())
+            .and_then(|s| s.params.get(index))
+            .map_or_else(|| json!({}), schema_value)
+    };
+    let context = component_ref("messageTraits", CONTEXT_TRAIT);
+    match payload {
+        Payload::Arguments => {
+            let names: Vec<&str> = method.param_names().collect();
+            let properties: Map<String, Value> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| ((*n).to_owned(), param(i)))
+                .collect();
+            let required: Vec<&str> = method
+                .params
+                .iter()
+                .filter(|p| p.required)
+                .map(|p| p.name)
+                .collect();
+            let mut args = json!({
+                "type": "array",
+                "description": format!("Positional arguments, in the order of the parameters ({}).", names.join(", ")),
+                "maxItems": names.len(),
+            });
+            if !names.is_empty() {
+                args["items"] = Value::Array((0..names.len()).map(param).collect());
+            }
+            json!({
+                "name": id,
+                "title": format!("{id} request"),
+                "summary": first_line(docs).unwrap_or_else(|| format!("A call of `{}` of `{service}`.", method.name)),
+                "payload": {
+                    "type": "object",
+                    "description": format!(
+                        "nameko's RPC request: each parameter given positionally in `args` or by name in `kwargs` (typed clients send `kwargs`). Required: {}.",
+                        if required.is_empty() { "none".to_owned() } else { required.join(", ") }
+                    ),
+                    "required": ["args", "kwargs"],
+                    "properties": {
+                        "args": args,
+                        "kwargs": {
+                            "type": "object",
+                            "description": "Keyword arguments, by parameter name.",
+                            "properties": properties,
+                            "additionalProperties": false,
                         },
                     },
-                    "traits": [context, component_ref("messageTraits", REQUEST_TRAIT)],
-                })
-            }
-            Payload::Reply => {
-                let result = schemas.map_or_else(|| json!({}), |s| schema_value(&s.result));
-                // `null` when the call failed.
-                let result = match &result {
-                    Value::Object(map) if map.is_empty() || result == json!({"type": "null"}) => {
-                        result
-                    }
-                    _ => json!({"anyOf": [result, {"type": "null"}]}),
-                };
-                let mut description = "nameko's RPC reply: the result, or the error dict when the call failed.".to_owned();
-                if !expected.is_empty() {
-                    description.push_str(&format!(
-                        " Errors that are part of the method's contract (`exc_path`): {}.",
-                        expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
-                    ));
-                }
-                let mut out = json!({
-                    "name": format!("{id}.reply"),
-                    "title": format!("{id} reply"),
-                    "summary": format!("The reply to a call of `{}` of `{service}`.", method.name),
-                    "description": description,
-                    "payload": {
-                        "type": "object",
-                        "required": ["result", "error"],
-                        "properties": {
-                            "result": result,
-                            "error": {"oneOf": [{"type": "null"}, component_ref("schemas", ERROR_SCHEMA)]},
-                        },
-                    },
-                    "traits": [component_ref("messageTraits", REPLY_TRAIT)],
-                });
-                if !expected.is_empty() {
-                    out["x-nameko-expected-exceptions"] = json!(expected);
-                }
-                out
-            }
-            Payload::FirstParameter => json!({
-                "name": id,
-                "title": id,
-                "summary": first_line(docs).unwrap_or_else(|| format!("What `{}` of `{service}` receives.", method.name)),
-                "payload": param(0),
-                "traits": [context],
-            }),
-            Payload::Schema(schema) => json!({
-                "name": id,
-                "title": id,
-                "payload": schema,
-                "traits": [context],
-            }),
-            _ => json!({"name": id, "payload": {}, "traits": [context]}),
+                },
+                "traits": [context, component_ref("messageTraits", REQUEST_TRAIT)],
+            })
         }
+        Payload::Reply => {
+            let result = schemas.map_or_else(|| json!({}), |s| schema_value(&s.result));
+            // `null` when the call failed.
+            let result = match &result {
+                Value::Object(map) if map.is_empty() || result == json!({"type": "null"}) => result,
+                _ => json!({"anyOf": [result, {"type": "null"}]}),
+            };
+            let mut description =
+                "nameko's RPC reply: the result, or the error dict when the call failed."
+                    .to_owned();
+            if !expected.is_empty() {
+                description.push_str(&format!(
+                    " Errors that are part of the method's contract (`exc_path`): {}.",
+                    expected
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let mut out = json!({
+                "name": format!("{id}.reply"),
+                "title": format!("{id} reply"),
+                "summary": format!("The reply to a call of `{}` of `{service}`.", method.name),
+                "description": description,
+                "payload": {
+                    "type": "object",
+                    "required": ["result", "error"],
+                    "properties": {
+                        "result": result,
+                        "error": {"oneOf": [{"type": "null"}, component_ref("schemas", ERROR_SCHEMA)]},
+                    },
+                },
+                "traits": [component_ref("messageTraits", REPLY_TRAIT)],
+            });
+            if !expected.is_empty() {
+                out["x-nameko-expected-exceptions"] = json!(expected);
+            }
+            out
+        }
+        Payload::FirstParameter => json!({
+            "name": id,
+            "title": id,
+            "summary": first_line(docs).unwrap_or_else(|| format!("What `{}` of `{service}` receives.", method.name)),
+            "payload": param(0),
+            "traits": [context],
+        }),
+        Payload::Schema(schema) => json!({
+            "name": id,
+            "title": id,
+            "payload": schema,
+            "traits": [context],
+        }),
+        _ => json!({"name": id, "payload": {}, "traits": [context]}),
+    }
 }
 
 impl Document {

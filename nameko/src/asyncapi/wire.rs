@@ -29,7 +29,10 @@ pub(super) fn component_ref(kind: &str, name: &str) -> Value {
 
 /// The brokers of `AMQP_URI` (nameko's default when unset), one server each; the URI,
 /// password hidden, in each description.
-pub(super) fn servers(config: &Config, settings: &Settings) -> Result<Map<String, Value>, AsyncApiError> {
+pub(super) fn servers(
+    config: &Config,
+    settings: &Settings,
+) -> Result<Map<String, Value>, AsyncApiError> {
     let uri = config.amqp_uri()?.unwrap_or(DEFAULT_AMQP_URI).to_owned();
     let described = format!("`AMQP_URI`: `{}`", redact_uri(&uri));
     let mut servers = Map::new();

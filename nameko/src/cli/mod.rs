@@ -479,9 +479,8 @@ impl Cli {
             other => CliError::Failed(other.to_string()),
         })?;
         match &cmd.output {
-            Some(path) => std::fs::write(path, text).map_err(|e| {
-                CliError::Failed(format!("cannot write {}: {e}", path.display()))
-            }),
+            Some(path) => std::fs::write(path, text)
+                .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display()))),
             None => {
                 use std::io::Write as _;
                 let mut stdout = std::io::stdout().lock();
