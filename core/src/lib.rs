@@ -40,3 +40,7 @@ pub mod service;
 pub use nameko_transport as transport;
 pub mod wire;
 pub mod worker;
+
+/// schemars, which makes the JSON schemas of services' parameters and results.
+#[doc(no_inline)]
+pub use schemars;

@@ -4,10 +4,12 @@
 
 use nameko::db::{Backend, Database, DatabaseError, DatabaseProvider, Migrations};
 use nameko::prelude::*;
+use nameko::schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// An author: a row of `authors`, and what callers get (`{"id": 1, "name": "..."}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, sqlx::FromRow)]
+#[schemars(crate = "nameko::schemars")]
 pub struct Author {
     /// The row id.
     pub id: i64,

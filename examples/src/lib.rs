@@ -37,8 +37,8 @@ pub use flaky::FlakyService;
 pub use http_service::HttpService;
 pub use notifications::NotificationService;
 pub use orders::{
-    EmailService, EmailServiceClient, InventoryService, InventoryServiceClient, OrderService,
-    OrderServiceClient, PaymentService, PaymentServiceClient,
+    EmailService, EmailServiceClient, InventoryService, InventoryServiceClient, OrderPlaced,
+    OrderService, OrderServiceClient, PaymentService, PaymentServiceClient,
 };
 pub use service_x_y::{ServiceX, ServiceXClient, ServiceY, ServiceYClient};
 pub use users::{UserService, UserServiceClient};

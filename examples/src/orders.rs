@@ -1,8 +1,22 @@
 //! An order pipeline: three services called in parallel, then an event.
 
 use nameko::prelude::*;
+use nameko::schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::calculator::ValueError;
+
+/// The `order_placed` event `order_service` dispatches once an order went through.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(crate = "nameko::schemars")]
+pub struct OrderPlaced {
+    /// The order's `order_id`, as given.
+    pub order_id: Value,
+    /// The customer's address.
+    pub customer_email: Value,
+    /// What `payment_service.process_payment` answered.
+    pub payment: Value,
+}
 
 fn invalid(message: &str) -> ValueError {
     ValueError(message.to_owned())
@@ -88,7 +102,7 @@ pub struct OrderService {
     events: EventDispatcher,
 }
 
-#[service(name = "order_service")]
+#[service(name = "order_service", dispatches("order_placed" = OrderPlaced))]
 impl OrderService {
     /// Reads `order_data["payment_info"]`, `order_data["items"]`,
     /// `order_data["customer_email"]` and `order_data["order_id"]`; calls
@@ -163,12 +177,12 @@ impl OrderService {
         };
         match outcome {
             Ok((payment, inventory, email_sent)) => {
-                self.events
-                    .dispatch(
-                        "order_placed",
-                        json!({"order_id": order_id, "customer_email": email, "payment": payment}),
-                    )
-                    .await?;
+                let placed = OrderPlaced {
+                    order_id,
+                    customer_email: email,
+                    payment: payment.clone(),
+                };
+                self.events.dispatch("order_placed", placed).await?;
                 Ok(
                     json!({"status": "success", "payment": payment, "inventory": inventory, "email_sent": email_sent}),
                 )

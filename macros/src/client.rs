@@ -54,7 +54,8 @@ pub(crate) fn wire_name(ident: &syn::Ident) -> String {
     ident.to_string().trim_start_matches("r#").to_owned()
 }
 
-fn mentions_impl(ty: &Type) -> bool {
+/// Whether a type mentions `impl Trait` (no client or schema can name it).
+pub(crate) fn mentions_impl(ty: &Type) -> bool {
     struct Finder(bool);
     impl<'ast> syn::visit::Visit<'ast> for Finder {
         fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {

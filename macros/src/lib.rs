@@ -15,6 +15,7 @@ mod client;
 mod dependencies;
 mod entrypoints;
 mod errors;
+mod schema;
 mod service;
 
 use proc_macro::TokenStream;

@@ -7,6 +7,7 @@ use syn::{FnArg, ImplItem, ItemImpl, LitStr, Pat, Type};
 
 use crate::attribute::EntrypointAttr;
 use crate::client::{ClientMethod, Returns, returns};
+use crate::schema;
 
 struct Method {
     ident: syn::Ident,
@@ -20,6 +21,8 @@ struct Method {
 pub(crate) struct ServiceArgs {
     pub(crate) name: LitStr,
     client: ClientOption,
+    /// `dispatches("order_placed" = OrderPlaced, "other")`: the events it dispatches.
+    dispatches: Vec<schema::Dispatch>,
 }
 
 /// `client = ...` of `#[service(...)]`.
@@ -42,6 +45,7 @@ pub(crate) fn parse_name(attr: TokenStream) -> syn::Result<ServiceArgs> {
     }
     let mut name = syn::parse2::<LitStr>(attr.clone()).ok();
     let mut client = ClientOption::Default;
+    let mut dispatches = Vec::new();
     if name.is_none() {
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("name") {
@@ -62,8 +66,13 @@ pub(crate) fn parse_name(attr: TokenStream) -> syn::Result<ServiceArgs> {
                     client = ClientOption::Named(value.parse::<syn::Ident>()?);
                 }
                 Ok(())
+            } else if meta.path.is_ident("dispatches") {
+                dispatches.extend(schema::parse_dispatches(&meta)?);
+                Ok(())
             } else {
-                Err(meta.error("expected `name = \"...\"` or `client = false | ClientName`"))
+                Err(meta.error(
+                    "expected `name = \"...\"`, `client = false | ClientName` or `dispatches(\"event_type\" = PayloadType, ...)`",
+                ))
             }
         });
         syn::parse::Parser::parse2(parser, attr)?;
@@ -81,7 +90,11 @@ pub(crate) fn parse_name(attr: TokenStream) -> syn::Result<ServiceArgs> {
             "a service name must be non-empty, without dots or spaces (it makes the routing key `<name>.<method>`)",
         ));
     }
-    Ok(ServiceArgs { name, client })
+    Ok(ServiceArgs {
+        name,
+        client,
+        dispatches,
+    })
 }
 
 fn method(item: &mut syn::ImplItemFn) -> syn::Result<Option<Method>> {
@@ -200,7 +213,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut defs = Vec::new();
     let mut binds = Vec::new();
     let mut invokes = Vec::new();
+    let mut schemas = Vec::new();
     for m in &methods {
+        schemas.push(schema::method(&m.ident, &m.docs, &m.params, &m.returns));
         let ident = &m.ident;
         let method_name = ident.to_string();
         let types: Vec<&Type> = m.params.iter().map(|(_, t)| t).collect();
@@ -303,6 +318,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         }
     };
 
+    let schemas = schema::service(&schemas, &args.dispatches);
+
     // Spanned at the type, so that a struct without `#[derive(Dependencies)]` is pointed at.
     let service_impl =
         quote_spanned! {self_ty.span()=> impl ::nameko::__private::Service for #self_ty };
@@ -348,6 +365,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                     #(#invokes)*
                 }
             }
+
+            #schemas
         }
     })
 }

@@ -6,6 +6,7 @@ extern crate self as nameko;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub mod asyncapi;
 pub mod cli;
 pub mod connect;
 pub mod logging;
@@ -13,6 +14,7 @@ pub mod prelude;
 pub mod serve;
 pub mod shell;
 
+pub use asyncapi::asyncapi;
 pub use connect::{connect, connect_or_memory};
 
 pub use nameko_core::{
@@ -84,6 +86,24 @@ pub use nameko_testing as testing;
 /// extensions) are implemented with.
 #[doc(no_inline)]
 pub use async_trait::async_trait;
+/// schemars, for the JSON schemas of your parameters and results in the services'
+/// AsyncAPI document (see [`asyncapi`](mod@asyncapi)): derive `JsonSchema` with
+/// `#[derive(nameko::schemars::JsonSchema)]` and `#[schemars(crate = "nameko::schemars")]`
+/// without adding schemars to your `Cargo.toml`.
+///
+/// ```
+/// #[derive(nameko::schemars::JsonSchema)]
+/// #[schemars(crate = "nameko::schemars")]
+/// struct Order {
+///     id: u64,
+///     items: Vec<String>,
+/// }
+///
+/// let schema = nameko::schemars::schema_for!(Order);
+/// assert_eq!(schema.get("required"), Some(&nameko::serde_json::json!(["id", "items"])));
+/// ```
+#[doc(no_inline)]
+pub use nameko_core::schemars;
 /// serde, for the types of your parameters and results: derive with
 /// `#[derive(nameko::serde::Deserialize)]` and `#[serde(crate = "nameko::serde")]`
 /// without adding serde to your `Cargo.toml`.

@@ -13,6 +13,10 @@ pub use nameko_core::rpc::{
     IntoArgs, RpcProxy, RpcProxyProvider, ScriptedBackend, ScriptedCall, TypedReply,
     scripted_convert, typed_call,
 };
+pub use nameko_core::schemars::SchemaGenerator;
+pub use nameko_core::service::schema::{
+    self, MethodSchemas, SchemaOf, ServiceSchemas, TypedSchema, UntypedSchema,
+};
 pub use nameko_core::service::{
     BindError, Binder, BuildError, Dependencies, DependencyDef, DependencyValues, EntrypointDef,
     Param, Service,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use nameko_core::context::ContextData;
 use nameko_core::errors::RemoteError;
 use nameko_core::extension::instrumentation::{self, Carrier};
-use nameko_core::extension::{Entrypoint, EntrypointContext, ExtensionError, SpawnError};
+use nameko_core::extension::{
+    DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError, SpawnError,
+};
 use nameko_core::method::{Method, Natives, Output};
 use nameko_core::wire::CallArgs;
 use parking_lot::Mutex;
@@ -147,6 +149,12 @@ impl Http {
 impl Entrypoint for Http {
     fn kind(&self) -> &'static str {
         "http"
+    }
+
+    /// Takes no broker messages: AsyncAPI documents list the route (``HTTP `GET
+    /// /get/<int:value>` ``) without a channel.
+    fn describe(&self, _ctx: &DescribeContext<'_>) -> Description {
+        Description::not_messaging(format!("HTTP `{} {}`", self.methods, self.url))
     }
 
     fn check(&self, method: &Method) -> Result<(), ExtensionError> {

@@ -5,7 +5,10 @@ use async_trait::async_trait;
 
 use super::queue::{QueuePlan, QueueRunner, Settling, check_one_payload};
 use crate::config::queue_options_for;
-use crate::extension::{Entrypoint, EntrypointContext, ExtensionError};
+use crate::extension::{
+    Channel, DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError,
+    Operation, Payload,
+};
 use crate::messaging::ExchangeDef;
 use crate::method::Method;
 use crate::retry::RetrySetting;
@@ -189,6 +192,16 @@ impl Consume {
 impl Entrypoint for Consume {
     fn kind(&self) -> &'static str {
         "consume"
+    }
+
+    /// Receives the messages of its queue (bound to its exchange, if any).
+    fn describe(&self, _ctx: &DescribeContext<'_>) -> Description {
+        let config = &self.config;
+        let mut channel = Channel::queue(config.queue.clone(), config.queue_options.clone());
+        if let Some(exchange) = &config.exchange {
+            channel = channel.bound_to(exchange.clone(), config.routing_key.clone());
+        }
+        Description::operation(Operation::receive(channel, Payload::FirstParameter))
     }
 
     fn check(&self, method: &Method) -> Result<(), ExtensionError> {

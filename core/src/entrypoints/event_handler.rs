@@ -11,7 +11,11 @@ use async_trait::async_trait;
 use super::queue::{QueuePlan, QueueRunner, Settling, check_one_payload};
 use crate::config::queue_options_for;
 use crate::events::event_exchange_options;
-use crate::extension::{Entrypoint, EntrypointContext, ExtensionError};
+use crate::extension::{
+    Channel, DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError,
+    Operation, Payload,
+};
+use crate::messaging::ExchangeDef;
 use crate::method::Method;
 use crate::retry::RetrySetting;
 use crate::transport::topology::{Declaration, Topology};
@@ -291,6 +295,60 @@ impl EventHandler {
 impl Entrypoint for EventHandler {
     fn kind(&self) -> &'static str {
         "event_handler"
+    }
+
+    /// Receives the events on its queue, bound to `<source>.events` with the event type;
+    /// a broadcast queue's random identifier is the parameter `{identifier}`.
+    fn describe(&self, ctx: &DescribeContext<'_>) -> Description {
+        let config = &self.config;
+        let random =
+            config.handler_type == HandlerType::Broadcast && config.broadcast_identifier.is_none();
+        let identifier = match config.handler_type {
+            HandlerType::Broadcast => Some(
+                config
+                    .broadcast_identifier
+                    .clone()
+                    .unwrap_or_else(|| "{identifier}".to_owned()),
+            ),
+            _ => None,
+        };
+        let queue = handler_queue_name(
+            config,
+            ctx.service_name(),
+            ctx.method().name,
+            identifier.as_deref(),
+        );
+        let mut exchange = ExchangeDef::new(
+            wire::event_exchange(&config.source_service),
+            ExchangeKind::Topic,
+        );
+        exchange.auto_delete = ctx.settings().auto_delete_event_exchanges;
+        let mut channel = Channel::queue(queue, handler_queue_options(config))
+            .bound_to(exchange, config.event_type.clone());
+        if random {
+            channel = channel.parameter(
+                "identifier",
+                "A random identifier of each service instance (32 hex digits).",
+            );
+        }
+        Description::operation(
+            Operation::receive(channel, Payload::FirstParameter).summary(format!(
+                "Handles `{}` events of `{}` ({} handler{}{}).",
+                config.event_type,
+                config.source_service,
+                config.handler_type.as_str(),
+                if config.reliable_delivery {
+                    ", reliable delivery"
+                } else {
+                    ""
+                },
+                if config.requeue_on_error {
+                    ", requeued on error"
+                } else {
+                    ""
+                },
+            )),
+        )
     }
 
     fn check(&self, method: &Method) -> Result<(), ExtensionError> {

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 
 use super::consumer::BackgroundTask;
 use crate::context::ContextData;
-use crate::extension::{Entrypoint, EntrypointContext, ExtensionError};
+use crate::extension::{
+    DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError,
+};
 use crate::wire::CallArgs;
 
 /// Runs its method once when the container starts, with these arguments (nameko's
@@ -33,6 +35,11 @@ impl Once {
 impl Entrypoint for Once {
     fn kind(&self) -> &'static str {
         "once"
+    }
+
+    /// Takes no messages: fires once.
+    fn describe(&self, _ctx: &DescribeContext<'_>) -> Description {
+        Description::not_messaging("once, when the container starts")
     }
 
     async fn setup(&mut self, ctx: &EntrypointContext) -> Result<(), ExtensionError> {
@@ -82,6 +89,11 @@ pub struct Dummy;
 impl Entrypoint for Dummy {
     fn kind(&self) -> &'static str {
         "dummy"
+    }
+
+    /// Takes no messages: only tests fire it.
+    fn describe(&self, _ctx: &DescribeContext<'_>) -> Description {
+        Description::not_messaging("only from tests, through an entrypoint hook")
     }
 
     async fn setup(&mut self, _ctx: &EntrypointContext) -> Result<(), ExtensionError> {

@@ -13,8 +13,10 @@ use crate::config::{RetryPolicy, queue_options_for};
 use crate::context::ContextData;
 use crate::errors::RemoteError;
 use crate::extension::{
-    Collector, Entrypoint, EntrypointContext, ExtensionError, Settlement, SharedExtension, Workers,
+    Channel, Collector, DescribeContext, Description, Entrypoint, EntrypointContext,
+    ExtensionError, Operation, Payload, Settlement, SharedExtension, Workers,
 };
+use crate::messaging::ExchangeDef;
 use crate::method::Output;
 use crate::publish::publish_made_with_retry;
 use crate::retry::{Backoff, Retrier, RetrySetting};
@@ -65,6 +67,24 @@ impl Rpc {
 impl Entrypoint for Rpc {
     fn kind(&self) -> &'static str {
         "rpc"
+    }
+
+    /// Receives requests on `rpc-<service>` (bound to `rpc_exchange` with `<service>.*`),
+    /// routed by `<service>.<method>`, and replies to each caller.
+    fn describe(&self, ctx: &DescribeContext<'_>) -> Description {
+        let service = ctx.service_name();
+        let exchange = ExchangeDef::new(ctx.settings().rpc_exchange.clone(), ExchangeKind::Topic);
+        let channel = Channel::queue(wire::rpc_queue(service), QueueOptions::durable())
+            .bound_to(exchange, wire::rpc_binding(service));
+        let mut operation = Operation::receive(channel, Payload::Arguments)
+            .reply(Payload::Reply)
+            .routing_key(format!("{service}.{}", ctx.method().name));
+        if self.retry.is_some() {
+            operation = operation.summary(
+                "A failed call is retried after a delay held by the broker; the caller is answered once.",
+            );
+        }
+        Description::operation(operation)
     }
 
     async fn setup(&mut self, ctx: &EntrypointContext) -> Result<(), ExtensionError> {

@@ -13,7 +13,9 @@ use tokio::time::Instant;
 
 use super::consumer::BackgroundTask;
 use crate::context::ContextData;
-use crate::extension::{Entrypoint, EntrypointContext, ExtensionError};
+use crate::extension::{
+    DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError,
+};
 use crate::method::Method;
 use crate::wire::CallArgs;
 
@@ -70,6 +72,15 @@ impl Timer {
 impl Entrypoint for Timer {
     fn kind(&self) -> &'static str {
         "timer"
+    }
+
+    /// Takes no messages: fires every interval.
+    fn describe(&self, _ctx: &DescribeContext<'_>) -> Description {
+        Description::not_messaging(format!(
+            "every {} s{}",
+            self.interval.as_secs_f64(),
+            if self.eager { ", first at start" } else { "" }
+        ))
     }
 
     fn check(&self, method: &Method) -> Result<(), ExtensionError> {

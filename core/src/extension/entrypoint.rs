@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{ContainerContext, ExtensionError, Workers};
+use super::{ContainerContext, DescribeContext, Description, ExtensionError, Workers};
 use crate::errors::RemoteError;
 use crate::method::Method;
 
@@ -36,6 +36,20 @@ pub trait Entrypoint: Send + Sync + 'static {
     fn check(&self, method: &Method) -> Result<(), ExtensionError> {
         let _ = method;
         Ok(())
+    }
+
+    /// Describes the messages the entrypoint takes, for documents of the service's
+    /// messaging (`<service binary> asyncapi`); called on an entrypoint that was built but
+    /// not set up, with the configuration the document is made for.
+    ///
+    /// The default says nothing ([`Description::Undescribed`]): the document lists the
+    /// entrypoint by kind among those not described. An entrypoint that takes no broker
+    /// messages says what fires it ([`Description::not_messaging`]); one that consumes or
+    /// publishes says on which channels, and what its messages carry (see
+    /// [`describe`](super::describe)).
+    fn describe(&self, ctx: &DescribeContext<'_>) -> Description {
+        let _ = ctx;
+        Description::Undescribed
     }
 
     /// Prepares the entrypoint when its container starts.

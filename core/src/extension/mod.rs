@@ -7,7 +7,8 @@
 //! the same way:
 //!
 //! - an [`Entrypoint`] implementation, driven by the container through `check`, `setup`,
-//!   `start`, `stop`, `close` and `kill`;
+//!   `start`, `stop`, `close` and `kill`, which [describes](describe) the messages it
+//!   takes for the service's AsyncAPI document;
 //! - it runs its method through the container's [`Workers`]: bind the arguments, take a
 //!   worker slot (bounded by `max_workers`), start the worker with the caller's context
 //!   data and call id stack, run it, handle its result, finish it;
@@ -123,6 +124,7 @@
 //! telemetry) install an [`instrumentation::Instrumentation`].
 
 mod context;
+pub mod describe;
 mod entrypoint;
 mod error;
 mod hooks;
@@ -132,6 +134,7 @@ mod shared;
 mod workers;
 
 pub use context::{ContainerContext, ContainerState, IdGenerator};
+pub use describe::{Action, Channel, DescribeContext, Description, Operation, Payload};
 pub use entrypoint::{Entrypoint, EntrypointContext};
 pub use error::ExtensionError;
 pub use hooks::ContainerHooks;

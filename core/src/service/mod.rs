@@ -4,6 +4,8 @@
 //! methods are entrypoints ([`Service`]). A fresh instance is built for every worker from
 //! the values its dependency providers hand out, as in nameko.
 
+pub mod schema;
+
 use std::any::{Any, TypeId};
 use std::fmt;
 
@@ -215,4 +217,13 @@ pub trait Service: Dependencies {
 
     /// Runs a bound call on this instance and converts its result.
     async fn invoke(&self, call: Self::Call) -> Result<Output, RemoteError>;
+
+    /// The JSON schemas of the methods' parameters and results and of the events the
+    /// service declares it dispatches, for documents of its messaging (AsyncAPI); named
+    /// types' schemas refer to `generator`'s definitions. `#[service]` generates it; by
+    /// default there are none, and documents show such methods' messages untyped.
+    fn schemas(generator: &mut schemars::SchemaGenerator) -> schema::ServiceSchemas {
+        let _ = generator;
+        schema::ServiceSchemas::default()
+    }
 }

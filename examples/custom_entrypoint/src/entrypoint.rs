@@ -4,7 +4,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cron::Schedule;
-use nameko::extension::{Entrypoint, EntrypointContext, ExtensionError};
+use nameko::extension::{
+    DescribeContext, Description, Entrypoint, EntrypointContext, ExtensionError,
+};
 use nameko::method::Method;
 
 use crate::scheduler::{JobId, Scheduler};
@@ -45,6 +47,12 @@ impl Cron {
 impl Entrypoint for Cron {
     fn kind(&self) -> &'static str {
         "cron"
+    }
+
+    /// Takes no broker messages: the services' AsyncAPI document lists it with its
+    /// schedule, without a channel.
+    fn describe(&self, _ctx: &DescribeContext<'_>) -> Description {
+        Description::not_messaging(format!("cron `{}`", self.expression))
     }
 
     fn check(&self, method: &Method) -> Result<(), ExtensionError> {

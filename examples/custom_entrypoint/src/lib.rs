@@ -33,6 +33,9 @@
 //!   [`Workers`](nameko::extension::Workers) (bounded by `max_workers`, traced, waited for
 //!   by a graceful stop);
 //! - the [`cron!`] macro is what `#[service]` expands `#[cron("...")]` into.
+//! - [`Cron`] describes itself for the services' AsyncAPI document
+//!   ([`Entrypoint::describe`](nameko::extension::Entrypoint::describe)): it takes no
+//!   broker messages, so the document lists it with its schedule and no channel.
 //!
 //! Schedules use the six or seven fields of the `cron` crate (seconds first, year last
 //! and optional), in UTC. A job still running when its next time comes is not started

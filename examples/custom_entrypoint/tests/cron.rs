@@ -160,3 +160,24 @@ fn bad_definitions_are_refused_when_the_container_is_built() {
         "cron entrypoint `minute`: a `#[cron]` method takes no argument, or one (the time it was scheduled for); `minute` takes 2"
     );
 }
+
+#[test]
+fn the_asyncapi_document_lists_cron_jobs_without_channels() {
+    let document = nameko::asyncapi(nameko::services![Reports])
+        .document()
+        .unwrap();
+    let entrypoints = document["x-nameko-entrypoints"].as_array().unwrap();
+    let heartbeat = entrypoints
+        .iter()
+        .find(|e| e["method"] == "heartbeat")
+        .unwrap();
+    assert_eq!(heartbeat["kind"], "cron");
+    assert_eq!(heartbeat["described"], "not messaging");
+    assert_eq!(heartbeat["summary"], "cron `* * * * * *`");
+    let operations = document["operations"].as_object().unwrap();
+    assert_eq!(
+        operations.keys().collect::<Vec<_>>(),
+        ["reports.runs"],
+        "only the RPC method takes messages"
+    );
+}

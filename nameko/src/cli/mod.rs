@@ -28,6 +28,7 @@
 //! $ my-services run service_y --broker amqp://guest:guest@rabbit:5672/
 //! $ my-services show-config --config config.yaml
 //! $ my-services call service_y.append_identifier '"x"'
+//! $ my-services asyncapi --format yaml > asyncapi.yaml
 //! ```
 //!
 //! # Configuration
@@ -51,6 +52,13 @@
 //! second one kills (see [`serve`](crate::serve)). Logging follows `RUST_LOG` or the
 //! config's `LOGGING` (see [`logging`]).
 //!
+//! # `asyncapi`
+//!
+//! Prints the AsyncAPI 3.0 document of the binary's services (see
+//! [`asyncapi`](mod@crate::asyncapi)): JSON by default, `--format yaml`, `--output FILE`;
+//! `--title` and `--api-version` set `info.title` and `info.version`. Its servers are the
+//! brokers of the configuration, passwords hidden. Nothing connects to a broker.
+//!
 //! # Exit codes
 //!
 //! See [`exit`].
@@ -69,7 +77,9 @@ use nameko_core::config::{AMQP_URI, Config, DEFAULT_AMQP_URI, ProcessEnv, redact
 use nameko_core::dependency::States;
 use nameko_core::runner::{RunnerError, ServiceRunner};
 use nameko_core::service::Service;
+use nameko_core::service::schema::ServiceDescription;
 
+use crate::asyncapi::{AsyncApiError, Describe, Format};
 use crate::connect::Connector;
 use crate::logging;
 use client::{CALL_HELP, CallCmd, DispatchCmd, client};
@@ -228,10 +238,29 @@ struct ServiceArgs {
     command: ServiceCommand,
 }
 
+/// `asyncapi`'s options.
+#[derive(Debug, Clone, Args)]
+struct AsyncapiCmd {
+    /// The document's format
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+    /// Write the document to FILE instead of standard output
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The document's title (info.title; default: the services' names)
+    #[arg(long)]
+    title: Option<String>,
+    /// The version of the API the document describes (info.version)
+    #[arg(long = "api-version", value_name = "VERSION", default_value = "1.0.0")]
+    api_version: String,
+}
+
 #[derive(Debug, Clone, Subcommand)]
 enum ServiceCommand {
     /// Run the services until SIGTERM or Ctrl-C (a second Ctrl-C kills them)
     Run(RunCmd),
+    /// Print the AsyncAPI 3.0 document of the services: channels, operations, message schemas
+    Asyncapi(AsyncapiCmd),
     #[command(flatten)]
     Client(ClientCommand),
 }
@@ -241,6 +270,7 @@ enum ServiceCommand {
 struct Registration {
     name: &'static str,
     add: fn(&ServiceRunner) -> Result<(), RunnerError>,
+    describe: Describe,
 }
 
 fn add_service<S: Service>(runner: &ServiceRunner) -> Result<(), RunnerError> {
@@ -303,6 +333,7 @@ impl Cli {
         self.services.push(Registration {
             name: S::name(),
             add: add_service::<S>,
+            describe: ServiceDescription::of::<S>,
         });
         self
     }
@@ -352,6 +383,16 @@ impl Cli {
     #[must_use]
     pub fn service_names(&self) -> Vec<&'static str> {
         self.services.iter().map(|s| s.name).collect()
+    }
+
+    /// How to describe each service, for its AsyncAPI document.
+    pub(crate) fn describers(&self) -> Vec<(&'static str, Describe)> {
+        self.services.iter().map(|s| (s.name, s.describe)).collect()
+    }
+
+    /// The broker used when nothing else names one.
+    pub(crate) fn default_broker_uri(&self) -> &str {
+        &self.default_broker
     }
 
     /// Runs the command line of this process on a new tokio runtime, and returns the
@@ -404,6 +445,7 @@ impl Cli {
         };
         let result = match parsed.command {
             ServiceCommand::Run(run) => self.run(&parsed.config, &run).await,
+            ServiceCommand::Asyncapi(cmd) => self.asyncapi(&parsed.config, &cmd),
             ServiceCommand::Client(ClientCommand::Shell(shell)) => {
                 let local: Vec<_> = self.services.iter().map(|s| s.add).collect();
                 crate::shell::main(
@@ -420,6 +462,34 @@ impl Cli {
             }
         };
         report(result)
+    }
+
+    fn asyncapi(&self, args: &ConfigArgs, cmd: &AsyncapiCmd) -> Result<(), CliError> {
+        let config = load_config(args, &self.default_broker)?;
+        let mut api = crate::asyncapi(self.clone())
+            .config(config)
+            .version(cmd.api_version.clone());
+        if let Some(title) = &cmd.title {
+            api = api.title(title.clone());
+        }
+        let text = api.render(cmd.format).map_err(|error| match error {
+            AsyncApiError::Config(_) | AsyncApiError::Broker(_) => {
+                CliError::Usage(error.to_string())
+            }
+            other => CliError::Failed(other.to_string()),
+        })?;
+        match &cmd.output {
+            Some(path) => std::fs::write(path, text)
+                .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display()))),
+            None => {
+                use std::io::Write as _;
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| CliError::Failed(format!("cannot write the document: {e}")))
+            }
+        }
     }
 
     async fn run(&self, args: &ConfigArgs, run: &RunCmd) -> Result<(), CliError> {
