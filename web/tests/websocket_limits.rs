@@ -177,16 +177,17 @@ async fn a_graceful_stop_answers_calls_in_flight_then_closes_every_socket() {
     busy.send(r#"{"method": "nap", "data": {"millis": 300}, "correlation_id": "in flight"}"#)
         .await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let stop = tokio::spawn(cluster.shutdown());
-
-    let answer = busy.recv().await;
-    assert_eq!(answer["correlation_id"], "in flight");
-    assert_eq!(answer["data"], 300);
-    let expected = Some((1001, "the server is stopping".to_owned()));
-    assert_eq!(busy.closed().await, expected);
-    assert_eq!(idle.closed().await, expected);
-    tokio::time::timeout(Duration::from_secs(10), stop)
-        .await
-        .expect("the stop ends")
-        .unwrap();
+    let clients = async {
+        let answer = busy.recv().await;
+        assert_eq!(answer["correlation_id"], "in flight");
+        assert_eq!(answer["data"], 300);
+        let expected = Some((1001, "the server is stopping".to_owned()));
+        assert_eq!(busy.closed().await, expected);
+        assert_eq!(idle.closed().await, expected);
+    };
+    tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(cluster.shutdown(), clients)
+    })
+    .await
+    .expect("the stop ends");
 }
