@@ -16,7 +16,9 @@
 //! table in a SQLite file of the temporary directory unless `DB_URIS` says otherwise
 //! (`--config examples/service_x_y.yaml` reads the URIs from the environment).
 //! `http_service` answers HTTP at `WEB_SERVER_ADDRESS` (default `0.0.0.0:8000`):
-//! `curl http://127.0.0.1:8000/get/42`. Every service is measured (nameko-prometheus's
+//! `curl http://127.0.0.1:8000/get/42`. `websocket_service` answers WebSockets at `/ws`
+//! on the same address, and serves a page at `/` that lists orders as they are placed.
+//! Every service is measured (nameko-prometheus's
 //! metrics), and the same server answers `/metrics`, `/health/live` and
 //! `/health/ready`: `curl http://127.0.0.1:8000/metrics`.
 //!
@@ -30,7 +32,7 @@ use nameko::extension::ContainerHooks;
 use nameko_examples::{
     AuditService, AuthorsService, Calculator, EmailService, FlakyService, HttpService,
     InventoryService, NotificationService, OrderService, PaymentService, ServiceX, ServiceY,
-    UserService,
+    UserService, WebsocketService,
 };
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +61,7 @@ fn main() -> std::process::ExitCode {
         .service::<AuthorsService>()
         .service::<HttpService>()
         .service::<FlakyService>()
+        .service::<WebsocketService>()
         .with_state(ContainerHooks::new().with(nameko_prometheus::instrument))
         .default_broker("memory://")
         .main();

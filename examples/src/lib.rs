@@ -14,6 +14,7 @@
 //! | `audit_service` | `log_action`, reading `user_id` and `correlation_id` from the caller's context |
 //! | `notification_service` | handles `order_placed` events; `sent()` lists them |
 //! | `http_service` | HTTP (`#[http]`): the handlers of nameko's HTTP documentation, at `WEB_SERVER_ADDRESS` |
+//! | `websocket_service` | WebSocket RPC (`#[ws_rpc]`) at `/ws`: `echo`, `subscribe`, `unsubscribe`, `subscriptions`; `POST /broadcast/<channel>`; `order_placed` events pushed to channel `orders`; a page at `GET /` |
 //! | `flaky_service` | handles `jobs`' `job_submitted` events, failing `fail_times` times: retried after 1, 2, 4 s, then dead-lettered; `handled()` lists `{"id", "attempts"}` |
 //! | `authors_service` | `create_author`, `get_author`, `list_authors`, `create_author_then_fail`, `rename_author`: a table on SQLite (by default), PostgreSQL or MariaDB |
 //!
@@ -29,6 +30,7 @@ pub mod notifications;
 pub mod orders;
 pub mod service_x_y;
 pub mod users;
+pub mod websocket;
 
 pub use audit::AuditService;
 pub use authors::AuthorsService;
@@ -42,6 +44,7 @@ pub use orders::{
 };
 pub use service_x_y::{ServiceX, ServiceXClient, ServiceY, ServiceYClient};
 pub use users::{UserService, UserServiceClient};
+pub use websocket::WebsocketService;
 
 use nameko::config::Config;
 

@@ -220,3 +220,57 @@ async fn the_cluster_serves_metrics_and_health_probes() {
         .unwrap();
     assert_eq!(code, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_serves_the_websocket_page_and_closes_sockets_on_sigterm() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (child, web) = tokio::task::spawn_blocking(|| start_cluster(None))
+        .await
+        .unwrap();
+    let page = reqwest::get(format!("http://{web}/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("websocket_service"));
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{web}/ws"))
+        .await
+        .unwrap();
+    let connected = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("a frame within 10 s")
+        .unwrap()
+        .unwrap();
+    assert!(
+        connected
+            .to_text()
+            .unwrap()
+            .contains(r#""event": "connected""#)
+    );
+    socket
+        .send(Message::text(
+            r#"{"method": "echo", "data": {"value": "hi"}, "correlation_id": 1}"#,
+        ))
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        answer.to_text().unwrap(),
+        r#"{"type": "result", "success": true, "data": "hi", "correlation_id": 1}"#
+    );
+
+    // SIGTERM closes the socket with a close frame, and the cluster exits cleanly.
+    let code = tokio::task::spawn_blocking(move || terminate(child));
+    let closed = tokio::time::timeout(Duration::from_secs(30), socket.next())
+        .await
+        .expect("the socket is closed on SIGTERM");
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("a close frame, not {other:?}"),
+    }
+    assert_eq!(code.await.unwrap(), Some(0));
+}

@@ -47,7 +47,7 @@ pub use env::Interop;
 pub use errors::{InsufficientFunds, ValueError};
 pub use raw::RawRpc;
 pub use recorder::Recorder;
-pub use web::PythonWeb;
+pub use web::{PythonWeb, python_ws_client};
 
 /// How long one test may take, Python and Rust together.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(60);

@@ -70,6 +70,11 @@
 //! stop begins is answered 503). [`WebConfig`] adds tower layers (CORS, compression,
 //! timeouts of tower-http) and the context data hook; other extensions mount tower
 //! services on the server ([`WebServer::route`], [`WebServer::nest`]).
+//!
+//! # WebSockets
+//!
+//! `#[ws_rpc]` methods and the [`WebSocketHub`](websocket::WebSocketHub) dependency
+//! speak nameko's WebSocket protocol on the same server, at `/ws`: see [`websocket`].
 
 mod body;
 mod config;
@@ -80,6 +85,7 @@ mod response;
 mod routes;
 mod rule;
 mod server;
+pub mod websocket;
 
 use std::convert::Infallible;
 
@@ -177,5 +183,32 @@ pub fn json_dumps(value: &impl serde::Serialize) -> String {
 macro_rules! http {
     ($methods:expr, $url:expr $(, $key:ident = $value:expr)* $(,)?) => {
         $crate::Http::new($methods, $url) $(.$key($value))*
+    };
+}
+
+/// The `#[ws_rpc]` attribute of a `#[service]` method: the method is called by frames
+/// of nameko's WebSocket protocol on `/ws`, with the socket id as its first argument
+/// (see [`websocket`]).
+///
+/// ```
+/// use nameko::prelude::*;
+/// use nameko::web::ws_rpc;
+///
+/// #[derive(Dependencies)]
+/// struct Echo;
+///
+/// #[service(name = "echo_service")]
+/// impl Echo {
+///     #[ws_rpc]
+///     async fn echo(&self, socket_id: String, value: Value) -> Value {
+///         value
+///     }
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! ws_rpc {
+    () => {
+        $crate::websocket::WsRpc::new()
     };
 }

@@ -13,13 +13,14 @@ use futures_util::FutureExt;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use nameko_core::context::ContextData;
 use nameko_core::extension::{ContainerContext, ExtensionError, SharedExtension, SharedExtensions};
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 use tracing::Instrument;
@@ -330,6 +331,16 @@ impl WebServer {
         self.web_config.lock().context_hook()
     }
 
+    /// The context data of a request by the server's hook
+    /// ([`WebConfig::context_data_from_headers`]; empty without one, as in nameko): what
+    /// an extension that serves requests of its own (a WebSocket upgrade) gives the
+    /// workers it starts for them.
+    #[must_use]
+    pub fn context_data_from_headers(&self, request: &Request) -> ContextData {
+        self.default_context_hook()
+            .map_or_else(ContextData::new, |hook| hook(request))
+    }
+
     fn change(&self, f: impl FnOnce(&mut Table) -> Result<(), WebError>) -> Result<(), WebError> {
         let mut guard = self.table.write();
         let mut table = Table::clone(&guard);
@@ -451,7 +462,7 @@ async fn accept_loop(
     stop_accepting: CancellationToken,
     kill: CancellationToken,
 ) {
-    let graceful = GracefulShutdown::new();
+    let connections_open = TaskTracker::new();
     let connections = Arc::new(Semaphore::new(settings.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -485,16 +496,30 @@ async fn accept_loop(
             service: service.clone(),
             remote,
         };
-        let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
-        let watched = graceful.watcher().watch(connection);
+        // With upgrades: a WebSocket takes the connection over (and leaves this
+        // task, and the count of connections, once upgraded).
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), hyper_service)
+            .with_upgrades();
         let kill = kill.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                biased;
-                () = kill.cancelled() => {}
-                result = watched => {
-                    if let Err(error) = result {
-                        tracing::debug!(%error, %remote, "HTTP connection ended with an error");
+        let stopping = stop_accepting.clone();
+        connections_open.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let mut shutting_down = false;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = kill.cancelled() => break,
+                    result = connection.as_mut() => {
+                        if let Err(error) = result {
+                            tracing::debug!(%error, %remote, "HTTP connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = stopping.cancelled(), if !shutting_down => {
+                        // Finish the request in flight, then close.
+                        shutting_down = true;
+                        connection.as_mut().graceful_shutdown();
                     }
                 }
             }
@@ -502,8 +527,9 @@ async fn accept_loop(
         });
     }
     drop(listener);
+    connections_open.close();
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = connections_open.wait() => {}
         () = kill.cancelled() => {}
     }
 }
