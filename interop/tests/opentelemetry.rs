@@ -172,6 +172,7 @@ async fn one_trace_spans_python_rust_and_python() {
         .expect("the Python half finishes in time")
         .expect("Python runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("Python's log:\n{stderr}");
     assert!(output.status.success(), "Python failed:\n{stderr}");
     let answer: Value = serde_json::from_slice(
         output

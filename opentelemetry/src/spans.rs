@@ -82,6 +82,9 @@ fn worker_span_kind(kind: &str) -> &'static str {
 
 impl Instrumentation for NamekoTracing {
     fn worker_span(&self, start: &WorkerStart<'_>) -> Option<Span> {
+        if !exported() {
+            return None;
+        }
         let worker = start.worker;
         let name = format!("{}.{}", worker.service_name(), worker.entrypoint());
         let span = tracing::info_span!(
@@ -107,6 +110,9 @@ impl Instrumentation for NamekoTracing {
     }
 
     fn outgoing(&self, message: &Outgoing<'_>, headers: &mut FieldTable) -> Option<Span> {
+        if !exported() {
+            return None;
+        }
         let span = match *message {
             Outgoing::RpcRequest { service, method } => {
                 let name = format!("RPC to {service}.{method}");
@@ -163,6 +169,12 @@ impl Instrumentation for NamekoTracing {
     fn outgoing_ended(&self, span: &Span, outcome: Outcome<'_>) {
         end(span, outcome);
     }
+}
+
+/// Whether the subscriber takes this crate's spans: without an OpenTelemetry layer that
+/// does, no span is made (workers keep core's span, messages their headers as they are).
+fn exported() -> bool {
+    tracing::enabled!(kind: tracing::metadata::Kind::SPAN, target: TARGET, tracing::Level::INFO)
 }
 
 /// Marks how a worker or an outgoing message ended.
