@@ -124,8 +124,21 @@ async fn the_routes_of_a_service_that_stopped_while_the_server_goes_on_are_503()
     let web = cluster.web_session();
     slow.stop().await.unwrap();
     let response = web.get("/sleep/1").send().await.unwrap();
-    assert_eq!(response.status(), 503, "not 404: the service is stopped, not unknown");
-    assert_eq!(web.get("/other").send().await.unwrap().text().await.unwrap(), "other");
+    assert_eq!(
+        response.status(),
+        503,
+        "not 404: the service is stopped, not unknown"
+    );
+    assert_eq!(
+        web.get("/other")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "other"
+    );
     // The service starting again takes its route back.
     cluster.start::<Slow>().await;
     let response = web.get("/sleep/1").send().await.unwrap();
