@@ -124,7 +124,7 @@ impl Table {
                 .collect()
         };
         self.routes
-            .retain(|existing| !(existing.retired && !common_methods(existing).is_empty()));
+            .retain(|existing| !existing.retired || common_methods(existing).is_empty());
         for existing in &self.routes {
             let common = common_methods(existing);
             if !common.is_empty() {
