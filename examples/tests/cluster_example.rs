@@ -177,10 +177,12 @@ async fn the_cluster_serves_http_service_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(code, Some(0));
     for request in requests {
-        // A request the server took is answered in full; one that came after it stopped
-        // accepting finds the port closed.
+        // A request the server took is answered in full: 200, or 503 when it was still
+        // waiting for a free worker as `http_service` began to stop (while the server,
+        // shared with `websocket_service`, still accepts); one that came after the
+        // server stopped accepting finds the port closed.
         if let Ok(status) = request.await.unwrap() {
-            assert_eq!(status, 200);
+            assert!(status == 200 || status == 503, "{status}");
         }
     }
 }

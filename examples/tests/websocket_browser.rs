@@ -29,7 +29,8 @@ fn required() -> bool {
 /// The first of `candidates` that is an executable on the PATH (or a path that exists).
 fn find(env: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Ok(path) = std::env::var(env) {
-        return Some(PathBuf::from(path));
+        let path = PathBuf::from(path);
+        return path.is_file().then_some(path);
     }
     let paths = std::env::var_os("PATH").unwrap_or_default();
     candidates.iter().find_map(|name| {

@@ -192,14 +192,16 @@ impl Entrypoint for Http {
         Ok(())
     }
 
-    async fn stop(&self) {
+    /// The route stays: while the server goes on for other services of the process, a
+    /// request for it is answered 503 (the service is stopping, or stopped), not 404.
+    async fn close(&self) {
         if let Some((server, id)) = self.registered.lock().take() {
-            server.unmount(id);
+            server.retire_route(id);
         }
     }
 
     async fn kill(&self) {
-        self.stop().await;
+        self.close().await;
     }
 }
 

@@ -27,6 +27,9 @@ pub(crate) struct Route {
     /// `service.method`, for messages.
     pub(crate) owner: String,
     pub(crate) handler: Handler,
+    /// Its service stopped while the server goes on: answered 503, and replaced by a
+    /// route that clashes with it.
+    retired: bool,
     sort_key: Vec<(u8, u32, usize)>,
 }
 
@@ -60,6 +63,7 @@ impl Route {
             methods: list,
             owner,
             handler,
+            retired: false,
             sort_key,
         })
     }
@@ -108,16 +112,21 @@ pub(crate) struct Table {
 impl Table {
     pub(crate) fn add_route(&mut self, route: Route) -> Result<(), WebError> {
         let shape = route.rule.shape();
-        for existing in &self.routes {
+        let common_methods = |existing: &Route| -> Vec<String> {
             if existing.rule.shape() != shape {
-                continue;
+                return Vec::new();
             }
-            let common: Vec<&str> = route
+            route
                 .methods
                 .iter()
                 .filter(|m| *m != "HEAD" && existing.methods.contains(m))
-                .map(String::as_str)
-                .collect();
+                .cloned()
+                .collect()
+        };
+        self.routes
+            .retain(|existing| !existing.retired || common_methods(existing).is_empty());
+        for existing in &self.routes {
+            let common = common_methods(existing);
             if !common.is_empty() {
                 return Err(WebError::Clash {
                     new: route.owner.clone(),
@@ -148,6 +157,15 @@ impl Table {
         // The longest prefix first.
         self.mounts.sort_by_key(|m| std::cmp::Reverse(m.path.len()));
         Ok(())
+    }
+
+    /// The route's service stopped: it answers 503 from now on, until a route that
+    /// clashes with it replaces it.
+    pub(crate) fn retire(&mut self, id: u64) {
+        for route in self.routes.iter_mut().filter(|r| r.id == id) {
+            route.retired = true;
+            route.handler = Arc::new(|_request| Box::pin(async { crate::response::unavailable() }));
+        }
     }
 
     pub(crate) fn remove(&mut self, id: u64) {

@@ -273,6 +273,16 @@ impl WebServer {
         Ok(id)
     }
 
+    /// An `#[http]` route whose service stopped while the server goes on (for other
+    /// services of the process): answered 503 rather than 404 until a service that
+    /// serves the same rule starts.
+    pub(crate) fn retire_route(&self, id: u64) {
+        let _ = self.change(|table| {
+            table.retire(id);
+            Ok(())
+        });
+    }
+
     /// Takes a route or a mount off.
     pub fn unmount(&self, id: u64) {
         let _ = self.change(|table| {

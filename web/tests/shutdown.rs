@@ -104,3 +104,44 @@ async fn a_request_still_waiting_for_a_worker_when_the_stop_begins_is_503() {
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 503, 503]);
 }
+
+#[derive(Dependencies)]
+struct Other;
+
+#[service(name = "other")]
+impl Other {
+    #[http("GET", "/other")]
+    async fn other(&self) -> String {
+        "other".to_owned()
+    }
+}
+
+#[tokio::test]
+async fn the_routes_of_a_service_that_stopped_while_the_server_goes_on_are_503() {
+    let mut cluster = TestCluster::memory();
+    let slow = cluster.start::<Slow>().await;
+    cluster.start::<Other>().await;
+    let web = cluster.web_session();
+    slow.stop().await.unwrap();
+    let response = web.get("/sleep/1").send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        503,
+        "not 404: the service is stopped, not unknown"
+    );
+    assert_eq!(
+        web.get("/other")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "other"
+    );
+    // The service starting again takes its route back.
+    cluster.start::<Slow>().await;
+    let response = web.get("/sleep/1").send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "slept 1");
+    cluster.shutdown().await;
+}

@@ -42,7 +42,8 @@ impl NamekoError for ConnectionNotFound {
 /// A pushed event reaches a socket as `{"type": "event", "event": <event>, "data":
 /// <data>}`. A socket's subscriptions go when it disconnects. Pushing never waits: each
 /// socket has a bounded send queue (`WEBSOCKET_SEND_QUEUE`), and a socket whose queue
-/// is full (its client does not read) is closed.
+/// is full (its client does not read, or more frames than the queue holds were pushed
+/// faster than the connection takes them) is closed.
 ///
 /// ```
 /// use nameko::prelude::*;

@@ -63,7 +63,8 @@
 //!
 //! Each socket has a bounded send queue (`WEBSOCKET_SEND_QUEUE` frames, default 256):
 //! a client that stops reading is closed with code 1008 and a reason once its queue is
-//! full, so it cannot make the server buffer without bound. A message larger than
+//! full, so it cannot make the server buffer without bound (size the queue for the
+//! largest burst of pushes a healthy client must take). A message larger than
 //! `MAX_WEBSOCKET_MESSAGE` (default 1 MiB) closes the socket with 1009; more than
 //! `MAX_WEBSOCKETS` sockets (default 10,000) are refused with 503. A graceful stop
 //! stops reading frames, lets the calls in flight answer, then closes every socket with
