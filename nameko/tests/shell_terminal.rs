@@ -302,10 +302,23 @@ async fn the_shell_in_a_terminal_prints_what_the_same_lines_piped_print() {
         });
         let transcript = transcript(&terminal.screen());
 
-        // Ctrl-D leaves, with exit code 0.
+        // Ctrl-C on another slow call and Ctrl-D right after it, typed while the call
+        // still runs (the terminal driver hands that Ctrl-D over as a NUL): the shell
+        // leaves at once, with exit code 0, its worker still sleeping.
+        let before = terminal.prompts();
+        terminal.type_text("n.rpc.slow.sleep(30000)");
+        terminal.key("Enter");
+        terminal.wait_for("the call to be under way", |screen| {
+            screen
+                .last()
+                .is_some_and(|l| l.ends_with("n.rpc.slow.sleep(30000)"))
+                && screen.iter().filter(|l| l.starts_with(">>>")).count() == before
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let left = Instant::now();
+        terminal.key("C-c");
         terminal.key("C-d");
-        // The call interrupted above may still hold the process until its 30 s are up.
-        terminal.wait_for_within("the shell to exit", Duration::from_secs(60), |_| {
+        terminal.wait_for_within("the shell to exit", Duration::from_secs(5), |_| {
             let status = terminal.tmux(&[
                 "display-message",
                 "-p",
@@ -315,6 +328,7 @@ async fn the_shell_in_a_terminal_prints_what_the_same_lines_piped_print() {
             ]);
             String::from_utf8_lossy(&status.stdout).trim() == "1 0"
         });
+        println!("the shell exited {:.2?} after Ctrl-D", left.elapsed());
         let history =
             std::fs::read_to_string(data_dir.join("nameko/shell_history")).unwrap_or_default();
         (transcript, history)

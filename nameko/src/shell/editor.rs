@@ -1,6 +1,12 @@
 //! The interactive shell: a rustyline line editor on its own thread (it blocks on the
 //! terminal), with history in the user's data directory and Tab completion, and the loop
 //! that evaluates what it reads, which Ctrl-C interrupts.
+//!
+//! While a line runs the terminal is in its ordinary (canonical) mode, so keys typed
+//! meanwhile are the terminal driver's: Ctrl-C is a signal (it interrupts the line), and
+//! Ctrl-D on an empty line is an end-of-file mark, which the driver hands over as a NUL
+//! byte once the editor switches to raw mode for the next prompt. A NUL at an empty prompt
+//! therefore ends the shell as Ctrl-D does: Ctrl-C then Ctrl-D exits at once.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,7 +18,10 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::{DefaultHistory, History};
 use rustyline::validate::Validator;
-use rustyline::{CompletionType, Config, Context, Editor, Helper};
+use rustyline::{
+    Cmd, CompletionType, ConditionalEventHandler, Config, Context, Editor, Event, EventContext,
+    EventHandler, Helper, KeyCode, KeyEvent, Modifiers, RepeatCount,
+};
 use tokio::sync::oneshot;
 
 use super::Shell;
@@ -62,6 +71,29 @@ impl Validator for ShellHelper {}
 
 impl Helper for ShellHelper {}
 
+/// Ends the shell on a NUL read at an empty prompt: what the terminal driver makes of a
+/// Ctrl-D typed while a line ran (see the module docs). Elsewhere a NUL does nothing.
+struct EofTypedWhileBusy;
+
+impl EofTypedWhileBusy {
+    /// The key rustyline reads for a NUL byte (Ctrl-@).
+    fn key() -> KeyEvent {
+        KeyEvent(KeyCode::Char('@'), Modifiers::CTRL)
+    }
+}
+
+impl ConditionalEventHandler for EofTypedWhileBusy {
+    fn handle(
+        &self,
+        _event: &Event,
+        _count: RepeatCount,
+        _positive: bool,
+        ctx: &EventContext<'_>,
+    ) -> Option<Cmd> {
+        ctx.line().is_empty().then_some(Cmd::EndOfFile)
+    }
+}
+
 /// What the editor read.
 enum Read {
     Line(String),
@@ -89,6 +121,10 @@ impl LineEditor {
             .build();
         let mut editor: Editor<ShellHelper, DefaultHistory> = Editor::with_config(config)?;
         editor.set_helper(Some(ShellHelper { known }));
+        editor.bind_sequence(
+            EofTypedWhileBusy::key(),
+            EventHandler::Conditional(Box::new(EofTypedWhileBusy)),
+        );
         let history = history_file();
         if let Some(path) = &history
             && path.exists()
