@@ -4,7 +4,9 @@
 //! reconnects, messages requeued or dead-lettered) and Kubernetes-style probes.
 //!
 //! A service gets metrics from a [`Metrics`] field, as a Python one gets them from a
-//! `PrometheusMetrics()` dependency:
+//! `PrometheusMetrics()` dependency (its name starts with `_` when the service's methods
+//! never read it), or every service of a process from the [`instrument`] container
+//! hook:
 //!
 //! ```
 //! use nameko::prelude::*;
@@ -12,7 +14,7 @@
 //!
 //! #[derive(Dependencies)]
 //! struct Calculator {
-//!     metrics: Metrics,
+//!     _metrics: Metrics,
 //! }
 //!
 //! #[service(name = "calculator")]
