@@ -197,7 +197,7 @@ async fn the_cluster_serves_metrics_and_health_probes() {
     assert_eq!(get("/health/live").await.unwrap().status(), 200);
     let ready = get("/health/ready").await.unwrap();
     assert_eq!(ready.status(), 200);
-    let ready: Value = nameko::serde_json::from_str(&ready.text().await.unwrap()).unwrap();
+    let ready: Value = serde_json::from_str(&ready.text().await.unwrap()).unwrap();
     assert_eq!(ready["services"]["calculator"]["state"], "running");
     assert_eq!(ready["services"]["http_service"]["broker"], "connected");
     assert_eq!(get("/get/7").await.unwrap().status(), 200);
