@@ -128,8 +128,8 @@ pub mod describe;
 mod entrypoint;
 mod error;
 mod hooks;
-mod observe;
 pub mod instrumentation;
+mod observe;
 mod shared;
 mod workers;
 
