@@ -93,6 +93,21 @@ pub enum ClientApi {
     Call,
     /// `EchoClient::echo(payload)`: the typed client `#[service]` generates.
     Typed,
+    /// `RpcProxy::call("echo", CallArgs::new().kwarg("value", &payload))`: the dynamic
+    /// proxy with the keyword arguments the typed client sends, to tell the cost of the
+    /// client from that of the wire form.
+    Kwargs,
+}
+
+/// Where the client's load runs on the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LoadIn {
+    /// In `Runtime::block_on` on the main thread, as the body of `#[tokio::main]` does:
+    /// on a multi-thread runtime every reply wakes the main thread from another one.
+    #[default]
+    BlockOn,
+    /// In a task spawned on the runtime, as a service's workers and most clients run.
+    Task,
 }
 
 /// Whether the in-process broker keeps its log of publishes.
@@ -164,6 +179,9 @@ pub struct ClientArgs {
     /// The client API the calls go through.
     #[arg(long, value_enum, default_value = "call")]
     pub api: ClientApi,
+    /// Where the load runs: in `block_on` on the main thread, or in a spawned task.
+    #[arg(long, value_enum, default_value = "block-on")]
+    pub load_in: LoadIn,
     /// With `--transport memory`: the `echo` service measured by nameko-prometheus
     /// (its metrics served at `METRICS_ADDRESS` 127.0.0.1:0), or not.
     #[arg(long, value_enum, default_value = "off")]

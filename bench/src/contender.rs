@@ -55,8 +55,9 @@ pub enum Client {
 /// One contender: what serves, what calls, with which prefetch window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contender {
-    /// Short stable key (`rs`, `rs-typed`, `lapin`, `py`, `py-rs`, `rs-py`, `rs-p100`,
-    /// `lapin-p100`, `memory`, `memory-typed`, `memory-metrics`, `memory-mt`).
+    /// Short stable key (`rs`, `rs-typed`, `rs-kwargs`, `lapin`, `py`, `py-rs`, `rs-py`,
+    /// `rs-p100`, `lapin-p100`, `memory`, `memory-typed`, `memory-kwargs`,
+    /// `memory-metrics`, `memory-mt`, `memory-mt-block-on`).
     pub key: &'static str,
     /// Name in tables.
     pub label: &'static str,
@@ -115,6 +116,15 @@ pub fn all() -> Vec<Contender> {
             prefetch: 10,
             scenarios: vec![Seq, Pipe, Seq10k],
             client_flags: &["--api", "typed"],
+        },
+        Contender {
+            key: "rs-kwargs",
+            label: "nameko-rs → nameko-rs, `call` with keyword arguments",
+            server: Some(Server::NamekoRs),
+            client: Client::NamekoRs,
+            prefetch: 10,
+            scenarios: vec![Seq, Pipe, Seq10k],
+            client_flags: &["--api", "kwargs"],
         },
         Contender {
             key: "lapin",
@@ -189,6 +199,15 @@ pub fn all() -> Vec<Contender> {
             client_flags: &["--api", "typed"],
         },
         Contender {
+            key: "memory-kwargs",
+            label: "memory transport, current-thread runtime, `call` with keyword arguments",
+            server: None,
+            client: Client::Memory { threads: 1 },
+            prefetch: 10,
+            scenarios: vec![Seq, Pipe, Seq10k],
+            client_flags: &["--api", "kwargs"],
+        },
+        Contender {
             key: "memory-metrics",
             label: "memory transport, current-thread runtime, metrics on",
             server: None,
@@ -199,7 +218,16 @@ pub fn all() -> Vec<Contender> {
         },
         Contender {
             key: "memory-mt",
-            label: "memory transport, multi-thread runtime",
+            label: "memory transport, multi-thread runtime, load in a task",
+            server: None,
+            client: Client::Memory { threads: 0 },
+            prefetch: 10,
+            scenarios: rpc_and_events.clone(),
+            client_flags: &["--load-in", "task"],
+        },
+        Contender {
+            key: "memory-mt-block-on",
+            label: "memory transport, multi-thread runtime, load in `block_on`",
             server: None,
             client: Client::Memory { threads: 0 },
             prefetch: 10,

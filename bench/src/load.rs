@@ -42,11 +42,17 @@ impl Load {
     }
 
     /// One `echo` call, through the API chosen. The typed client takes its argument by
-    /// value: the payload is cloned for it, inside the measured time.
+    /// value: the payload is cloned for it, inside the measured time; `call` with keyword
+    /// arguments sends what the typed client sends.
     async fn echo(&self, payload: &Value) -> std::result::Result<Value, RpcError> {
         match self.api {
             ClientApi::Call => self.echo.call("echo", (payload,)).await,
             ClientApi::Typed => self.typed.echo(payload.clone()).await,
+            ClientApi::Kwargs => {
+                self.echo
+                    .call("echo", CallArgs::new().kwarg("value", payload))
+                    .await
+            }
         }
     }
 

@@ -70,12 +70,14 @@ fn lapin_reference(key: &str) -> Option<&'static str> {
     }
 }
 
-/// The typed client's contenders, and the `RpcProxy::call` contender each is paired with.
-const TYPED_PAIRS: [(&str, &str, &str); 2] = [
-    ("rs-typed", "rs", "RabbitMQ"),
+/// The typed client's contenders, each with the `RpcProxy::call` contender sending
+/// positional arguments and the one sending the typed client's keyword arguments.
+const TYPED_PAIRS: [(&str, &str, &str, &str); 2] = [
+    ("rs-typed", "rs", "rs-kwargs", "RabbitMQ"),
     (
         "memory-typed",
         "memory",
+        "memory-kwargs",
         "memory transport, current-thread runtime",
     ),
 ];
@@ -126,6 +128,19 @@ impl Report {
             self.samples(reference, scenario)
                 .find(|r| r.round == s.round)
                 .map(|r| s.figures.calls_per_s / r.figures.calls_per_s)
+        }))
+    }
+
+    /// The ratio of `key`'s server CPU time per call to `reference`'s, paired by round.
+    #[must_use]
+    pub fn cpu_ratio(&self, key: &str, reference: &str, scenario: Scenario) -> Option<Spread> {
+        Spread::of(self.samples(key, scenario).filter_map(|s| {
+            let reference = self
+                .samples(reference, scenario)
+                .find(|r| r.round == s.round)?
+                .server_cpu_us?;
+            let own = s.server_cpu_us?;
+            (reference > 0.0).then(|| own / reference)
         }))
     }
 
@@ -182,9 +197,9 @@ impl Report {
                 }
             }
         }
-        let typed: Vec<(&str, &str, &str)> = TYPED_PAIRS
+        let typed: Vec<(&str, &str, &str, &str)> = TYPED_PAIRS
             .into_iter()
-            .filter(|(typed, call, _)| {
+            .filter(|(typed, call, _, _)| {
                 self.contenders.iter().any(|c| c.key == *typed)
                     && self.contenders.iter().any(|c| c.key == *call)
             })
@@ -192,26 +207,28 @@ impl Report {
         if !typed.is_empty() {
             let _ = writeln!(
                 out,
-                "\n### Typed client against `RpcProxy::call` (same run, paired by round)\n\n| scenario | transport | typed calls/s | `call` calls/s | typed × `call` (min..max) | typed p50 ms | `call` p50 ms |\n|---|---|---:|---:|---:|---:|---:|"
+                "\n### Typed client against `RpcProxy::call` (same run, paired by round)\n\n`call` sends positional arguments; `call` (kwargs) sends the keyword arguments the typed client sends.\n\n| scenario | transport | typed calls/s | `call` calls/s | typed × `call` (min..max) | typed × `call` (kwargs) (min..max) | typed p50 ms | `call` p50 ms |\n|---|---|---:|---:|---:|---:|---:|---:|"
             );
+            let spread = |r: Option<Spread>| {
+                r.map_or_else(
+                    || "".to_owned(),
+                    |r| format!("{:.3}× ({:.3}..{:.3})", r.median, r.min, r.max),
+                )
+            };
             for scenario in Scenario::ALL {
-                for (typed, call, transport) in &typed {
-                    let (Some(t), Some(c), Some(r)) = (
-                        self.rate(typed, scenario),
-                        self.rate(call, scenario),
-                        self.ratio(typed, call, scenario),
-                    ) else {
+                for (typed, call, kwargs, transport) in &typed {
+                    let (Some(t), Some(c)) = (self.rate(typed, scenario), self.rate(call, scenario))
+                    else {
                         continue;
                     };
                     let _ = writeln!(
                         out,
-                        "| {} | {transport} | {} | {} | {:.3}× ({:.3}..{:.3}) | {} | {} |",
+                        "| {} | {transport} | {} | {} | {} | {} | {} | {} |",
                         scenario_title(scenario, self.inflight),
                         thousands(t.median),
                         thousands(c.median),
-                        r.median,
-                        r.min,
-                        r.max,
+                        spread(self.ratio(typed, call, scenario)),
+                        spread(self.ratio(typed, kwargs, scenario)),
                         median(self.figure(typed, scenario, |s| Some(s.figures.p50_ms)), 3),
                         median(self.figure(call, scenario, |s| Some(s.figures.p50_ms)), 3),
                     );
@@ -282,6 +299,7 @@ impl Report {
     #[must_use]
     pub fn targets(&self) -> Vec<Target> {
         let mut targets = Vec::new();
+        let mut cpu_targets = Vec::new();
         let mut ratio =
             |name: &str, key: &str, reference: &str, scenario: Scenario, at_least: f64| {
                 if let Some(r) = self.ratio(key, reference, scenario) {
@@ -327,6 +345,24 @@ impl Report {
             Scenario::Pipe,
             0.9,
         );
+        for (key, reference, prefetch) in [("rs", "lapin", 10), ("rs-p100", "lapin-p100", 100)] {
+            ratio(
+                &format!("per-call cost: ≥ 0.95× raw lapin, 100 in flight, PREFETCH_COUNT {prefetch}"),
+                key,
+                reference,
+                Scenario::Pipe,
+                0.95,
+            );
+            if let Some(r) = self.cpu_ratio(key, reference, Scenario::Pipe) {
+                cpu_targets.push(Target {
+                    name: format!(
+                        "per-call cost: service CPU per call ≤ 1.25× raw lapin's, 100 in flight, PREFETCH_COUNT {prefetch}"
+                    ),
+                    measured: format!("{:.2}× ({:.2}..{:.2})", r.median, r.min, r.max),
+                    met: r.median <= 1.25,
+                });
+            }
+        }
         for scenario in [
             Scenario::Seq,
             Scenario::Pipe,
@@ -344,7 +380,7 @@ impl Report {
                 1.0 + f64::EPSILON,
             );
         }
-        for (typed, call, transport) in TYPED_PAIRS {
+        for (typed, call, kwargs, transport) in TYPED_PAIRS {
             for scenario in [Scenario::Seq, Scenario::Pipe] {
                 ratio(
                     &format!(
@@ -353,6 +389,16 @@ impl Report {
                     ),
                     typed,
                     call,
+                    scenario,
+                    0.97,
+                );
+                ratio(
+                    &format!(
+                        "typed client no slower than `call` with the same keyword arguments (≥ 0.97×), {transport}, {}",
+                        scenario.title()
+                    ),
+                    typed,
+                    kwargs,
                     scenario,
                     0.97,
                 );
@@ -370,12 +416,21 @@ impl Report {
                 0.97,
             );
         }
-        for (key, runtime) in [("memory", "current-thread"), ("memory-mt", "multi-thread")] {
-            for (scenario, floor) in [(Scenario::Seq, 50_000.0), (Scenario::Pipe, 150_000.0)] {
+        targets.append(&mut cpu_targets);
+        for (key, runtime, seq_floor) in [
+            ("memory", "current-thread runtime", 50_000.0),
+            ("memory-mt", "multi-thread runtime, load in a task", 100_000.0),
+            (
+                "memory-mt-block-on",
+                "multi-thread runtime, load in `block_on`",
+                100_000.0,
+            ),
+        ] {
+            for (scenario, floor) in [(Scenario::Seq, seq_floor), (Scenario::Pipe, 150_000.0)] {
                 if let Some(rate) = self.rate(key, scenario) {
                     targets.push(Target {
                         name: format!(
-                            "memory transport ≥ {} calls/s, {}, {runtime} runtime",
+                            "memory transport ≥ {} calls/s, {}, {runtime}",
                             thousands(floor),
                             scenario.title()
                         ),

@@ -7,7 +7,10 @@
 //!                     [--seq-n 2000] [--pipe-n 5000] [--inflight 100] [--big-n 1000]
 //!                     [--event-n 2000] [--warmup 100] [--set KEY=VALUE]...
 //!                     [--threads N]   (1: a current-thread runtime; default: one per core)
-//!                     [--api call|typed]   (`RpcProxy::call`, or the generated `EchoClient`)
+//!                     [--api call|typed|kwargs]   (`RpcProxy::call`, the generated `EchoClient`,
+//!                                                 or `call` with the typed client's keyword arguments)
+//!                     [--load-in block-on|task]   (the load in `block_on` on the main thread,
+//!                                                 or in a spawned task)
 //!                     [--publish-log off|on]   (memory: the broker's log of publishes, off as
 //!                                              for `memory://` brokers)
 //!                     [--metrics off|on]   (memory: the service measured by nameko-prometheus)
@@ -26,9 +29,9 @@ use nameko::extension::ContainerHooks;
 use nameko::memory::MemoryBroker;
 use nameko::prelude::*;
 use nameko::transport::Transport;
-use nameko_bench::cli::{self, ClientArgs, MetricsFlag, TransportKind};
+use nameko_bench::cli::{self, ClientArgs, LoadIn, MetricsFlag, TransportKind};
 use nameko_bench::echo::Echo;
-use nameko_bench::error::Result;
+use nameko_bench::error::{BenchError, Result};
 use nameko_bench::load::Load;
 use nameko_bench::scenario::Scenario;
 
@@ -47,7 +50,14 @@ fn main() -> ExitCode {
             .build(),
     };
     let outcome = match runtime {
-        Ok(runtime) => runtime.block_on(run(args)),
+        Ok(runtime) => match args.load_in {
+            LoadIn::BlockOn => runtime.block_on(run(args)),
+            LoadIn::Task => runtime.block_on(async {
+                tokio::spawn(run(args))
+                    .await
+                    .unwrap_or_else(|e| Err(BenchError::new(format!("the load task failed: {e}"))))
+            }),
+        },
         Err(error) => Err(error.into()),
     };
     match outcome {
