@@ -131,7 +131,10 @@ mod tests {
 
     #[test]
     fn reads_the_run_time_of_schedstat() {
-        assert_eq!(parse_schedstat("193796373 12263630 393\n"), Some(193_796_373));
+        assert_eq!(
+            parse_schedstat("193796373 12263630 393\n"),
+            Some(193_796_373)
+        );
         assert_eq!(parse_schedstat(""), None);
     }
 

@@ -217,7 +217,8 @@ impl Report {
             };
             for scenario in Scenario::ALL {
                 for (typed, call, kwargs, transport) in &typed {
-                    let (Some(t), Some(c)) = (self.rate(typed, scenario), self.rate(call, scenario))
+                    let (Some(t), Some(c)) =
+                        (self.rate(typed, scenario), self.rate(call, scenario))
                     else {
                         continue;
                     };
@@ -347,7 +348,9 @@ impl Report {
         );
         for (key, reference, prefetch) in [("rs", "lapin", 10), ("rs-p100", "lapin-p100", 100)] {
             ratio(
-                &format!("per-call cost: ≥ 0.95× raw lapin, 100 in flight, PREFETCH_COUNT {prefetch}"),
+                &format!(
+                    "per-call cost: ≥ 0.95× raw lapin, 100 in flight, PREFETCH_COUNT {prefetch}"
+                ),
                 key,
                 reference,
                 Scenario::Pipe,
@@ -419,7 +422,11 @@ impl Report {
         targets.append(&mut cpu_targets);
         for (key, runtime, seq_floor) in [
             ("memory", "current-thread runtime", 50_000.0),
-            ("memory-mt", "multi-thread runtime, load in a task", 100_000.0),
+            (
+                "memory-mt",
+                "multi-thread runtime, load in a task",
+                100_000.0,
+            ),
             (
                 "memory-mt-block-on",
                 "multi-thread runtime, load in `block_on`",
