@@ -144,11 +144,19 @@ mod tests {
         let before = cpu_time(pid).unwrap();
         let started = std::time::Instant::now();
         let mut x = 0u64;
-        while started.elapsed() < Duration::from_millis(30) {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-        }
-        let spent = cpu_time(pid).unwrap() - before;
-        assert!(spent >= Duration::from_millis(20), "{spent:?}");
+        let spent = loop {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            let spent = cpu_time(pid).unwrap() - before;
+            if spent >= Duration::from_millis(20) {
+                break spent;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "30 s of spinning read as {spent:?} of CPU time"
+            );
+        };
         if schedstat_ns(pid).is_some() {
             // Nanoseconds, not whole clock ticks.
             assert!(!spent.subsec_nanos().is_multiple_of(1_000_000), "{spent:?}");
