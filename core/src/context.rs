@@ -10,7 +10,7 @@
 //! re-emitted downstream as `nameko.x-death`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -39,9 +39,20 @@ pub const AUTH_TOKEN: &str = "auth_token";
 /// assert_eq!(ctx.user_id(), Some(&json!(42)));
 /// assert_eq!(ctx.get_as::<u64>("user_id"), Some(42));
 /// ```
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct ContextData {
-    data: Arc<Map<String, Value>>,
+    /// `None` when empty: most calls carry no context data, and an empty context then
+    /// costs no allocation.
+    data: Option<Arc<Map<String, Value>>>,
+}
+
+/// The map of an empty context.
+static EMPTY: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
+
+impl PartialEq for ContextData {
+    fn eq(&self, other: &Self) -> bool {
+        self.map() == other.map()
+    }
 }
 
 impl ContextData {
@@ -55,8 +66,12 @@ impl ContextData {
     #[must_use]
     pub fn from_map(map: Map<String, Value>) -> Self {
         Self {
-            data: Arc::new(map),
+            data: (!map.is_empty()).then(|| Arc::new(map)),
         }
+    }
+
+    fn map(&self) -> &Map<String, Value> {
+        self.data.as_deref().unwrap_or(&EMPTY)
     }
 
     /// Adds a key; `null` removes it (nameko never sends null context values).
@@ -70,18 +85,19 @@ impl ContextData {
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<Value>) {
         let key = key.into();
         let value = value.into();
-        let data = Arc::make_mut(&mut self.data);
         if value.is_null() {
-            data.remove(&key);
+            if let Some(data) = &mut self.data {
+                Arc::make_mut(data).remove(&key);
+            }
         } else {
-            data.insert(key, value);
+            Arc::make_mut(self.data.get_or_insert_with(Default::default)).insert(key, value);
         }
     }
 
     /// The value of a key.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.data.get(key)
+        self.data.as_deref()?.get(key)
     }
 
     /// The value of a key as a string, if it is one.
@@ -122,25 +138,25 @@ impl ContextData {
 
     /// The keys and values.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
-        self.data.iter().map(|(k, v)| (k.as_str(), v))
+        self.map().iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Number of keys.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.map().len()
     }
 
     /// Whether there are no keys.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.map().is_empty()
     }
 
     /// The context as a JSON object.
     #[must_use]
     pub fn to_map(&self) -> Map<String, Value> {
-        (*self.data).clone()
+        self.map().clone()
     }
 
     /// Reads the context and the parent call id stack from incoming headers: every
@@ -169,13 +185,51 @@ impl ContextData {
         (Self::from_map(data), stack)
     }
 
+    /// [`ContextData::from_headers`] on headers given away: their strings move into the
+    /// context and the stack instead of being copied, and the stack has room for one
+    /// more entry (the call id of the worker it is for).
+    #[must_use]
+    pub fn from_owned_headers(headers: FieldTable) -> (Self, Vec<String>) {
+        let mut data = Map::new();
+        let mut stack = Vec::new();
+        for (mut name, value) in headers {
+            if !name.starts_with(HEADER_PREFIX) {
+                continue;
+            }
+            if &name[HEADER_PREFIX.len()..] == CALL_ID_STACK {
+                stack = match value {
+                    FieldValue::Array(items) => {
+                        let mut stack = Vec::with_capacity(items.len() + 1);
+                        stack.extend(items.into_iter().map(into_call_id_string));
+                        stack
+                    }
+                    other => {
+                        let mut stack = Vec::with_capacity(2);
+                        stack.push(into_call_id_string(other));
+                        stack
+                    }
+                };
+            } else {
+                let value = match value {
+                    FieldValue::String(s) => Value::String(s),
+                    other => other.to_json(),
+                };
+                if !value.is_null() {
+                    name.replace_range(..HEADER_PREFIX.len(), "");
+                    data.insert(name, value);
+                }
+            }
+        }
+        (Self::from_map(data), stack)
+    }
+
     /// Writes the context as outgoing headers, `nameko.<key>` for every key, plus
     /// `nameko.call_id_stack` when `call_id_stack` is not empty. Integers are sent as
     /// int32 when they fit, int64 otherwise, as py-amqp does.
     #[must_use]
     pub fn to_headers(&self, call_id_stack: &[String]) -> FieldTable {
         let mut headers = FieldTable::new();
-        for (key, value) in self.data.iter() {
+        for (key, value) in self.map() {
             if key == CALL_ID_STACK || value.is_null() {
                 continue;
             }
@@ -206,11 +260,18 @@ fn call_id_string(value: &FieldValue) -> String {
     }
 }
 
+fn into_call_id_string(value: FieldValue) -> String {
+    match value {
+        FieldValue::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
 impl fmt::Debug for ContextData {
     /// Prints every key, with the value of `auth_token` redacted.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
-        for (k, v) in self.data.iter() {
+        for (k, v) in self.map() {
             if k == AUTH_TOKEN {
                 map.entry(k, &"***");
             } else {
@@ -267,6 +328,16 @@ mod tests {
         );
         let (ctx, stack) = ContextData::from_headers(&headers);
         assert_eq!(stack, ["a.b.1", "c.d.2"]);
+        let (owned_ctx, owned_stack) = ContextData::from_owned_headers(headers.clone());
+        assert_eq!((&owned_ctx, &owned_stack), (&ctx, &stack));
+        assert_eq!(
+            owned_ctx.iter().collect::<Vec<_>>(),
+            ctx.iter().collect::<Vec<_>>()
+        );
+        assert!(
+            owned_stack.capacity() > owned_stack.len(),
+            "room for the call id"
+        );
         assert_eq!(
             ctx.to_map(),
             json!({"language": "de", "user_id": 42, "big": 1_099_511_627_776_i64})
@@ -284,6 +355,22 @@ mod tests {
                 .map(<[_]>::len),
             Some(3)
         );
+    }
+
+    #[test]
+    fn empty_contexts_are_equal_however_made() {
+        let emptied = ContextData::new().with("a", 1).with("a", Value::Null);
+        assert_eq!(emptied, ContextData::new());
+        assert!(emptied.is_empty());
+        assert_eq!(ContextData::from_map(Map::new()), ContextData::default());
+        assert_ne!(ContextData::new().with("a", 1), ContextData::new());
+        let (ctx, stack) = ContextData::from_owned_headers(
+            FieldTable::new()
+                .with("nameko.call_id_stack", "a.b.1")
+                .with("x-other", 1),
+        );
+        assert!(ctx.is_empty());
+        assert_eq!(stack, ["a.b.1"]);
     }
 
     #[test]

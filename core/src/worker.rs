@@ -25,14 +25,16 @@ pub type WorkerResult = Result<Value, RemoteError>;
 pub struct WorkerContext {
     service_name: Arc<str>,
     entrypoint: Arc<str>,
-    call_id: String,
+    /// The kept ancestors' call ids, then this call's id: never empty.
     call_id_stack: Vec<String>,
+    /// The caller's first call id, when the stack did not keep it.
     origin_call_id: Option<String>,
+    /// The caller's last call id, when the stack did not keep it.
     immediate_parent_call_id: Option<String>,
     context: ContextData,
     args: Arc<CallArgs>,
     config: Arc<Config>,
-    outgoing: Arc<OnceLock<Arc<FieldTable>>>,
+    outgoing: OnceLock<Arc<FieldTable>>,
     attempt: u32,
     kind: &'static str,
     started: Instant,
@@ -56,20 +58,94 @@ impl WorkerContext {
         config: Arc<Config>,
         parent_calls_tracked: usize,
     ) -> Self {
-        let call_id = format!("{service_name}.{entrypoint}.{call_uuid}");
-        let call_id_stack =
-            extend_call_id_stack(parent_stack, call_id.clone(), parent_calls_tracked);
-        Self {
+        let mut call_id = call_id_prefix(&service_name, &entrypoint, call_uuid.len());
+        call_id.push_str(call_uuid);
+        Self::with_parents(
             service_name,
             entrypoint,
             call_id,
-            call_id_stack,
-            origin_call_id: parent_stack.first().cloned(),
-            immediate_parent_call_id: parent_stack.last().cloned(),
+            Parents::Borrowed(parent_stack),
             context,
             args,
             config,
-            outgoing: Arc::default(),
+            parent_calls_tracked,
+        )
+    }
+
+    /// [`WorkerContext::new`] with the call id made (see [`call_id_prefix`]); a parent
+    /// stack given away moves its entries into this worker's stack.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn with_parents(
+        service_name: Arc<str>,
+        entrypoint: Arc<str>,
+        call_id: String,
+        parents: Parents<'_>,
+        context: ContextData,
+        args: Arc<CallArgs>,
+        config: Arc<Config>,
+        parent_calls_tracked: usize,
+    ) -> Self {
+        let (stack, dropped) = match parents {
+            Parents::Borrowed(parent_stack) => {
+                let keep = parent_stack.len().min(parent_calls_tracked);
+                let origin = if keep < parent_stack.len() {
+                    parent_stack.first().cloned()
+                } else {
+                    None
+                };
+                let parent = if keep == 0 {
+                    parent_stack.last().cloned()
+                } else {
+                    None
+                };
+                let stack = extend_call_id_stack(parent_stack, call_id, parent_calls_tracked);
+                (stack, (origin, parent))
+            }
+            Parents::Owned(mut parent_stack) => {
+                let parents = parent_stack.len();
+                let keep = parents.min(parent_calls_tracked);
+                let mut dropped = (None, None);
+                if keep < parents {
+                    if keep == 0 {
+                        dropped.1 = parent_stack.last().cloned();
+                    }
+                    dropped.0 = Some(std::mem::take(&mut parent_stack[0]));
+                    parent_stack.drain(..parents - keep);
+                }
+                parent_stack.push(call_id);
+                (parent_stack, dropped)
+            }
+        };
+        Self::assemble(
+            service_name,
+            entrypoint,
+            stack,
+            dropped,
+            context,
+            args,
+            config,
+        )
+    }
+
+    fn assemble(
+        service_name: Arc<str>,
+        entrypoint: Arc<str>,
+        call_id_stack: Vec<String>,
+        (origin_call_id, immediate_parent_call_id): (Option<String>, Option<String>),
+        context: ContextData,
+        args: Arc<CallArgs>,
+        config: Arc<Config>,
+    ) -> Self {
+        Self {
+            service_name,
+            entrypoint,
+            call_id_stack,
+            origin_call_id,
+            immediate_parent_call_id,
+            context,
+            args,
+            config,
+            outgoing: OnceLock::new(),
             attempt: 1,
             kind: "",
             started: Instant::now(),
@@ -190,7 +266,14 @@ impl WorkerContext {
     /// This call's id, `<service>.<entrypoint>.<uuid>`.
     #[must_use]
     pub fn call_id(&self) -> &str {
-        &self.call_id
+        self.call_id_stack.last().map_or("", String::as_str)
+    }
+
+    /// The ancestors' call ids the stack kept.
+    fn kept_parents(&self) -> &[String] {
+        self.call_id_stack
+            .split_last()
+            .map_or(&[][..], |(_, parents)| parents)
     }
 
     /// The call id stack: ancestors' call ids, then this one.
@@ -202,13 +285,17 @@ impl WorkerContext {
     /// The first call id of the caller's stack: where the chain of calls started.
     #[must_use]
     pub fn origin_call_id(&self) -> Option<&str> {
-        self.origin_call_id.as_deref()
+        self.origin_call_id
+            .as_deref()
+            .or_else(|| self.kept_parents().first().map(String::as_str))
     }
 
     /// The last call id of the caller's stack: the call that made this one.
     #[must_use]
     pub fn immediate_parent_call_id(&self) -> Option<&str> {
-        self.immediate_parent_call_id.as_deref()
+        self.immediate_parent_call_id
+            .as_deref()
+            .or_else(|| self.kept_parents().last().map(String::as_str))
     }
 
     /// The context data the call came with.
@@ -241,11 +328,30 @@ impl WorkerContext {
 impl fmt::Debug for WorkerContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkerContext")
-            .field("call_id", &self.call_id)
+            .field("call_id", &self.call_id())
             .field("call_id_stack", &self.call_id_stack)
             .field("context", &self.context)
             .finish_non_exhaustive()
     }
+}
+
+/// The caller's call id stack, as an entrypoint has it.
+pub(crate) enum Parents<'a> {
+    /// Borrowed: the entries kept are copied.
+    Borrowed(&'a [String]),
+    /// Given away: the entries kept move.
+    Owned(Vec<String>),
+}
+
+/// `<service>.<entrypoint>.`, with room for the `id_len` bytes of the unique part that
+/// completes a call id.
+pub(crate) fn call_id_prefix(service_name: &str, entrypoint: &str, id_len: usize) -> String {
+    let mut call_id = String::with_capacity(service_name.len() + entrypoint.len() + 2 + id_len);
+    call_id.push_str(service_name);
+    call_id.push('.');
+    call_id.push_str(entrypoint);
+    call_id.push('.');
+    call_id
 }
 
 /// A worker that finished and was torn down, as entrypoint waiters see it.
@@ -255,4 +361,66 @@ pub struct WorkerEvent {
     pub context: Arc<WorkerContext>,
     /// How it ended.
     pub result: WorkerResult,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("p.m.{i}")).collect()
+    }
+
+    fn made_both_ways(parents: usize, tracked: usize) -> (WorkerContext, WorkerContext) {
+        let parent_stack = stack(parents);
+        let borrowed = WorkerContext::new(
+            Arc::from("svc"),
+            Arc::from("m"),
+            "u",
+            &parent_stack,
+            ContextData::new(),
+            Arc::default(),
+            Arc::default(),
+            tracked,
+        );
+        let owned = WorkerContext::with_parents(
+            Arc::from("svc"),
+            Arc::from("m"),
+            "svc.m.u".to_owned(),
+            Parents::Owned(parent_stack),
+            ContextData::new(),
+            Arc::default(),
+            Arc::default(),
+            tracked,
+        );
+        (borrowed, owned)
+    }
+
+    #[test]
+    fn stacks_keep_origin_and_parent_however_deep() {
+        for parents in 0..5 {
+            for tracked in 0..5 {
+                let (borrowed, owned) = made_both_ways(parents, tracked);
+                for ctx in [&borrowed, &owned] {
+                    assert_eq!(ctx.call_id(), "svc.m.u");
+                    let kept = parents.min(tracked);
+                    let mut expected = stack(parents)[parents - kept..].to_vec();
+                    expected.push("svc.m.u".to_owned());
+                    assert_eq!(ctx.call_id_stack(), expected, "{parents} {tracked}");
+                    let first = (parents > 0).then(|| "p.m.0".to_owned());
+                    let last = parents.checked_sub(1).map(|i| format!("p.m.{i}"));
+                    assert_eq!(
+                        ctx.origin_call_id(),
+                        first.as_deref(),
+                        "{parents} {tracked}"
+                    );
+                    assert_eq!(
+                        ctx.immediate_parent_call_id(),
+                        last.as_deref(),
+                        "{parents} {tracked}"
+                    );
+                }
+            }
+        }
+    }
 }

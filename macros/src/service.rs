@@ -249,7 +249,15 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             .params
             .iter()
             .enumerate()
-            .map(|(i, (_, ty))| quote_spanned!(ty.span()=> bound.take::<#ty>(#i)?))
+            .map(|(i, (_, ty))| {
+                // A `Value` parameter is copied from its argument, any other converted
+                // through `FromArg` (see `method::__convert`).
+                quote_spanned!(ty.span()=> {
+                    #[allow(unused_imports)]
+                    use ::nameko::method::__convert::{FromArgKind as _, ValueArgKind as _};
+                    (&::core::marker::PhantomData::<#ty>).arg_kind().take(&mut bound, #i)?
+                })
+            })
             .collect();
         binds.push(quote! {
             #method_name => {
@@ -269,16 +277,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 quote! { { self.#ident(#(#vars),*).await; ::core::result::Result::Ok(::nameko::__private::Output::Json(::nameko::__private::Value::Null)) } }
             }
             Returns::Value(ty) => {
-                let into_output = quote_spanned! {ty.span()=>
-                    <#ty as ::nameko::__private::IntoOutput>::into_output
-                };
+                let into_output = output_of(ty);
                 quote! { #into_output(self.#ident(#(#vars),*).await) }
             }
             Returns::Result(Some(types)) => {
                 let (ok, err) = &**types;
-                let into_output = quote_spanned! {ok.span()=>
-                    <#ok as ::nameko::__private::IntoOutput>::into_output
-                };
+                let into_output = output_of(ok);
                 let into_remote = quote_spanned! {err.span()=>
                     <#err as ::nameko::__private::IntoRemoteError>::into_remote_error
                 };
@@ -334,7 +338,6 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             #(#variants,)*
         }
 
-        #[::nameko::__private::async_trait]
         #service_impl {
             type Call = #call;
 
@@ -369,6 +372,18 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             #schemas
         }
     })
+}
+
+/// A closure converting a method's return value of type `ty` into an `Output`: a `Value`
+/// is moved in, any other type goes through `IntoOutput` (see `method::__convert`).
+fn output_of(ty: &Type) -> TokenStream {
+    quote_spanned! {ty.span()=>
+        (|value: #ty| {
+            #[allow(unused_imports)]
+            use ::nameko::method::__convert::{SerializeKind as _, ValueKind as _};
+            (&value).output_kind().into_output(value)
+        })
+    }
 }
 
 fn is_option(ty: &Type) -> bool {

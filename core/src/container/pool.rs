@@ -21,6 +21,16 @@ use crate::wire::CallArgs;
 use crate::worker::{WorkerContext, WorkerEvent, WorkerResult};
 
 impl<S: Service> Inner<S> {
+    /// Tells entrypoint waiters that a worker finished.
+    fn tell_waiters(&self, worker: &Arc<WorkerContext>, result: &WorkerResult) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(WorkerEvent {
+                context: worker.clone(),
+                result: result.clone(),
+            });
+        }
+    }
+
     fn method(&self, name: &str) -> Option<&MethodInfo> {
         self.methods.get()?.iter().find(|m| m.name == name)
     }
@@ -164,12 +174,16 @@ impl<S: Service> WorkerPool for Inner<S> {
                 tracing::error!("a dependency panicked in worker_teardown");
             }
         }
-        if self.events.receiver_count() > 0 {
-            let _ = self.events.send(WorkerEvent {
-                context: worker.clone(),
-                result: result.clone(),
-            });
+        self.tell_waiters(worker, result);
+    }
+
+    fn finish_now(&self, worker: &Arc<WorkerContext>, result: &WorkerResult) -> bool {
+        if !self.providers().is_empty() {
+            return false;
         }
+        self.ctx.observers().worker_finished(worker, result);
+        self.tell_waiters(worker, result);
+        true
     }
 }
 

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
@@ -18,11 +17,13 @@ use crate::transport::{ConsumeOptions, Consumer, Delivery, TransportError};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a consuming entrypoint does with each delivery.
-#[async_trait]
+///
+/// Implemented with a plain `async fn handle(&self, delivery: Delivery) -> bool` (no
+/// `#[async_trait]`): the loop runs its future in place, without boxing it per delivery.
 pub trait DeliveryHandler: Send + Sync + 'static {
     /// Handles one delivery; `false` when the container is stopping and the delivery went
     /// back to its queue, which ends the loop.
-    async fn handle(&self, delivery: Delivery) -> bool;
+    fn handle(&self, delivery: Delivery) -> impl Future<Output = bool> + Send;
 }
 
 /// The consumer of one entrypoint and the task reading it: start consuming a queue and
@@ -49,7 +50,7 @@ impl ConsumerTask {
         queue: &str,
         prefetch: u16,
         what: String,
-        handler: Arc<dyn DeliveryHandler>,
+        handler: Arc<impl DeliveryHandler>,
     ) -> Result<(), ExtensionError> {
         let consumer = ctx
             .transport()
@@ -100,7 +101,7 @@ async fn run(
     mut consumer: Consumer,
     queue: String,
     what: String,
-    handler: Arc<dyn DeliveryHandler>,
+    handler: Arc<impl DeliveryHandler>,
 ) -> Option<Consumer> {
     loop {
         let next = tokio::select! {

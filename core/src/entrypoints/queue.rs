@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -163,10 +162,9 @@ pub(crate) fn decode_body(message: &Message, max_size: usize) -> Result<Value, S
     wire::json::parse_value(&message.body).map_err(|e| format!("invalid JSON: {e}"))
 }
 
-#[async_trait]
 impl DeliveryHandler for Loop {
     async fn handle(&self, delivery: Delivery) -> bool {
-        let (message, info, acker) = delivery.into_parts();
+        let (mut message, info, acker) = delivery.into_parts();
         let payload = match decode_body(&message, self.max_size) {
             Ok(payload) => payload,
             Err(problem) => {
@@ -196,8 +194,16 @@ impl DeliveryHandler for Loop {
                 .message_settled(&self.queue, Settlement::Requeued, 1);
             return false;
         };
-        let (context, parent_stack) = ContextData::from_headers(&message.properties.headers);
-        let mut worker = self.workers.start(slot, call, context, &parent_stack);
+        let mut worker = if self.retry.is_some() {
+            // A retry re-publishes the message with its headers.
+            let (context, parent_stack) = ContextData::from_headers(&message.properties.headers);
+            self.workers.start(slot, call, context, &parent_stack)
+        } else {
+            let headers = std::mem::take(&mut message.properties.headers);
+            let (context, parent_stack) = ContextData::from_owned_headers(headers);
+            self.workers
+                .start_with_parents(slot, call, context, parent_stack)
+        };
         for (key, value) in &self.attributes {
             worker.set_attribute(key, value.clone());
         }

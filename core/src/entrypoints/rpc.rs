@@ -225,7 +225,6 @@ struct RpcHandler {
     workers: Workers,
 }
 
-#[async_trait]
 impl DeliveryHandler for RpcHandler {
     async fn handle(&self, delivery: Delivery) -> bool {
         handle(&self.settings, &self.workers, delivery).await
@@ -313,22 +312,30 @@ async fn handle(settings: &Arc<Settings>, workers: &Workers, delivery: Delivery)
             }
         },
     };
-    let (context, parent_stack) = ContextData::from_headers(&properties.headers);
-    let mut worker = workers.start(slot, call, context, &parent_stack);
-    let retry = if settings.retries.is_empty() {
+    let retrier = if settings.retries.is_empty() {
         None
     } else {
         settings
             .retries
             .iter()
             .find(|(m, _)| *m == method)
-            .map(|(_, retrier)| {
-                let attempt = Retrier::attempt_of(&properties.headers);
-                worker.set_attempt(attempt);
-                let routing_key = format!("{}.{method}", settings.service);
-                (Arc::clone(retrier), attempt, body, properties, routing_key)
-            })
+            .map(|(_, retrier)| Arc::clone(retrier))
     };
+    let mut worker = if retrier.is_some() {
+        // A retry re-publishes the request with its headers.
+        let (context, parent_stack) = ContextData::from_headers(&properties.headers);
+        workers.start(slot, call, context, &parent_stack)
+    } else {
+        let headers = std::mem::take(&mut properties.headers);
+        let (context, parent_stack) = ContextData::from_owned_headers(headers);
+        workers.start_with_parents(slot, call, context, parent_stack)
+    };
+    let retry = retrier.map(|retrier| {
+        let attempt = Retrier::attempt_of(&properties.headers);
+        worker.set_attempt(attempt);
+        let routing_key = format!("{}.{method}", settings.service);
+        (retrier, attempt, body, properties, routing_key)
+    });
     workers.spawn(worker, move |worker| async move {
         let run = worker.run().await;
         if let Some(retry) = retry
@@ -414,7 +421,7 @@ impl Replier {
     fn refuse(self, error: RemoteError, acker: Acker) -> BoxFuture<'static, bool> {
         Box::pin(async move {
             tracing::warn!(exc_type = %error.exc_type, value = %error.value, "refusing RPC request");
-            let body = wire::encode_reply_parts(None, Some(&error));
+            let body = wire::reply_body(None, Some(&error));
             self.send(body, acker).await;
             true
         })
@@ -422,8 +429,7 @@ impl Replier {
 
     /// Publishes the reply and acks the request once the broker confirmed it; requeues
     /// the request if the reply cannot be published.
-    async fn send(self, body: Vec<u8>, acker: Acker) {
-        let body = Bytes::from(body);
+    async fn send(self, body: Bytes, acker: Acker) {
         let message = || {
             let mut properties = Properties::json();
             properties.correlation_id.clone_from(&self.correlation_id);
@@ -462,10 +468,10 @@ impl Replier {
 
 /// The reply body of a worker's result; a native output has no JSON form and answers
 /// `null`.
-fn encode_reply(result: &Result<Output, RemoteError>) -> Vec<u8> {
+fn encode_reply(result: &Result<Output, RemoteError>) -> Bytes {
     match result {
-        Ok(Output::Json(value)) => wire::encode_reply_parts(Some(value), None),
-        Ok(_) => wire::encode_reply_parts(None, None),
-        Err(error) => wire::encode_reply_parts(None, Some(error)),
+        Ok(Output::Json(value)) => wire::reply_body(Some(value), None),
+        Ok(_) => wire::reply_body(None, None),
+        Err(error) => wire::reply_body(None, Some(error)),
     }
 }

@@ -22,14 +22,15 @@ use crate::transport::Transport;
 /// that assert on call id stacks (nameko's `predictable_call_ids`).
 #[derive(Clone)]
 pub struct IdGenerator {
-    inner: Arc<dyn Fn() -> String + Send + Sync>,
+    /// `None` for random UUIDs, written where they go without a `String` of their own.
+    inner: Option<Arc<dyn Fn() -> String + Send + Sync>>,
 }
 
 impl IdGenerator {
     /// Random UUID4 strings, as nameko makes them.
     #[must_use]
     pub fn uuid() -> Self {
-        Self::from_fn(|| uuid::Uuid::new_v4().to_string())
+        Self { inner: None }
     }
 
     /// `"0"`, `"1"`, `"2"`, ...
@@ -42,13 +43,37 @@ impl IdGenerator {
     /// Ids from any function.
     #[must_use]
     pub fn from_fn(f: impl Fn() -> String + Send + Sync + 'static) -> Self {
-        Self { inner: Arc::new(f) }
+        Self {
+            inner: Some(Arc::new(f)),
+        }
     }
 
     /// The next id.
     #[must_use]
     pub fn next_id(&self) -> String {
-        (self.inner)()
+        match &self.inner {
+            None => uuid::Uuid::new_v4().to_string(),
+            Some(f) => f(),
+        }
+    }
+
+    /// Appends the next id to `out`.
+    pub(crate) fn push_next_id(&self, out: &mut String) {
+        match &self.inner {
+            None => {
+                let mut buf = uuid::Uuid::encode_buffer();
+                out.push_str(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf));
+            }
+            Some(f) => out.push_str(&f()),
+        }
+    }
+
+    /// The length of the ids [`push_next_id`](Self::push_next_id) writes, when known.
+    pub(crate) fn id_len_hint(&self) -> usize {
+        match &self.inner {
+            None => uuid::fmt::Hyphenated::LENGTH,
+            Some(_) => 0,
+        }
     }
 }
 
@@ -102,6 +127,8 @@ pub struct ContainerContext {
 
 struct Shared {
     service_name: &'static str,
+    /// The service name as every worker's context holds it.
+    shared_name: Arc<str>,
     config: Arc<Config>,
     settings: Settings,
     transport: Arc<dyn Transport>,
@@ -144,6 +171,7 @@ impl ContainerContext {
         let context = Self {
             inner: Arc::new(Shared {
                 service_name,
+                shared_name: Arc::from(service_name),
                 config,
                 settings,
                 transport,
@@ -196,6 +224,11 @@ impl ContainerContext {
     #[must_use]
     pub fn service_name(&self) -> &'static str {
         self.inner.service_name
+    }
+
+    /// The service name, shared.
+    pub(crate) fn shared_service_name(&self) -> &Arc<str> {
+        &self.inner.shared_name
     }
 
     /// The configuration, with the user's and extensions' own keys (read them with

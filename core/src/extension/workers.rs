@@ -17,7 +17,7 @@ use crate::context::ContextData;
 use crate::errors::RemoteError;
 use crate::method::{BindError, Natives, Output, Param};
 use crate::wire::CallArgs;
-use crate::worker::{WorkerContext, WorkerResult};
+use crate::worker::{Parents, WorkerContext, WorkerResult, call_id_prefix};
 
 /// A worker could not be had.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -65,6 +65,9 @@ pub(crate) trait WorkerPool: Send + Sync + 'static {
         call: Box<dyn Any + Send>,
     ) -> Result<Output, RemoteError>;
     async fn finish(&self, worker: &Arc<WorkerContext>, result: &WorkerResult);
+    /// Does what [`WorkerPool::finish`] does at once when no dependency has hooks to
+    /// await; `false` (having done nothing) otherwise.
+    fn finish_now(&self, worker: &Arc<WorkerContext>, result: &WorkerResult) -> bool;
 }
 
 /// The container as an entrypoint uses it: nameko's `container.spawn_worker`, in steps
@@ -218,7 +221,20 @@ impl Workers {
         context: ContextData,
         parent_stack: &[String],
     ) -> Worker {
-        self.start_with(slot, call, context, parent_stack, None)
+        self.start_with(slot, call, context, Parents::Borrowed(parent_stack), None)
+    }
+
+    /// [`Workers::start`] taking the caller's call id stack instead of copying it: what
+    /// [`ContextData::from_owned_headers`] returns for a message the entrypoint owns.
+    #[must_use]
+    pub fn start_with_parents(
+        &self,
+        slot: WorkerSlot,
+        call: BoundCall,
+        context: ContextData,
+        parent_stack: Vec<String>,
+    ) -> Worker {
+        self.start_with(slot, call, context, Parents::Owned(parent_stack), None)
     }
 
     /// [`Workers::start`] for a call that came with more than its context data: an HTTP
@@ -234,7 +250,13 @@ impl Workers {
         parent_stack: &[String],
         incoming: &dyn Carrier,
     ) -> Worker {
-        self.start_with(slot, call, context, parent_stack, Some(incoming))
+        self.start_with(
+            slot,
+            call,
+            context,
+            Parents::Borrowed(parent_stack),
+            Some(incoming),
+        )
     }
 
     fn start_with(
@@ -242,17 +264,19 @@ impl Workers {
         slot: WorkerSlot,
         call: BoundCall,
         context: ContextData,
-        parent_stack: &[String],
+        parents: Parents<'_>,
         incoming: Option<&dyn Carrier>,
     ) -> Worker {
         let ctx = self.pool.context();
-        let uuid = ctx.ids().next_id();
         let BoundCall { shape, args, call } = call;
-        let mut context = WorkerContext::new(
-            Arc::from(ctx.service_name()),
+        let service_name = ctx.shared_service_name().clone();
+        let mut call_id = call_id_prefix(&service_name, &shape.name, ctx.ids().id_len_hint());
+        ctx.ids().push_next_id(&mut call_id);
+        let mut context = WorkerContext::with_parents(
+            service_name,
             shape.name,
-            &uuid,
-            parent_stack,
+            call_id,
+            parents,
             context,
             args,
             ctx.config().clone(),
@@ -270,6 +294,9 @@ impl Workers {
                 })
             })
             .unwrap_or_else(|| {
+                if spans_unseen() {
+                    return Span::none();
+                }
                 tracing::info_span!(
                     "worker",
                     service = ctx.service_name(),
@@ -354,7 +381,9 @@ impl Worker {
 
     /// The worker's span (`worker`, with `service`, `entrypoint` and `call_id`, or the
     /// one the installed [`Instrumentation`](instrumentation::Instrumentation) made):
-    /// what the entrypoint does for this worker belongs in it.
+    /// what the entrypoint does for this worker belongs in it. [`Span::none`] when
+    /// nothing would see it (no `tracing` subscriber was ever set, and `log` drops INFO
+    /// records).
     #[must_use]
     pub fn span(&self) -> &Span {
         &self.span
@@ -458,12 +487,26 @@ impl WorkerRun {
     /// output is `null` there).
     pub async fn finish_with_result(self) -> WorkerResult {
         let result = self.result.map(Output::into_json);
-        self.pool
-            .finish(&self.context, &result)
-            .instrument(self.span)
-            .await;
+        let finished = {
+            let _entered = self.span.enter();
+            self.pool.finish_now(&self.context, &result)
+        };
+        if !finished {
+            self.pool
+                .finish(&self.context, &result)
+                .instrument(self.span)
+                .await;
+        }
         result
     }
+}
+
+/// Whether nobody would see a worker's span: no `tracing` subscriber was ever set, and
+/// `log` drops INFO records. `tracing`'s `log` fallback (switched on by any crate of the
+/// build that asks for it) otherwise gives each disabled span its metadata and calls
+/// into `log` on its creation and on every enter and exit; `Span::none()` skips that.
+fn spans_unseen() -> bool {
+    !tracing::dispatcher::has_been_set() && log::max_level() < log::LevelFilter::Info
 }
 
 fn killed_error() -> RemoteError {

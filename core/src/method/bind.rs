@@ -197,8 +197,36 @@ impl<T: DeserializeOwned> FromArg for T {
 pub struct Binder<'a> {
     method: &'static str,
     params: &'static [Param],
-    slots: Vec<Option<&'a Value>>,
+    slots: Slots<'a>,
     natives: Natives,
+}
+
+/// How many parameters' arguments a [`Binder`] holds without allocating.
+const INLINE_SLOTS: usize = 8;
+
+/// The argument of each parameter, if given: inline for most methods.
+#[derive(Debug)]
+enum Slots<'a> {
+    Inline([Option<&'a Value>; INLINE_SLOTS]),
+    Heap(Vec<Option<&'a Value>>),
+}
+
+impl<'a> Slots<'a> {
+    fn new(len: usize) -> Self {
+        if len <= INLINE_SLOTS {
+            Self::Inline([None; INLINE_SLOTS])
+        } else {
+            Self::Heap(vec![None; len])
+        }
+    }
+
+    /// The first `len` slots (`len` as given to [`Slots::new`]).
+    fn get(&mut self, len: usize) -> &mut [Option<&'a Value>] {
+        match self {
+            Self::Inline(slots) => &mut slots[..len],
+            Self::Heap(slots) => slots,
+        }
+    }
 }
 
 impl<'a> Binder<'a> {
@@ -212,7 +240,8 @@ impl<'a> Binder<'a> {
         params: &'static [Param],
         args: &'a CallArgs,
     ) -> Result<Self, BindError> {
-        let mut slots: Vec<Option<&'a Value>> = vec![None; params.len()];
+        let mut storage = Slots::new(params.len());
+        let slots = storage.get(params.len());
         let given = args.args.len();
         if given > params.len() {
             return Err(BindError::IncorrectSignature(too_many(
@@ -239,7 +268,7 @@ impl<'a> Binder<'a> {
         }
         let missing: Vec<String> = params
             .iter()
-            .zip(&slots)
+            .zip(slots.iter())
             .filter(|(p, s)| p.required && s.is_none())
             .map(|(p, _)| format!("'{}'", p.name))
             .collect();
@@ -251,7 +280,7 @@ impl<'a> Binder<'a> {
         Ok(Self {
             method,
             params,
-            slots,
+            slots: storage,
             natives: Natives::new(),
         })
     }
@@ -273,12 +302,31 @@ impl<'a> Binder<'a> {
         let name = self.params.get(index).map_or("?", |p| p.name);
         let value = self
             .slots
+            .get(self.params.len())
             .get_mut(index)
             .and_then(Option::take)
             .unwrap_or(&Value::Null);
         T::from_arg(value, &mut self.natives).map_err(|e| {
             BindError::InvalidArgument(format!("{}() argument '{name}' {e}", self.method))
         })
+    }
+}
+
+impl Binder<'_> {
+    /// [`Binder::take`] for a [`Value`] parameter: a copy of the argument (cheaper than
+    /// deserializing one `Value` from another, with the same outcome).
+    ///
+    /// # Errors
+    ///
+    /// Never; fallible as [`Binder::take`] is.
+    pub fn take_value(&mut self, index: usize) -> Result<Value, BindError> {
+        Ok(self
+            .slots
+            .get(self.params.len())
+            .get_mut(index)
+            .and_then(Option::take)
+            .cloned()
+            .unwrap_or(Value::Null))
     }
 }
 

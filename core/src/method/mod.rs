@@ -10,7 +10,7 @@ mod bind;
 mod output;
 
 pub use bind::{BindError, Binder, FromArg, Natives, Param};
-pub use output::{IntoOutput, Output, result_output};
+pub use output::{__convert, IntoOutput, Output, result_output};
 
 /// An entrypoint method: its name and parameters (after `&self`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -118,3 +118,142 @@ pub fn result_output<T: IntoOutput, E: IntoRemoteError>(
         Err(error) => Err(error.into_remote_error()),
     }
 }
+
+/// How `#[service]`'s generated code turns a method's return value into an [`Output`]:
+/// a [`Value`] is moved in as it is, any other type goes through [`IntoOutput`] (which
+/// would copy a `Value` through its serializer). Chosen at compile time by method
+/// resolution on the value's concrete type:
+///
+/// ```
+/// use nameko_core::method::__convert::{SerializeKind as _, ValueKind as _};
+///
+/// let value = serde_json::json!({"n": 1});
+/// let output = (&value).output_kind().into_output(value).unwrap();
+/// assert_eq!(output.json(), Some(&serde_json::json!({"n": 1})));
+/// let number = 3_u8;
+/// let output = (&number).output_kind().into_output(number).unwrap();
+/// assert_eq!(output.json(), Some(&serde_json::json!(3)));
+/// ```
+#[doc(hidden)]
+pub mod __convert {
+    use serde_json::Value;
+
+    use super::{IntoOutput, Output};
+    use crate::errors::RemoteError;
+
+    /// The value is a [`Value`].
+    #[derive(Debug, Clone, Copy)]
+    pub struct ValueTag;
+
+    impl ValueTag {
+        /// Moves the value into an output.
+        ///
+        /// # Errors
+        ///
+        /// Never.
+        #[inline]
+        pub fn into_output(self, value: Value) -> Result<Output, RemoteError> {
+            Ok(Output::Json(value))
+        }
+    }
+
+    /// Any other type.
+    #[derive(Debug, Clone, Copy)]
+    pub struct SerializeTag;
+
+    impl SerializeTag {
+        /// Converts the value through [`IntoOutput`].
+        ///
+        /// # Errors
+        ///
+        /// As [`IntoOutput::into_output`].
+        #[inline]
+        pub fn into_output<T: IntoOutput>(self, value: T) -> Result<Output, RemoteError> {
+            value.into_output()
+        }
+    }
+
+    /// Picked for `(&value).output_kind()` when `value` is a [`Value`].
+    pub trait ValueKind {
+        /// The tag of [`Value`]s.
+        #[inline]
+        fn output_kind(&self) -> ValueTag {
+            ValueTag
+        }
+    }
+
+    impl ValueKind for Value {}
+
+    /// Picked for `(&value).output_kind()` otherwise (one auto-reference further).
+    pub trait SerializeKind {
+        /// The tag of other types.
+        #[inline]
+        fn output_kind(&self) -> SerializeTag {
+            SerializeTag
+        }
+    }
+
+    impl<T: ?Sized> SerializeKind for &T {}
+
+    /// The parameter is a [`Value`].
+    #[derive(Debug, Clone, Copy)]
+    pub struct ValueArgTag;
+
+    impl ValueArgTag {
+        /// [`Binder::take_value`](crate::method::Binder::take_value).
+        ///
+        /// # Errors
+        ///
+        /// As [`Binder::take`](crate::method::Binder::take).
+        #[inline]
+        pub fn take(
+            self,
+            bound: &mut crate::method::Binder<'_>,
+            index: usize,
+        ) -> Result<Value, crate::method::BindError> {
+            bound.take_value(index)
+        }
+    }
+
+    /// A parameter of any other type.
+    #[derive(Debug, Clone, Copy)]
+    pub struct FromArgTag;
+
+    impl FromArgTag {
+        /// [`Binder::take`](crate::method::Binder::take).
+        ///
+        /// # Errors
+        ///
+        /// As [`Binder::take`](crate::method::Binder::take).
+        #[inline]
+        pub fn take<T: crate::method::FromArg>(
+            self,
+            bound: &mut crate::method::Binder<'_>,
+            index: usize,
+        ) -> Result<T, crate::method::BindError> {
+            bound.take::<T>(index)
+        }
+    }
+
+    /// Picked for `(&PhantomData::<T>).arg_kind()` when `T` is [`Value`].
+    pub trait ValueArgKind {
+        /// The tag of [`Value`] parameters.
+        #[inline]
+        fn arg_kind(&self) -> ValueArgTag {
+            ValueArgTag
+        }
+    }
+
+    impl ValueArgKind for std::marker::PhantomData<Value> {}
+
+    /// Picked for `(&PhantomData::<T>).arg_kind()` otherwise.
+    pub trait FromArgKind {
+        /// The tag of other parameters.
+        #[inline]
+        fn arg_kind(&self) -> FromArgTag {
+            FromArgTag
+        }
+    }
+
+    impl<T: ?Sized> FromArgKind for &T {}
+}

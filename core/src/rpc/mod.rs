@@ -6,6 +6,7 @@ mod proxy;
 mod reply;
 mod scripted;
 mod standalone;
+mod waiting;
 
 pub use client::{
     CallError, Client, ClientProvider, ExpectedError, TypedError, TypedReply, call as typed_call,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -14,6 +13,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::reply::{PendingReply, ReplyListener};
+use super::waiting::CorrelationId;
 use crate::config::RetryPolicy;
 use crate::dependency::{Dependency, DependencyProvider, ProviderError};
 use crate::errors::RpcError;
@@ -156,21 +156,20 @@ impl RpcBackend for LiveBackend {
 
     async fn send(&self, request: RpcRequest) -> Result<PendingReply, RpcError> {
         let deadline = Instant::now() + request.timeout;
-        let body = Bytes::from(
-            request
-                .args
-                .to_body()
-                .map_err(|e| RpcError::InvalidArguments(e.to_string()))?,
-        );
-        let correlation_id = uuid::Uuid::new_v4().to_string();
+        let body = request
+            .args
+            .to_body_bytes()
+            .map_err(|e| RpcError::InvalidArguments(e.to_string()))?;
+        let correlation_id = CorrelationId::uuid(uuid::Uuid::new_v4());
         // Waits only while the listener moves to a fresh reply queue.
-        let Ok((reply_to, rx)) =
-            tokio::time::timeout_at(deadline, self.listener.register(correlation_id.clone())).await
+        let Ok((queue, rx)) =
+            tokio::time::timeout_at(deadline, self.listener.register_id(correlation_id.clone()))
+                .await
         else {
             return Err(RpcError::Timeout(request.timeout));
         };
         // Made before publishing, so that an abandoned call forgets its registration.
-        let pending = PendingReply::waiting(
+        let pending = PendingReply::waiting_id(
             self.listener.clone(),
             correlation_id,
             rx,
@@ -178,8 +177,12 @@ impl RpcBackend for LiveBackend {
             request.timeout,
         );
         let correlation_id = pending.correlation_id().unwrap_or_default();
-        let reply_to = reply_to.as_str();
-        let routing_key = format!("{}.{}", request.service, request.method);
+        let reply_to = queue.routing_key.as_str();
+        let mut routing_key =
+            String::with_capacity(request.service.len() + 1 + request.method.len());
+        routing_key.push_str(&request.service);
+        routing_key.push('.');
+        routing_key.push_str(&request.method);
         let message = || {
             let mut properties = Properties::json()
                 .with_correlation_id(correlation_id)

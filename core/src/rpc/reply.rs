@@ -6,7 +6,6 @@
 //! fail at once with [`RpcError::RepliesLost`], and the listener declares a fresh queue
 //! (a new name, declared as nameko declares reply queues) for the calls that follow.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +18,7 @@ use tokio::sync::{OnceCell, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::waiting::{CorrelationId, Waiting};
 use crate::errors::RpcError;
 use crate::transport::{
     ConsumeOptions, Consumer, ExchangeKind, ExchangeOptions, Message, QueueOptions, Transport,
@@ -38,9 +38,9 @@ const FORGET_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One reply queue: its name and the key requests carry as `reply_to`.
 #[derive(Debug)]
-struct ReplyQueue {
+pub(crate) struct ReplyQueue {
     name: String,
-    routing_key: String,
+    pub(crate) routing_key: String,
 }
 
 impl ReplyQueue {
@@ -62,7 +62,7 @@ struct Calls {
     /// The queue could not be consumed any more and its replacement is not ready yet:
     /// new calls wait for it.
     moving: bool,
-    waiting: HashMap<String, Waiter>,
+    waiting: Waiting<Waiter>,
 }
 
 /// What the listener, its consumer task and its outage watcher share.
@@ -125,7 +125,7 @@ impl ReplyListener {
                 calls: Mutex::new(Calls {
                     queue: Arc::new(ReplyQueue::fresh(owner)),
                     moving: false,
-                    waiting: HashMap::new(),
+                    waiting: Waiting::default(),
                 }),
                 moved,
             }),
@@ -178,6 +178,21 @@ impl ReplyListener {
         &self,
         correlation_id: String,
     ) -> (String, oneshot::Receiver<Result<Message, RpcError>>) {
+        let (queue, rx) = self
+            .register_id(CorrelationId::from_string(correlation_id))
+            .await;
+        (queue.routing_key.clone(), rx)
+    }
+
+    /// [`ReplyListener::register`], returning the reply queue (whose routing key is the
+    /// `reply_to`).
+    pub(crate) async fn register_id(
+        &self,
+        correlation_id: CorrelationId,
+    ) -> (
+        Arc<ReplyQueue>,
+        oneshot::Receiver<Result<Message, RpcError>>,
+    ) {
         let mut moved = self.shared.moved.subscribe();
         loop {
             {
@@ -185,7 +200,7 @@ impl ReplyListener {
                 if !calls.moving {
                     let (tx, rx) = oneshot::channel();
                     calls.waiting.insert(correlation_id, tx);
-                    return (calls.queue.routing_key.clone(), rx);
+                    return (Arc::clone(&calls.queue), rx);
                 }
             }
             if moved.changed().await.is_err() {
@@ -201,6 +216,10 @@ impl ReplyListener {
         self.shared.calls.lock().waiting.remove(correlation_id);
     }
 
+    fn forget_id(&self, correlation_id: &CorrelationId) {
+        self.shared.calls.lock().waiting.remove_id(correlation_id);
+    }
+
     /// Number of calls waiting for a reply.
     #[must_use]
     pub fn pending(&self) -> usize {
@@ -210,7 +229,7 @@ impl ReplyListener {
     /// Correlation ids of the calls waiting for a reply.
     #[must_use]
     pub fn pending_ids(&self) -> Vec<String> {
-        self.shared.calls.lock().waiting.keys().cloned().collect()
+        self.shared.calls.lock().waiting.ids()
     }
 
     /// Stops consuming; calls still waiting fail with [`RpcError::Stopped`]. The queue is
@@ -306,7 +325,7 @@ impl Shared {
         let (queue, lost) = {
             let mut calls = self.calls.lock();
             calls.moving = true;
-            let lost: Vec<(String, Waiter)> = calls.waiting.drain().collect();
+            let lost: Vec<(String, Waiter)> = calls.waiting.drain();
             (Arc::clone(&calls.queue), lost)
         };
         tracing::error!(
@@ -417,7 +436,7 @@ async fn listen(shared: Arc<Shared>, mut consumer: Consumer) {
             failure => {
                 // The consumer is gone: fail every call still waiting, with the
                 // consumer's error if it failed.
-                let waiting: Vec<_> = shared.calls.lock().waiting.drain().collect();
+                let waiting = shared.calls.lock().waiting.drain();
                 if let Some(error) = failure {
                     tracing::error!(%error, queue = %queue.name, "reply consumer failed");
                     for (_, tx) in waiting {
@@ -450,7 +469,7 @@ async fn watch_outages(mut status: watch::Receiver<TransportStatus>, shared: Arc
                     if outage >= ttl {
                         let (queue, lost) = {
                             let mut calls = shared.calls.lock();
-                            let lost: Vec<_> = calls.waiting.drain().collect();
+                            let lost = calls.waiting.drain();
                             (calls.queue.name.clone(), lost)
                         };
                         if !lost.is_empty() {
@@ -483,7 +502,7 @@ pub struct PendingReply {
 enum State {
     Waiting {
         listener: Arc<ReplyListener>,
-        correlation_id: String,
+        correlation_id: CorrelationId,
         rx: oneshot::Receiver<Result<Message, RpcError>>,
         deadline: Instant,
         timeout: Duration,
@@ -500,6 +519,24 @@ impl PendingReply {
     pub fn waiting(
         listener: Arc<ReplyListener>,
         correlation_id: String,
+        rx: oneshot::Receiver<Result<Message, RpcError>>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Self {
+        Self::waiting_id(
+            listener,
+            CorrelationId::from_string(correlation_id),
+            rx,
+            deadline,
+            timeout,
+        )
+    }
+
+    /// [`PendingReply::waiting`] for a registration made with
+    /// [`ReplyListener::register_id`].
+    pub(crate) fn waiting_id(
+        listener: Arc<ReplyListener>,
+        correlation_id: CorrelationId,
         rx: oneshot::Receiver<Result<Message, RpcError>>,
         deadline: Instant,
         timeout: Duration,
@@ -537,7 +574,7 @@ impl PendingReply {
     #[must_use]
     pub fn correlation_id(&self) -> Option<&str> {
         match &self.state {
-            State::Waiting { correlation_id, .. } => Some(correlation_id),
+            State::Waiting { correlation_id, .. } => Some(correlation_id.as_str()),
             State::Ready(_) | State::Unscripted(_) => None,
         }
     }
@@ -577,11 +614,18 @@ impl PendingReply {
                 timeout,
                 ..
             } => {
-                let message = match tokio::time::timeout_at(*deadline, rx).await {
+                let timeout = *timeout;
+                let received = tokio::time::timeout_at(*deadline, rx).await;
+                if received.is_ok() {
+                    // The listener let go of the call when it answered or failed it:
+                    // nothing to forget.
+                    self.state = State::Ready(None);
+                }
+                let message = match received {
                     Ok(Ok(Ok(message))) => message,
                     Ok(Ok(Err(error))) => return Err(error),
                     Ok(Err(_)) => return Err(RpcError::Stopped),
-                    Err(_) => return Err(RpcError::Timeout(*timeout)),
+                    Err(_) => return Err(RpcError::Timeout(timeout)),
                 };
                 match wire::decode_reply_as(&message.body) {
                     Ok(Ok(result)) => Ok(result),
@@ -601,7 +645,7 @@ impl Drop for PendingReply {
             ..
         } = &self.state
         {
-            listener.forget(correlation_id);
+            listener.forget_id(correlation_id);
         }
     }
 }

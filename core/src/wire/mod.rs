@@ -172,6 +172,11 @@ impl CallArgs {
         json::to_vec(self)
     }
 
+    /// [`CallArgs::to_body`] as [`Bytes`](bytes::Bytes), in one allocation.
+    pub(crate) fn to_body_bytes(&self) -> Result<bytes::Bytes, serde_json::Error> {
+        json::to_bytes(self)
+    }
+
     /// Reads a request body, with nameko's rules: it must be an object holding both
     /// `args` (a list) and `kwargs` (an object).
     ///
@@ -293,6 +298,16 @@ pub fn encode_reply_parts(result: Option<&Value>, error: Option<&RemoteError>) -
     };
     // Writing a Value and an error dict of strings and Values cannot fail.
     json::to_vec(&reply).unwrap_or_else(|_| br#"{"result": null, "error": null}"#.to_vec())
+}
+
+/// [`encode_reply_parts`] as [`Bytes`](bytes::Bytes), in one allocation.
+pub(crate) fn reply_body(result: Option<&Value>, error: Option<&RemoteError>) -> bytes::Bytes {
+    let reply = ReplyOut {
+        result: result.unwrap_or(&Value::Null),
+        error,
+    };
+    json::to_bytes(&reply)
+        .unwrap_or_else(|_| bytes::Bytes::from_static(br#"{"result": null, "error": null}"#))
 }
 
 /// Reads an RPC reply body as Python nameko does: a truthy `error` is the outcome,
