@@ -15,7 +15,9 @@ use crate::consumer::ConsumerState;
 use crate::exchange::Exchange;
 use crate::ids::{ConnectionId, ConsumerId, IdBuild, QueueId};
 use crate::inspect::{PublishLog, Published};
+use crate::mailbox::Wakes;
 use crate::queue::Queue;
+use crate::recycle::Shells;
 
 mod declare;
 mod delivery;
@@ -57,6 +59,10 @@ pub(crate) struct State {
     pub(crate) ttl_next: Option<Instant>,
     /// The broker's timer must be (started and) told of an earlier `ttl_next`.
     pub(crate) ttl_wake: bool,
+    /// Empty `Arc`s for published messages.
+    shells: Shells,
+    /// Consumer tasks to wake once the lock is released.
+    pub(crate) wakes: Wakes,
 }
 
 fn not_found_queue(name: &str) -> TransportError {
@@ -104,6 +110,8 @@ impl State {
             default_exchange: Arc::from(""),
             ttl_next: None,
             ttl_wake: false,
+            shells: Shells::default(),
+            wakes: Wakes::default(),
         };
         state.declare_builtin_exchanges();
         state
