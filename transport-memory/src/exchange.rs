@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use nameko_transport::{ExchangeKind, FieldTable, FieldValue};
 
-use crate::ids::QueueId;
+use crate::ids::{NameBuild, QueueId};
 use crate::topic::{self, TopicPattern};
 
 /// Routing keys remembered per exchange before the route cache starts over.
@@ -36,7 +36,7 @@ pub(crate) struct Exchange {
     /// Exchanges bound to this one: (destination, key, compiled topic pattern).
     pub(crate) exchange_bindings: Vec<(Arc<str>, Arc<str>, Option<TopicPattern>)>,
     /// Routing key to the queues it reaches, each once. Cleared whenever bindings change.
-    routes: HashMap<Arc<str>, Arc<[QueueId]>>,
+    routes: HashMap<Arc<str>, Arc<[QueueId]>, NameBuild>,
 }
 
 impl Exchange {
@@ -54,7 +54,7 @@ impl Exchange {
             builtin: false,
             bindings: Vec::new(),
             exchange_bindings: Vec::new(),
-            routes: HashMap::new(),
+            routes: HashMap::default(),
         }
     }
 

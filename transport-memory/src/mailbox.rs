@@ -32,18 +32,24 @@ pub(crate) fn channel() -> (Sender, Receiver) {
     (Sender(Arc::clone(&inner)), Receiver(inner))
 }
 
+/// The consumer stream is closed: it takes nothing more.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
 /// The broker's end; dropping it ends the stream after what it queued.
 #[derive(Debug)]
 pub(crate) struct Sender(Arc<Mutex<Inner>>);
 
 impl Sender {
     /// Queues an item. `Ok` with the consumer's waker when it waits for one: the caller
-    /// wakes it (after releasing the broker's lock). `Err` with the item when the stream
-    /// is closed.
-    pub(crate) fn send(&self, item: Item) -> Result<Option<Waker>, Item> {
+    /// wakes it (after releasing the broker's lock). `Err` when the stream is closed
+    /// (the item is dropped).
+    pub(crate) fn send(&self, item: Item) -> Result<Option<Waker>, Closed> {
         let mut inner = self.0.lock();
         if inner.receiver_gone {
-            return Err(item);
+            drop(inner);
+            drop(item);
+            return Err(Closed);
         }
         inner.items.push_back(item);
         Ok(inner.waker.take())

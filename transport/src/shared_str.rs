@@ -192,11 +192,14 @@ mod tests {
         assert_eq!(shared, fixed);
         assert_eq!(shared, "abc");
         assert_eq!("abc", shared);
-        assert_eq!(shared, String::from("abc"));
-        assert_eq!(String::from("abc"), shared);
+        let owned = String::from("abc");
+        assert_eq!(shared, owned);
+        assert_eq!(owned, shared);
+        assert_eq!(shared, &owned);
         assert_eq!(*"abc", shared);
         assert_ne!(shared, "abd");
-        assert!(shared < SharedStr::from("abd"));
+        let larger = SharedStr::from_static("abd");
+        assert!(shared < larger);
         let hash = |s: &SharedStr| {
             let mut h = DefaultHasher::new();
             s.hash(&mut h);

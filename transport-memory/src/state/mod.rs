@@ -13,7 +13,7 @@ use crate::broker::Shared;
 use crate::connection::{Connection, Phase};
 use crate::consumer::ConsumerState;
 use crate::exchange::Exchange;
-use crate::ids::{ConnectionId, ConsumerId, IdBuild, QueueId};
+use crate::ids::{ConnectionId, ConsumerId, IdBuild, NameBuild, QueueId};
 use crate::inspect::{PublishLog, Published};
 use crate::mailbox::Wakes;
 use crate::queue::Queue;
@@ -35,9 +35,9 @@ const MAX_NAME_LEN: usize = 255;
 #[derive(Debug)]
 pub(crate) struct State {
     shared: Weak<Shared>,
-    pub(crate) exchanges: HashMap<Arc<str>, Exchange>,
+    pub(crate) exchanges: HashMap<Arc<str>, Exchange, NameBuild>,
     pub(crate) queues: HashMap<QueueId, Queue, IdBuild>,
-    pub(crate) queue_names: HashMap<Arc<str>, QueueId>,
+    pub(crate) queue_names: HashMap<Arc<str>, QueueId, NameBuild>,
     pub(crate) consumers: HashMap<ConsumerId, ConsumerState, IdBuild>,
     pub(crate) connections: BTreeMap<ConnectionId, Connection>,
     next_id: u64,
@@ -93,9 +93,9 @@ impl State {
     pub(crate) fn new(shared: Weak<Shared>, log: PublishLog) -> Self {
         let mut state = Self {
             shared,
-            exchanges: HashMap::new(),
+            exchanges: HashMap::default(),
             queues: HashMap::default(),
-            queue_names: HashMap::new(),
+            queue_names: HashMap::default(),
             consumers: HashMap::default(),
             connections: BTreeMap::new(),
             next_id: 1,
