@@ -46,17 +46,20 @@ impl fmt::Debug for Shared {
 
 impl Shared {
     /// Runs one broker operation under the lock: queues due to expire go first; after
-    /// it, idle waiters are woken and recovery tasks spawned, outside the lock.
+    /// it, consumers that received something are woken, idle waiters too, and recovery
+    /// tasks spawned, outside the lock.
     pub(crate) fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut State) -> R) -> R {
-        let (result, recoveries, idle, ttl_wake) = {
+        let (result, recoveries, idle, ttl_wake, wakes) = {
             let mut state = self.state.lock();
             state.expire_due();
             let result = f(&mut state);
             let recoveries = std::mem::take(&mut state.pending_recoveries);
             let idle = self.idle_waiters.load(Ordering::Acquire) > 0 && state.is_idle();
             let ttl_wake = std::mem::take(&mut state.ttl_wake);
-            (result, recoveries, idle, ttl_wake)
+            let wakes = std::mem::take(&mut state.wakes);
+            (result, recoveries, idle, ttl_wake, wakes)
         };
+        wakes.wake();
         if ttl_wake {
             ttl::wake(self);
         }

@@ -11,12 +11,12 @@ use std::task::{Context, Poll};
 use async_trait::async_trait;
 use futures_core::Stream;
 use nameko_transport::{
-    ConsumeOptions, ConsumerStream, Delivery, Settle, Settlement, TransportError,
+    ConsumeOptions, ConsumerStream, Delivery, SettleTag, Settlement, TransportError,
 };
-use tokio::sync::mpsc;
 
 use crate::broker::Shared;
 use crate::ids::{ConnectionId, ConsumerId, QueueId};
+use crate::mailbox;
 use crate::queue::QueuedMessage;
 
 /// What travels to a consumer stream: a delivery (or the error that ends the stream),
@@ -51,8 +51,10 @@ pub(crate) struct ConsumerState {
     pub(crate) unacked: BTreeMap<u64, InFlight>,
     pub(crate) next_tag: u64,
     pub(crate) epoch: Arc<AtomicU64>,
+    /// Settles its deliveries; shared by their ackers.
+    pub(crate) acks: Arc<ConsumerAcks>,
     /// The way to the stream; `None` once the stream was told to end.
-    pub(crate) tx: Option<mpsc::UnboundedSender<Item>>,
+    pub(crate) tx: Option<mailbox::Sender>,
     /// Cancelled by its owner: never attached again.
     pub(crate) cancelled: bool,
 }
@@ -65,32 +67,33 @@ impl ConsumerState {
 
     /// Sends a final error to the stream and ends it.
     pub(crate) fn end_with(&mut self, error: TransportError) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Item {
+        if let Some(tx) = self.tx.take()
+            && let Ok(Some(waker)) = tx.send(Item {
                 epoch: self.epoch.load(Ordering::Acquire),
                 item: Err(error),
-            });
+            })
+        {
+            waker.wake();
         }
     }
 }
 
-/// Settles one delivery of the in-memory broker.
+/// Settles the deliveries of one in-memory consumer, each by its tag; every delivery's
+/// [`Acker`](nameko_transport::Acker) shares it.
 #[derive(Debug)]
-pub(crate) struct MemoryAcker {
+pub(crate) struct ConsumerAcks {
     pub(crate) shared: Weak<Shared>,
     pub(crate) consumer: ConsumerId,
-    pub(crate) tag: u64,
 }
 
-#[async_trait]
-impl Settle for MemoryAcker {
-    async fn settle(self: Box<Self>, how: Settlement) -> Result<(), TransportError> {
+impl SettleTag for ConsumerAcks {
+    fn settle_tag(&self, tag: u64, how: Settlement) -> Result<(), TransportError> {
         let Some(shared) = self.shared.upgrade() else {
             return Err(TransportError::Disconnected(
                 "the broker is gone".to_owned(),
             ));
         };
-        shared.with(|state| state.settle(self.consumer, self.tag, how))
+        shared.with(|state| state.settle(self.consumer, tag, how))
     }
 }
 
@@ -101,7 +104,7 @@ pub(crate) struct MemoryConsumer {
     pub(crate) shared: Arc<Shared>,
     pub(crate) id: ConsumerId,
     pub(crate) tag: String,
-    pub(crate) rx: mpsc::UnboundedReceiver<Item>,
+    pub(crate) rx: mailbox::Receiver,
     pub(crate) epoch: Arc<AtomicU64>,
     pub(crate) closed: bool,
 }
@@ -123,8 +126,7 @@ impl MemoryConsumer {
         self.closed = true;
         let result = self.shared.with(|state| state.close_consumer(self.id));
         // Deliveries still buffered were requeued by the broker; drop them unseen.
-        self.rx.close();
-        while self.rx.try_recv().is_ok() {}
+        drop(self.rx.close());
         result
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use nameko_transport::{ExchangeKind, FieldTable, FieldValue};
 
-use crate::ids::QueueId;
+use crate::ids::{NameBuild, QueueId};
 use crate::topic::{self, TopicPattern};
 
 /// Routing keys remembered per exchange before the route cache starts over.
@@ -36,7 +36,7 @@ pub(crate) struct Exchange {
     /// Exchanges bound to this one: (destination, key, compiled topic pattern).
     pub(crate) exchange_bindings: Vec<(Arc<str>, Arc<str>, Option<TopicPattern>)>,
     /// Routing key to the queues it reaches, each once. Cleared whenever bindings change.
-    routes: HashMap<Box<str>, Arc<[QueueId]>>,
+    routes: HashMap<Arc<str>, Arc<[QueueId]>, NameBuild>,
 }
 
 impl Exchange {
@@ -54,7 +54,7 @@ impl Exchange {
             builtin: false,
             bindings: Vec::new(),
             exchange_bindings: Vec::new(),
-            routes: HashMap::new(),
+            routes: HashMap::default(),
         }
     }
 
@@ -139,9 +139,34 @@ impl Exchange {
         routing_key: &str,
         headers: &FieldTable,
     ) -> Arc<[QueueId]> {
-        if self.kind != ExchangeKind::Headers {
-            return self.route(routing_key);
+        self.route_keyed(routing_key, headers).0
+    }
+
+    /// The queues a message reaches, and its routing key as the route cache holds it
+    /// (for the message to share rather than copy), when the cache holds it.
+    pub(crate) fn route_keyed(
+        &mut self,
+        routing_key: &str,
+        headers: &FieldTable,
+    ) -> (Arc<[QueueId]>, Option<Arc<str>>) {
+        match self.kind {
+            ExchangeKind::Headers => (self.route_headers(headers), None),
+            ExchangeKind::Fanout => (self.route(routing_key), None),
+            _ => {
+                if let Some((key, hit)) = self.routes.get_key_value(routing_key) {
+                    return (Arc::clone(hit), Some(Arc::clone(key)));
+                }
+                let queues = self.route(routing_key);
+                let key = self
+                    .routes
+                    .get_key_value(routing_key)
+                    .map(|(k, _)| Arc::clone(k));
+                (queues, key)
+            }
         }
+    }
+
+    fn route_headers(&self, headers: &FieldTable) -> Arc<[QueueId]> {
         let mut queues: Vec<QueueId> = self
             .bindings
             .iter()
@@ -194,7 +219,7 @@ impl Exchange {
         if self.routes.len() >= ROUTE_CACHE_CAPACITY {
             self.routes.clear();
         }
-        self.routes.insert(key.into(), Arc::clone(&queues));
+        self.routes.insert(Arc::from(key), Arc::clone(&queues));
         queues
     }
 }

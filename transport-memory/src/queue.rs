@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::ids::{ConnectionId, ConsumerId, QueueId};
 use crate::policy::QueuePolicy;
+use crate::recycle::SpareCopies;
 
 /// A message waiting in a queue, or delivered and not yet settled.
 ///
@@ -69,6 +70,10 @@ pub(crate) struct Queue {
     /// Unavailable, as a classic queue whose cluster node is down
     /// ([`MemoryBroker::set_queue_down`](crate::MemoryBroker::set_queue_down)).
     pub(crate) down: bool,
+    /// Copies of settled deliveries, recycled for the next ones.
+    pub(crate) spares: SpareCopies,
+    /// The targets of a message published to the default exchange with this queue's name.
+    pub(crate) route: Arc<[QueueId]>,
 }
 
 impl Queue {
@@ -96,6 +101,8 @@ impl Queue {
             bindings: Vec::new(),
             policy: None,
             down: false,
+            spares: SpareCopies::default(),
+            route: Arc::from([id]),
         }
     }
 

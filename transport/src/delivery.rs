@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_core::Stream;
 
-use crate::{Message, Properties, TransportError};
+use crate::{Message, Properties, SharedStr, TransportError};
 
 /// How a delivery is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,6 +35,27 @@ pub trait Settle: Send + Sync + fmt::Debug + 'static {
     async fn settle(self: Box<Self>, how: Settlement) -> Result<(), TransportError>;
 }
 
+/// The backend side of settling deliveries at once, without waiting on anything: one
+/// handle, shared by every delivery of a consumer, settles each by its tag. Implemented
+/// by transports whose settlement is a synchronous step (the in-memory broker); an
+/// [`Acker`] made from one holds the handle and the tag, so handing out a delivery and
+/// settling it allocate nothing.
+pub trait SettleTag: Send + Sync + fmt::Debug + 'static {
+    /// Settles the delivery with tag `tag`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Acker::ack`].
+    fn settle_tag(&self, tag: u64, how: Settlement) -> Result<(), TransportError>;
+}
+
+/// How an [`Acker`] reaches its backend.
+#[derive(Debug)]
+enum Handle {
+    Boxed(Box<dyn Settle>),
+    Tagged(Arc<dyn SettleTag>, u64),
+}
+
 /// The right to settle one delivery: ack it, nack it or reject it, once.
 ///
 /// Requeueing is always explicit. Dropping an `Acker` without settling leaves the message
@@ -41,13 +63,23 @@ pub trait Settle: Send + Sync + fmt::Debug + 'static {
 #[derive(Debug)]
 #[must_use = "a delivery that is never settled is redelivered only when its consumer closes"]
 pub struct Acker {
-    inner: Box<dyn Settle>,
+    inner: Handle,
 }
 
 impl Acker {
     /// Wraps a backend settlement handle.
     pub fn new(inner: Box<dyn Settle>) -> Self {
-        Self { inner }
+        Self {
+            inner: Handle::Boxed(inner),
+        }
+    }
+
+    /// The right to settle delivery `tag` through a consumer's shared handle; see
+    /// [`SettleTag`].
+    pub fn tagged(handle: Arc<dyn SettleTag>, tag: u64) -> Self {
+        Self {
+            inner: Handle::Tagged(handle, tag),
+        }
     }
 
     /// Acknowledges the delivery.
@@ -57,7 +89,7 @@ impl Acker {
     /// [`TransportError::Disconnected`] if the channel it came on is gone (the broker
     /// redelivers the message).
     pub async fn ack(self) -> Result<(), TransportError> {
-        self.inner.settle(Settlement::Ack).await
+        self.settle(Settlement::Ack).await
     }
 
     /// Negatively acknowledges the delivery, requeueing it when `requeue` is true.
@@ -66,7 +98,7 @@ impl Acker {
     ///
     /// As [`Acker::ack`].
     pub async fn nack(self, requeue: bool) -> Result<(), TransportError> {
-        self.inner.settle(Settlement::Nack { requeue }).await
+        self.settle(Settlement::Nack { requeue }).await
     }
 
     /// Rejects the delivery, requeueing it when `requeue` is true.
@@ -75,7 +107,7 @@ impl Acker {
     ///
     /// As [`Acker::ack`].
     pub async fn reject(self, requeue: bool) -> Result<(), TransportError> {
-        self.inner.settle(Settlement::Reject { requeue }).await
+        self.settle(Settlement::Reject { requeue }).await
     }
 
     /// Settles the delivery as `how` says.
@@ -84,35 +116,41 @@ impl Acker {
     ///
     /// As [`Acker::ack`].
     pub async fn settle(self, how: Settlement) -> Result<(), TransportError> {
-        self.inner.settle(how).await
+        match self.inner {
+            Handle::Boxed(inner) => inner.settle(how).await,
+            Handle::Tagged(handle, tag) => handle.settle_tag(tag, how),
+        }
     }
 }
 
 /// Where and how a message was delivered.
+///
+/// The names are [`SharedStr`]s, which read and compare as strings: a broker that holds
+/// them already hands them to every delivery without copying them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeliveryInfo {
     /// The exchange the message was published to (`""` for the default exchange).
-    pub exchange: String,
+    pub exchange: SharedStr,
     /// The routing key it was published with.
-    pub routing_key: String,
+    pub routing_key: SharedStr,
     /// Whether it was delivered before and requeued.
     pub redelivered: bool,
     /// The delivery tag, unique per consumer channel.
     pub delivery_tag: u64,
     /// The tag of the consumer it was delivered to.
-    pub consumer_tag: String,
+    pub consumer_tag: SharedStr,
 }
 
 impl DeliveryInfo {
     /// Delivery information, as a backend builds it.
     #[must_use]
     pub fn new(
-        exchange: impl Into<String>,
-        routing_key: impl Into<String>,
+        exchange: impl Into<SharedStr>,
+        routing_key: impl Into<SharedStr>,
         redelivered: bool,
         delivery_tag: u64,
-        consumer_tag: impl Into<String>,
+        consumer_tag: impl Into<SharedStr>,
     ) -> Self {
         Self {
             exchange: exchange.into(),

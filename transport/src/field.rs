@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// One value of an AMQP field table.
 ///
@@ -248,6 +249,11 @@ impl From<&str> for FieldValue {
 ///
 /// Keys are kept sorted so that tables compare and print deterministically.
 ///
+/// A table is shared copy-on-write: cloning one (as a message is cloned on its way
+/// through a broker, or a proxy's headers into each request) copies a pointer, and the
+/// first change to a shared table copies its entries. An empty table holds nothing on
+/// the heap.
+///
 /// ```
 /// use nameko_transport::{FieldTable, FieldValue};
 ///
@@ -256,9 +262,16 @@ impl From<&str> for FieldValue {
 /// headers.insert("nameko.user_id", 42);
 /// assert_eq!(headers.get("nameko.user_id"), Some(&FieldValue::I32(42)));
 /// assert_eq!(headers.len(), 2);
+///
+/// let mut copy = headers.clone();
+/// copy.insert("nameko.user_id", 43);
+/// assert_eq!(headers.get("nameko.user_id"), Some(&FieldValue::I32(42)));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FieldTable(BTreeMap<String, FieldValue>);
+#[derive(Clone, Default)]
+pub struct FieldTable(Option<Arc<BTreeMap<String, FieldValue>>>);
+
+/// What an empty table reads as.
+static EMPTY: BTreeMap<String, FieldValue> = BTreeMap::new();
 
 impl FieldTable {
     /// An empty table.
@@ -267,13 +280,23 @@ impl FieldTable {
         Self::default()
     }
 
+    /// The entries, for reading.
+    fn map(&self) -> &BTreeMap<String, FieldValue> {
+        self.0.as_deref().unwrap_or(&EMPTY)
+    }
+
+    /// The entries, for changing: this table's own copy of them.
+    fn map_mut(&mut self) -> &mut BTreeMap<String, FieldValue> {
+        Arc::make_mut(self.0.get_or_insert_with(Arc::default))
+    }
+
     /// Inserts a value, returning the one it replaced.
     pub fn insert(
         &mut self,
         key: impl Into<String>,
         value: impl Into<FieldValue>,
     ) -> Option<FieldValue> {
-        self.0.insert(key.into(), value.into())
+        self.map_mut().insert(key.into(), value.into())
     }
 
     /// Adds a value and returns the table, for building tables in one expression.
@@ -286,41 +309,64 @@ impl FieldTable {
     /// The value under `key`.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&FieldValue> {
-        self.0.get(key)
+        self.map().get(key)
     }
 
     /// Removes and returns the value under `key`.
     pub fn remove(&mut self, key: &str) -> Option<FieldValue> {
-        self.0.remove(key)
+        if !self.contains_key(key) {
+            return None;
+        }
+        self.map_mut().remove(key)
     }
 
     /// Whether `key` is present.
     #[must_use]
     pub fn contains_key(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.map().contains_key(key)
     }
 
     /// Number of entries.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.map().len()
     }
 
     /// Whether the table has no entries.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.map().is_empty()
     }
 
     /// Iterates over the entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &FieldValue)> + '_ {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
+        self.map().iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+impl fmt::Debug for FieldTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FieldTable").field(self.map()).finish()
+    }
+}
+
+impl PartialEq for FieldTable {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => true,
+            _ => self.map() == other.map(),
+        }
     }
 }
 
 impl FromIterator<(String, FieldValue)> for FieldTable {
     fn from_iter<I: IntoIterator<Item = (String, FieldValue)>>(iter: I) -> Self {
-        Self(iter.into_iter().collect())
+        let map: BTreeMap<String, FieldValue> = iter.into_iter().collect();
+        if map.is_empty() {
+            Self(None)
+        } else {
+            Self(Some(Arc::new(map)))
+        }
     }
 }
 
@@ -329,7 +375,10 @@ impl IntoIterator for FieldTable {
     type IntoIter = std::collections::btree_map::IntoIter<String, FieldValue>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.0
+            .map(Arc::unwrap_or_clone)
+            .unwrap_or_default()
+            .into_iter()
     }
 }
 
@@ -338,13 +387,16 @@ impl<'a> IntoIterator for &'a FieldTable {
     type IntoIter = std::collections::btree_map::Iter<'a, String, FieldValue>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.map().iter()
     }
 }
 
 impl Extend<(String, FieldValue)> for FieldTable {
     fn extend<I: IntoIterator<Item = (String, FieldValue)>>(&mut self, iter: I) {
-        self.0.extend(iter);
+        let mut iter = iter.into_iter().peekable();
+        if iter.peek().is_some() {
+            self.map_mut().extend(iter);
+        }
     }
 }
 
@@ -371,6 +423,39 @@ mod tests {
     fn json_round_trip_of_nested_values() {
         let v = json!({"a": [1, "two", {"three": true}], "b": 2.5, "c": 1_099_511_627_776_i64});
         assert_eq!(FieldValue::from_json(&v).to_json(), v);
+    }
+
+    #[test]
+    fn tables_are_copied_on_write() {
+        let original = FieldTable::new().with("a", 1).with("b", "two");
+        let mut copy = original.clone();
+        assert_eq!(copy, original);
+        copy.insert("a", 2);
+        assert_eq!(original.get("a"), Some(&FieldValue::I32(1)));
+        assert_eq!(copy.get("a"), Some(&FieldValue::I32(2)));
+        assert_eq!(copy.remove("b"), Some(FieldValue::from("two")));
+        assert_eq!(copy.remove("missing"), None);
+        assert_eq!(original.len(), 2);
+        assert_eq!(copy.len(), 1);
+        let entries: Vec<(String, FieldValue)> = original.clone().into_iter().collect();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(original.len(), 2);
+    }
+
+    #[test]
+    fn empty_tables_are_equal_however_made() {
+        let mut emptied = FieldTable::new().with("a", 1);
+        emptied.remove("a");
+        assert_eq!(emptied, FieldTable::new());
+        assert!(emptied.is_empty());
+        let collected: FieldTable = std::iter::empty().collect();
+        assert_eq!(collected, FieldTable::default());
+        assert_eq!(format!("{:?}", FieldTable::new()), "FieldTable({})");
+        let mut extended = FieldTable::new();
+        extended.extend(std::iter::empty());
+        assert_eq!(extended, FieldTable::new());
+        extended.extend([("k".to_owned(), FieldValue::Void)]);
+        assert_eq!(extended.len(), 1);
     }
 
     #[test]

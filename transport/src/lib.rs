@@ -43,6 +43,7 @@ mod error;
 mod field;
 mod message;
 pub mod redact;
+mod shared_str;
 pub mod topology;
 
 use std::fmt;
@@ -50,10 +51,13 @@ use std::fmt;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-pub use delivery::{Acker, Consumer, ConsumerStream, Delivery, DeliveryInfo, Settle, Settlement};
+pub use delivery::{
+    Acker, Consumer, ConsumerStream, Delivery, DeliveryInfo, Settle, SettleTag, Settlement,
+};
 pub use error::TransportError;
 pub use field::{FieldTable, FieldValue};
 pub use message::{DeliveryMode, Message, Properties};
+pub use shared_str::SharedStr;
 
 /// The kind of an exchange, which decides how it routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -47,7 +47,7 @@ impl DeliveryMode {
 /// assert_eq!(props.content_type.as_deref(), Some("application/json"));
 /// assert_eq!(props.delivery_mode, Some(DeliveryMode::Persistent));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Properties {
     /// MIME type of the body; nameko sends and requires `application/json`.
@@ -78,6 +78,47 @@ pub struct Properties {
     pub app_id: Option<String>,
     /// The AMQP `cluster-id` property (deprecated in AMQP 0-9-1, carried for completeness).
     pub cluster_id: Option<String>,
+}
+
+impl Clone for Properties {
+    fn clone(&self) -> Self {
+        Self {
+            content_type: self.content_type.clone(),
+            content_encoding: self.content_encoding.clone(),
+            headers: self.headers.clone(),
+            delivery_mode: self.delivery_mode,
+            priority: self.priority,
+            correlation_id: self.correlation_id.clone(),
+            reply_to: self.reply_to.clone(),
+            expiration: self.expiration.clone(),
+            message_id: self.message_id.clone(),
+            timestamp: self.timestamp,
+            kind: self.kind.clone(),
+            user_id: self.user_id.clone(),
+            app_id: self.app_id.clone(),
+            cluster_id: self.cluster_id.clone(),
+        }
+    }
+
+    /// Copies field by field, reusing the strings `self` already has: a broker that
+    /// keeps a copy of every message it delivers can keep it in recycled properties
+    /// without allocating.
+    fn clone_from(&mut self, source: &Self) {
+        self.content_type.clone_from(&source.content_type);
+        self.content_encoding.clone_from(&source.content_encoding);
+        self.headers.clone_from(&source.headers);
+        self.delivery_mode = source.delivery_mode;
+        self.priority = source.priority;
+        self.correlation_id.clone_from(&source.correlation_id);
+        self.reply_to.clone_from(&source.reply_to);
+        self.expiration.clone_from(&source.expiration);
+        self.message_id.clone_from(&source.message_id);
+        self.timestamp = source.timestamp;
+        self.kind.clone_from(&source.kind);
+        self.user_id.clone_from(&source.user_id);
+        self.app_id.clone_from(&source.app_id);
+        self.cluster_id.clone_from(&source.cluster_id);
+    }
 }
 
 impl Properties {
@@ -197,12 +238,28 @@ impl Properties {
 /// let msg = Message::new(r#"{"args": [], "kwargs": {}}"#, Properties::json());
 /// assert_eq!(msg.body.len(), 26);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Message {
     /// The payload.
     pub body: Bytes,
     /// The AMQP properties.
     pub properties: Properties,
+}
+
+impl Clone for Message {
+    fn clone(&self) -> Self {
+        Self {
+            body: self.body.clone(),
+            properties: self.properties.clone(),
+        }
+    }
+
+    /// Copies the body (a reference count) and the properties into `self`, reusing its
+    /// strings; see [`Properties`].
+    fn clone_from(&mut self, source: &Self) {
+        self.body.clone_from(&source.body);
+        self.properties.clone_from(&source.properties);
+    }
 }
 
 impl Message {
@@ -213,5 +270,37 @@ impl Message {
             body: body.into(),
             properties,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clone_from_copies_every_property() {
+        let full = Properties::json()
+            .with_correlation_id("c")
+            .with_reply_to("r")
+            .with_expiration("10")
+            .with_message_id("m")
+            .with_timestamp(7)
+            .with_kind("k")
+            .with_user_id("u")
+            .with_app_id("a")
+            .with_headers(FieldTable::new().with("h", 1));
+        let mut full = full;
+        full.cluster_id = Some("cl".to_owned());
+        let mut copy = Properties::default().with_correlation_id("a much longer old value");
+        copy.clone_from(&full);
+        assert_eq!(copy, full);
+        assert_eq!(full.clone(), full);
+        let mut emptied = full.clone();
+        emptied.clone_from(&Properties::default());
+        assert_eq!(emptied, Properties::default());
+        let message = Message::new("body", full);
+        let mut into = Message::new("", Properties::default());
+        into.clone_from(&message);
+        assert_eq!(into, message);
     }
 }

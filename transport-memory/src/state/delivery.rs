@@ -5,15 +5,17 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use nameko_transport::{Acker, ConsumeOptions, Delivery, DeliveryInfo, Settlement, TransportError};
-use tokio::sync::mpsc;
+use nameko_transport::{
+    Acker, ConsumeOptions, Delivery, DeliveryInfo, SettleTag, Settlement, TransportError,
+};
 use tokio::time::Instant;
 
 use super::{DeathReason, State, not_found_queue};
 use crate::broker::Shared;
 use crate::connection::Phase;
-use crate::consumer::{ConsumerState, InFlight, Item, MemoryAcker, MemoryConsumer};
+use crate::consumer::{ConsumerAcks, ConsumerState, InFlight, Item, MemoryConsumer};
 use crate::ids::{ConnectionId, ConsumerId, QueueId};
+use crate::mailbox;
 use crate::queue::Queue;
 
 impl State {
@@ -52,7 +54,7 @@ impl State {
             }
         };
         let id = ConsumerId(self.next_id());
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mailbox::channel();
         let epoch = Arc::new(AtomicU64::new(0));
         tracing::debug!(queue, tag = %tag, prefetch = options.prefetch, "consumer started");
         self.consumers.insert(
@@ -66,6 +68,10 @@ impl State {
                 unacked: BTreeMap::new(),
                 next_tag: 1,
                 epoch: Arc::clone(&epoch),
+                acks: Arc::new(ConsumerAcks {
+                    shared: Weak::clone(&self.shared),
+                    consumer: id,
+                }),
                 tx: Some(tx),
                 cancelled: false,
             },
@@ -193,36 +199,37 @@ impl State {
                 q.next_consumer = 0;
                 continue;
             };
-            let Some(queued) = q.ready.pop_front() else {
+            let Some(mut queued) = q.ready.pop_front() else {
                 break;
             };
             let tag = c.next_tag;
             c.next_tag += 1;
             let info = DeliveryInfo::new(
-                &*queued.exchange,
-                &*queued.routing_key,
+                &queued.exchange,
+                &queued.routing_key,
                 queued.redelivered,
                 tag,
-                &*c.tag,
+                &c.tag,
             );
-            let acker = Acker::new(Box::new(MemoryAcker {
-                shared: Weak::clone(&self.shared),
-                consumer: cid,
-                tag,
-            }));
-            let delivery = Delivery::new((*queued.message).clone(), info, acker);
+            let acker = Acker::tagged(Arc::clone(&c.acks) as Arc<dyn SettleTag>, tag);
+            let message = q.spares.deliver(&mut queued.message, &mut self.shells);
+            let delivery = Delivery::new(message, info, acker);
             let item = Item {
                 epoch: c.epoch.load(Ordering::Acquire),
                 item: Ok(delivery),
             };
-            if tx.send(item).is_err() {
-                // The stream is gone without closing: put the message back and stop
-                // delivering to it.
-                q.requeue_front(queued);
-                c.tx = None;
-                q.consumers.remove(slot);
-                q.next_consumer = 0;
-                continue;
+            match tx.send(item) {
+                Ok(None) => {}
+                Ok(Some(waker)) => self.wakes.push(waker),
+                Err(_) => {
+                    // The stream is gone without closing: put the message back and stop
+                    // delivering to it.
+                    q.requeue_front(queued);
+                    c.tx = None;
+                    q.consumers.remove(slot);
+                    q.next_consumer = 0;
+                    continue;
+                }
             }
             c.unacked.insert(
                 tag,
@@ -275,6 +282,8 @@ impl State {
                 q.requeue_front(message);
             } else if q.policy.is_some() {
                 self.dead_letter(qid, in_flight.message, DeathReason::Rejected);
+            } else {
+                q.spares.give_back(in_flight.message.message);
             }
             self.dispatch(qid);
         }

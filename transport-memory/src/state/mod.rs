@@ -13,9 +13,11 @@ use crate::broker::Shared;
 use crate::connection::{Connection, Phase};
 use crate::consumer::ConsumerState;
 use crate::exchange::Exchange;
-use crate::ids::{ConnectionId, ConsumerId, IdBuild, QueueId};
+use crate::ids::{ConnectionId, ConsumerId, IdBuild, NameBuild, QueueId};
 use crate::inspect::{PublishLog, Published};
+use crate::mailbox::Wakes;
 use crate::queue::Queue;
+use crate::recycle::Shells;
 
 mod declare;
 mod delivery;
@@ -33,9 +35,9 @@ const MAX_NAME_LEN: usize = 255;
 #[derive(Debug)]
 pub(crate) struct State {
     shared: Weak<Shared>,
-    pub(crate) exchanges: HashMap<Arc<str>, Exchange>,
+    pub(crate) exchanges: HashMap<Arc<str>, Exchange, NameBuild>,
     pub(crate) queues: HashMap<QueueId, Queue, IdBuild>,
-    pub(crate) queue_names: HashMap<Arc<str>, QueueId>,
+    pub(crate) queue_names: HashMap<Arc<str>, QueueId, NameBuild>,
     pub(crate) consumers: HashMap<ConsumerId, ConsumerState, IdBuild>,
     pub(crate) connections: BTreeMap<ConnectionId, Connection>,
     next_id: u64,
@@ -57,6 +59,10 @@ pub(crate) struct State {
     pub(crate) ttl_next: Option<Instant>,
     /// The broker's timer must be (started and) told of an earlier `ttl_next`.
     pub(crate) ttl_wake: bool,
+    /// Empty `Arc`s for published messages.
+    shells: Shells,
+    /// Consumer tasks to wake once the lock is released.
+    pub(crate) wakes: Wakes,
 }
 
 fn not_found_queue(name: &str) -> TransportError {
@@ -87,9 +93,9 @@ impl State {
     pub(crate) fn new(shared: Weak<Shared>, log: PublishLog) -> Self {
         let mut state = Self {
             shared,
-            exchanges: HashMap::new(),
+            exchanges: HashMap::default(),
             queues: HashMap::default(),
-            queue_names: HashMap::new(),
+            queue_names: HashMap::default(),
             consumers: HashMap::default(),
             connections: BTreeMap::new(),
             next_id: 1,
@@ -104,6 +110,8 @@ impl State {
             default_exchange: Arc::from(""),
             ttl_next: None,
             ttl_wake: false,
+            shells: Shells::default(),
+            wakes: Wakes::default(),
         };
         state.declare_builtin_exchanges();
         state

@@ -177,7 +177,7 @@ impl State {
             original_expiration,
         );
         let targets = match self.targets(&dlx, &routing_key, &message.properties.headers) {
-            Ok((_, targets)) => targets,
+            Ok((_, targets, _)) => targets,
             Err(error) => {
                 tracing::debug!(queue = %queue_name, %error, "dead-lettered message dropped");
                 return;

@@ -13,6 +13,7 @@ use crate::queue::QueuedMessage;
 /// Where a publish went.
 struct Routed {
     exchange: Arc<str>,
+    routing_key: Arc<str>,
     outcome: PublishOutcome,
     queues: usize,
 }
@@ -27,19 +28,24 @@ impl State {
         options: PublishOptions,
     ) -> Result<PublishOutcome, TransportError> {
         self.check_usable(conn)?;
-        let message = Arc::new(message);
-        let routing_key: Arc<str> = routing_key.into();
-        let result = self.route_and_enqueue(conn, exchange, &routing_key, &message, options);
+        let message = self.shells.wrap(message);
         if self.log == PublishLog::Off {
-            return result.map(|routed| routed.outcome);
+            // The queues hold the only references, so that delivery can hand the message
+            // itself to a consumer.
+            return self
+                .route_and_enqueue(conn, exchange, routing_key, message, options)
+                .map(|routed| routed.outcome);
         }
-        let (exchange, outcome, queues) = match result {
+        let logged = Arc::clone(&message);
+        let result = self.route_and_enqueue(conn, exchange, routing_key, message, options);
+        let (exchange, routing_key, outcome, queues) = match result {
             Ok(Routed {
                 exchange,
+                routing_key,
                 outcome,
                 queues,
-            }) => (exchange, Ok(outcome), queues),
-            Err(error) => (Arc::from(exchange), Err(error), 0),
+            }) => (exchange, routing_key, Ok(outcome), queues),
+            Err(error) => (Arc::from(exchange), Arc::from(routing_key), Err(error), 0),
         };
         self.publish_seq += 1;
         self.log_publish(Published {
@@ -47,7 +53,7 @@ impl State {
             connection: conn,
             exchange,
             routing_key,
-            message,
+            message: logged,
             outcome: outcome.clone(),
             queues,
         });
@@ -58,8 +64,8 @@ impl State {
         &mut self,
         conn: ConnectionId,
         exchange: &str,
-        routing_key: &Arc<str>,
-        message: &Arc<Message>,
+        routing_key: &str,
+        message: Arc<Message>,
         options: PublishOptions,
     ) -> Result<Routed, TransportError> {
         if let Some(c) = self.connections.get_mut(&conn)
@@ -81,18 +87,19 @@ impl State {
             None => None,
             Some(expiration) => Some(parse_expiration(expiration)?),
         };
-        let (exchange_name, targets) =
+        let (exchange_name, targets, routing_key) =
             self.targets(exchange, routing_key, &message.properties.headers)?;
-        let queued = QueuedMessage {
-            message: Arc::clone(message),
+        let mut queued = Some(QueuedMessage {
+            message,
             exchange: Arc::clone(&exchange_name),
-            routing_key: Arc::clone(routing_key),
+            routing_key: Arc::clone(&routing_key),
             redelivered: false,
             expires_at: None,
             priority: 0,
-        };
+        });
         let mut refused = false;
-        for &id in targets.iter() {
+        let last = targets.len().saturating_sub(1);
+        for (i, &id) in targets.iter().enumerate() {
             let Some(q) = self.queues.get_mut(&id) else {
                 continue;
             };
@@ -100,17 +107,26 @@ impl State {
                 // Lost with its node: what is routed to it meanwhile is dropped.
                 continue;
             }
+            // The last queue takes the message itself, the others share it.
+            let copy = if i == last {
+                queued.take()
+            } else {
+                queued.clone()
+            };
+            let Some(copy) = copy else {
+                continue;
+            };
             if q.policy.is_none() && message_ttl.is_none() {
-                q.ready.push_back(queued.clone());
+                q.ready.push_back(copy);
                 self.dispatch(id);
             } else {
-                refused |= !self.enqueue(id, queued.clone(), message_ttl);
+                refused |= !self.enqueue(id, copy, message_ttl);
             }
         }
         let outcome = if targets.is_empty() && options.mandatory {
             tracing::debug!(
                 exchange,
-                routing_key = &**routing_key,
+                routing_key = &*routing_key,
                 "mandatory message returned: no route"
             );
             PublishOutcome::Returned {
@@ -126,32 +142,41 @@ impl State {
         };
         Ok(Routed {
             exchange: exchange_name,
+            routing_key,
             outcome,
             queues: targets.len(),
         })
     }
 
-    /// The exchange's shared name and the queues a message reaches through it.
+    /// The exchange's shared name, the queues a message reaches through it, and the
+    /// routing key as a shared string (the one the broker already holds, when it does).
     pub(super) fn targets(
         &mut self,
         exchange: &str,
         routing_key: &str,
         headers: &FieldTable,
-    ) -> Result<(Arc<str>, Arc<[QueueId]>), TransportError> {
+    ) -> Result<(Arc<str>, Arc<[QueueId]>, Arc<str>), TransportError> {
         if exchange.is_empty() {
-            let targets = self
-                .queue_names
-                .get(routing_key)
-                .map_or_else(|| Arc::from([]), |id| Arc::from([*id]));
-            return Ok((Arc::clone(&self.default_exchange), targets));
+            let default = Arc::clone(&self.default_exchange);
+            return Ok(match self.queue_names.get_key_value(routing_key) {
+                Some((name, id)) => {
+                    let targets = self
+                        .queues
+                        .get(id)
+                        .map_or_else(|| Arc::from([*id]), |q| Arc::clone(&q.route));
+                    (default, targets, Arc::clone(name))
+                }
+                None => (default, Arc::from([]), Arc::from(routing_key)),
+            });
         }
         let Some(x) = self.exchanges.get_mut(exchange) else {
             return Err(not_found_exchange(exchange));
         };
         let name = Arc::clone(&x.name);
-        let queues = x.route_message(routing_key, headers);
+        let (queues, key) = x.route_keyed(routing_key, headers);
+        let key = key.unwrap_or_else(|| Arc::from(routing_key));
         if x.exchange_bindings.is_empty() {
-            return Ok((name, queues));
+            return Ok((name, queues, key));
         }
         // Exchange-to-exchange bindings: every exchange reached routes too; each queue
         // gets one copy.
@@ -170,7 +195,7 @@ impl State {
         }
         all.sort_unstable();
         all.dedup();
-        Ok((name, all.into()))
+        Ok((name, all.into(), key))
     }
 
     fn log_publish(&mut self, record: Published) {
