@@ -314,6 +314,11 @@ pub async fn run_transport_suite<H: Harness>(harness: &H) {
     );
     case!(
         r,
+        policies::acked_is_not_dead_lettered,
+        Requires::DeliveryPolicies
+    );
+    case!(
+        r,
         policies::backoff_round_trips_count_in_x_death,
         Requires::DeliveryPolicies
     );

@@ -221,7 +221,7 @@ async fn the_suite_names_failed_and_hung_cases() {
     };
     let report = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(
-        report.contains("38 passed, 2 failed, 0 skipped"),
+        report.contains("39 passed, 2 failed, 0 skipped"),
         "{report}"
     );
     assert!(

@@ -162,6 +162,29 @@ pub(crate) async fn rejected_is_dead_lettered(cx: &Cx<'_>) -> CaseResult {
     d.ack().await.ctx("acking")
 }
 
+/// An acked message is done with: only rejected (and expired, and overflowing) ones are
+/// dead-lettered. The first dead letter is the rejected second message, not the acked
+/// first one.
+pub(crate) async fn acked_is_not_dead_lettered(cx: &Cx<'_>) -> CaseResult {
+    let conn = cx.connect().await;
+    let (q, dead) = with_dead_letter_queue(cx, &conn, QueueOptions::default()).await?;
+    publish_one(&conn, "", &q, "m-0").await?;
+    publish_one(&conn, "", &q, "m-1").await?;
+    let mut consumer = consume(&conn, &q, ConsumeOptions::default()).await?;
+    let acked = recv(cx, &mut consumer, "the first message").await?;
+    acked.ack().await.ctx("acking")?;
+    let rejected = recv(cx, &mut consumer, "the second message").await?;
+    rejected.reject(false).await.ctx("rejecting")?;
+    let mut dead_consumer = consume(&conn, &dead, ConsumeOptions::default()).await?;
+    let d = recv(cx, &mut dead_consumer, "the rejected message").await?;
+    ensure!(
+        d.body().as_ref() == b"m-1",
+        "the first dead letter is {:?}, not the rejected m-1",
+        String::from_utf8_lossy(d.body())
+    );
+    d.ack().await.ctx("acking")
+}
+
 /// nameko-amqp-retry's backoff: a headers exchange routes by a `backoff` header to a
 /// delay queue whose per-message TTL dead-letters through the default exchange back to
 /// the queue named by the routing key; each round adds one to `x-death`'s count.

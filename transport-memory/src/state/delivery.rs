@@ -280,7 +280,8 @@ impl State {
                 let mut message = in_flight.message;
                 message.redelivered = true;
                 q.requeue_front(message);
-            } else if q.policy.is_some() {
+            } else if !matches!(how, Settlement::Ack) && q.policy.is_some() {
+                // Rejected or nacked without requeue; an acked message is done with.
                 self.dead_letter(qid, in_flight.message, DeathReason::Rejected);
             } else {
                 q.spares.give_back(in_flight.message.message);
