@@ -16,11 +16,9 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use futures_util::task::AtomicWaker;
 use lapin::message::BasicReturnMessage;
 use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
@@ -274,9 +272,9 @@ enum Settled {
 
 /// The mandatory publishes not yet settled on one channel, in the order they were opened.
 ///
-/// Every poll of a publish sweeps the whole ledger: it polls each unresolved confirm that
-/// may have completed (see [`ConfirmWake`]) and keeps each returned message that a confirm
-/// carries for a publish it is a copy of to claim. lapin attaches
+/// Every poll of a publish sweeps the whole ledger: it polls each unresolved confirm
+/// (with its own publisher's waker, so that the right task wakes) and keeps each returned
+/// message that a confirm carries for a publish it is a copy of to claim. lapin attaches
 /// a return to a confirm completed no later than the returned publish's own, hence to a
 /// publish sent before that confirm was seen. So a publish is settled once its confirm
 /// was seen complete, every publish opened before that has its confirm in the ledger (one
@@ -302,47 +300,9 @@ struct Entry {
     /// Whether a pass that must have seen this publish's return, if any, has run.
     settled: bool,
     waker: Option<Waker>,
-    /// What the confirm is polled with.
-    wake: Arc<ConfirmWake>,
-    /// `wake` as a waker, made once.
-    confirm_waker: Waker,
-    /// Whether the confirm was polled once, so that lapin knows `confirm_waker`.
-    polled: bool,
     /// The publisher stopped waiting; the entry stays until it is settled, so that its
     /// return, if any, is claimed by it and not by another publish.
     abandoned: bool,
-}
-
-/// The waker a confirm is polled with: it notes that the confirm may have completed, then
-/// wakes the publisher waiting on it, if any.
-///
-/// lapin completes a confirm and wakes whoever polled it last, so a confirm that was
-/// polled once and not woken since is still pending: a sweep polls only the confirms
-/// never polled and those woken since their last poll. With many publishes in flight that
-/// turns a sweep from a poll of every unresolved confirm into a poll of those that
-/// completed.
-#[derive(Default)]
-struct ConfirmWake {
-    woken: AtomicBool,
-    publisher: AtomicWaker,
-}
-
-impl ConfirmWake {
-    /// Whether the confirm was woken since this was last asked.
-    fn take_woken(&self) -> bool {
-        self.woken.swap(false, Ordering::AcqRel)
-    }
-}
-
-impl Wake for ConfirmWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.publisher.wake();
-    }
 }
 
 impl Ledger {
@@ -354,7 +314,6 @@ impl Ledger {
     fn open(&mut self, fingerprint: Fingerprint) -> u64 {
         let id = self.next;
         self.next += 1;
-        let wake = Arc::new(ConfirmWake::default());
         self.entries.push_back(Entry {
             id,
             fingerprint,
@@ -363,9 +322,6 @@ impl Ledger {
             seen_at: None,
             settled: false,
             waker: None,
-            confirm_waker: Waker::from(Arc::clone(&wake)),
-            wake,
-            polled: false,
             abandoned: false,
         });
         id
@@ -400,8 +356,7 @@ impl Ledger {
         self.entries.iter_mut().find(|e| e.id == id)
     }
 
-    /// Polls every unresolved confirm that may have completed: never polled, or woken
-    /// since its last poll ([`ConfirmWake`]); returns the messages they carried back.
+    /// Polls every unresolved confirm; returns the messages they carried back.
     ///
     /// A confirm seen complete here is one its publisher may be waiting on: lapin woke that
     /// publisher when the confirm completed, unless this poll came first and took the
@@ -411,12 +366,8 @@ impl Ledger {
             let Some(confirm) = entry.confirm.as_mut() else {
                 continue;
             };
-            if entry.polled && !entry.wake.take_woken() {
-                continue;
-            }
-            entry.polled = true;
-            let Poll::Ready(result) =
-                Pin::new(confirm).poll(&mut Context::from_waker(&entry.confirm_waker))
+            let waker = entry.waker.clone().unwrap_or_else(|| Waker::noop().clone());
+            let Poll::Ready(result) = Pin::new(confirm).poll(&mut Context::from_waker(&waker))
             else {
                 continue;
             };
@@ -510,10 +461,7 @@ impl Ledger {
     /// be woken when its confirm completes.
     fn poll_settled(&mut self, id: u64, waker: &Waker) -> Poll<Result<Settled, lapin::Error>> {
         match self.entry(id) {
-            Some(entry) => {
-                entry.wake.publisher.register(waker);
-                entry.waker = Some(waker.clone());
-            }
+            Some(entry) => entry.waker = Some(waker.clone()),
             None => return Poll::Ready(Ok(Settled::NotRequested)),
         }
         // A confirm seen complete in the second pass of a sweep is settled by the next one
@@ -557,7 +505,6 @@ impl Ledger {
                 let entry = &mut self.entries[index];
                 entry.abandoned = true;
                 entry.waker = None;
-                drop(entry.wake.publisher.take());
             }
             None => {}
         }
