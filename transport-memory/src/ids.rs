@@ -49,53 +49,10 @@ impl Hasher for IdHasher {
 /// Builds [`IdHasher`]s.
 pub(crate) type IdBuild = BuildHasherDefault<IdHasher>;
 
-/// A hasher for maps keyed by names (exchanges, queues, routing keys): eight bytes per
-/// multiply (as rustc's `FxHasher`) instead of SipHash. The broker is in-process: its
-/// names come from the application, not from the network.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct NameHasher(u64);
-
-impl NameHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517C_C1B7_2722_0A95);
-    }
-}
-
-impl Hasher for NameHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            let mut buf = [0; 8];
-            buf.copy_from_slice(word);
-            self.add(u64::from_le_bytes(buf));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-}
-
-/// Builds [`NameHasher`]s.
-pub(crate) type NameBuild = BuildHasherDefault<NameHasher>;
+/// Builds the hashers of maps keyed by names (exchanges, queues, routing keys):
+/// foldhash's fast hasher instead of SipHash. The broker is in-process: its names come
+/// from the application, not from the network.
+pub(crate) type NameBuild = foldhash::fast::FixedState;
 
 #[cfg(test)]
 mod tests {
