@@ -150,7 +150,14 @@ impl Terminal {
     }
 
     fn key(&self, key: &str) {
-        self.tmux(&["send-keys", "-t", "shell", key]);
+        self.keys(&[key]);
+    }
+
+    /// Presses keys in one go: tmux writes them to the terminal together.
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "shell"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
     }
 
     /// Types a line, presses Enter, and waits for the next prompt.
@@ -243,7 +250,8 @@ async fn the_shell_in_a_terminal_prints_what_the_same_lines_piped_print() {
     let data_dir = data.0.clone();
     let (transcript, history) = tokio::task::spawn_blocking(move || {
         let terminal = Terminal::start(&format!(
-            "env -u RUST_LOG XDG_DATA_HOME='{}' AMQP_URI='{uri_for_terminal}' {NAMEKO} shell",
+            // `exec`: no shell stays in between, which Ctrl-C would also reach and end.
+            "exec env -u RUST_LOG XDG_DATA_HOME='{}' AMQP_URI='{uri_for_terminal}' {NAMEKO} shell",
             data_dir.display()
         ));
         terminal.wait_for("the banner and prompt", |screen| {
@@ -304,7 +312,10 @@ async fn the_shell_in_a_terminal_prints_what_the_same_lines_piped_print() {
 
         // Ctrl-C on another slow call and Ctrl-D right after it, typed while the call
         // still runs (the terminal driver hands that Ctrl-D over as a NUL): the shell
-        // leaves at once, with exit code 0, its worker still sleeping.
+        // leaves at once, with exit code 0, its worker still sleeping. Both keys go in one
+        // write, so that the Ctrl-D reaches the terminal while the call still runs: one
+        // typed as the next prompt appears may be taken by the line editor's query of the
+        // cursor position, whose answer it reads then.
         let before = terminal.prompts();
         terminal.type_text("n.rpc.slow.sleep(30000)");
         terminal.key("Enter");
@@ -316,8 +327,7 @@ async fn the_shell_in_a_terminal_prints_what_the_same_lines_piped_print() {
         });
         std::thread::sleep(Duration::from_millis(300));
         let left = Instant::now();
-        terminal.key("C-c");
-        terminal.key("C-d");
+        terminal.keys(&["C-c", "C-d"]);
         terminal.wait_for_within("the shell to exit", Duration::from_secs(5), |_| {
             let status = terminal.tmux(&[
                 "display-message",
