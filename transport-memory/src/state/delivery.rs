@@ -269,22 +269,25 @@ impl State {
             )));
         };
         self.in_flight -= 1;
-        let requeue = match how {
-            Settlement::Ack => false,
-            Settlement::Nack { requeue } | Settlement::Reject { requeue } => requeue,
+        // `None` for an ack; for a reject or nack, whether it asked for a requeue.
+        let rejected = match how {
+            Settlement::Ack => None,
+            Settlement::Nack { requeue } | Settlement::Reject { requeue } => Some(requeue),
         };
         let qid = in_flight.queue;
         if let Some(q) = self.queues.get_mut(&qid) {
             q.unacked -= 1;
-            if requeue {
-                let mut message = in_flight.message;
-                message.redelivered = true;
-                q.requeue_front(message);
-            } else if !matches!(how, Settlement::Ack) && q.policy.is_some() {
-                // Rejected or nacked without requeue; an acked message is done with.
-                self.dead_letter(qid, in_flight.message, DeathReason::Rejected);
-            } else {
-                q.spares.give_back(in_flight.message.message);
+            match rejected {
+                Some(true) => {
+                    let mut message = in_flight.message;
+                    message.redelivered = true;
+                    q.requeue_front(message);
+                }
+                Some(false) if q.policy.is_some() => {
+                    self.dead_letter(qid, in_flight.message, DeathReason::Rejected);
+                }
+                // Acked, or dropped for good: done with.
+                _ => q.spares.give_back(in_flight.message.message),
             }
             self.dispatch(qid);
         }
