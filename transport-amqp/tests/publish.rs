@@ -301,3 +301,72 @@ async fn concurrent_confirmed_publishes_pipeline() {
         })
         .await;
 }
+
+/// Mandatory publishes made one after the other by each of several tasks, routed and
+/// unroutable interleaved, some given up while they wait: each publish awaited to the end
+/// is settled within seconds with its own outcome. A task with one publish in flight is
+/// woken only by its own confirm, and one given up leaves its confirm for the others to
+/// see; a lost wake-up shows here as a publish that waits for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_and_abandoned_mandatory_publishes_all_settle() {
+    let Some(broker) = test_broker().await else {
+        return;
+    };
+    broker
+        .run("sequential-returns", |scope| async move {
+            let t = Arc::new(scope.connect().await);
+            let q = scope.queue("q");
+            t.declare_queue(&q, QueueOptions::default())
+                .await
+                .expect("declare");
+            let nowhere = scope.name("nowhere");
+            let (tasks, each) = (8, 250);
+            let mut set = JoinSet::new();
+            for task in 0..tasks {
+                let t = Arc::clone(&t);
+                let (q, nowhere) = (q.clone(), nowhere.clone());
+                set.spawn(async move {
+                    let (mut routed, mut abandoned) = (0, 0);
+                    for i in 0..each {
+                        let routable = (i + task) % 3 != 0;
+                        let key = if routable { &q } else { &nowhere };
+                        let options = PublishOptions::default().with_mandatory(true);
+                        let publish = t.publish("", key, msg(&format!("{task}-{i}")), options);
+                        if i % 7 == 3 {
+                            // Given up while it waits, or before: either way nothing hangs.
+                            let given_up =
+                                tokio::time::timeout(Duration::from_micros(300), publish).await;
+                            abandoned += u32::from(given_up.is_err() && routable);
+                            routed +=
+                                u32::from(matches!(given_up, Ok(Ok(PublishOutcome::Confirmed))));
+                            continue;
+                        }
+                        let outcome = tokio::time::timeout(Duration::from_secs(10), publish)
+                            .await
+                            .unwrap_or_else(|_| panic!("publish {task}-{i} still waits after 10 s"))
+                            .expect("publish");
+                        if routable {
+                            assert_eq!(outcome, PublishOutcome::Confirmed, "publish {task}-{i}");
+                            routed += 1;
+                        } else {
+                            assert!(no_route(&outcome), "publish {task}-{i}: {outcome:?}");
+                        }
+                    }
+                    (routed, abandoned)
+                });
+            }
+            let (mut routed, mut abandoned) = (0, 0);
+            while let Some(joined) = set.join_next().await {
+                let (r, a) = joined.expect("publishing task");
+                routed += r;
+                abandoned += a;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let depth = depth(&*t, &q).await;
+            assert!(
+                (routed..=routed + abandoned).contains(&depth),
+                "{depth} messages queued, {routed} confirmed and {abandoned} given up"
+            );
+        })
+        .await;
+}
