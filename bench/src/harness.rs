@@ -456,7 +456,13 @@ async fn measure(
         let Ok(result) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        let now = (client.cpu_time()?, server_cpu()?);
+        // The nameko-rs client reports its own CPU time (`cpu_ns`), read while its
+        // runtime's threads live; the others are read here.
+        let client_cpu = match result.get("cpu_ns").and_then(Value::as_u64) {
+            Some(ns) => Duration::from_nanos(ns),
+            None => client.cpu_time()?,
+        };
+        let now = (client_cpu, server_cpu()?);
         let scenario = result
             .get("scenario")
             .and_then(Value::as_str)

@@ -106,6 +106,11 @@ async fn run(args: ClientArgs) -> Result<()> {
             if scenario == Scenario::Pipe {
                 line["inflight"] = sizes.inflight.into();
             }
+            // Read while every thread lives: the runtime's workers end with the process,
+            // before the harness could read them.
+            if let Ok(cpu) = nameko_bench::procfs::cpu_time(std::process::id()) {
+                line["cpu_ns"] = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX).into();
+            }
             println!("{line}");
             std::io::stdout().flush()?;
         }
