@@ -294,23 +294,22 @@ impl Ledger {
         }
         let unclaimed = &mut self.unclaimed;
         self.entries.retain_mut(|entry| {
-            if entry.settled {
-                return true;
+            if !entry.settled {
+                match entry.seen_at {
+                    Some(seen_at) if seen_at <= oldest_unresolved => entry.settled = true,
+                    _ => return true,
+                }
+                if let Some(waker) = &entry.waker
+                    && !waker.will_wake(current)
+                {
+                    waker.wake_by_ref();
+                }
             }
-            match entry.seen_at {
-                Some(seen_at) if seen_at <= oldest_unresolved => entry.settled = true,
-                _ => return true,
-            }
+            // Settled with nobody to take it: its return, if any, goes with it.
             if entry.abandoned {
                 Self::claim(unclaimed, &entry.fingerprint);
-                return false;
             }
-            if let Some(waker) = &entry.waker
-                && !waker.will_wake(current)
-            {
-                waker.wake_by_ref();
-            }
-            true
+            !entry.abandoned
         });
     }
 
