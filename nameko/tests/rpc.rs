@@ -195,14 +195,17 @@ cluster_tests! {
         cluster.start::<Api>().await;
         let proxy = cluster.proxy().await;
         let api = proxy.service("api");
-        let mut pending = Vec::new();
-        for i in 0..100_u64 {
-            // The first calls sleep longest, so replies come back in reverse.
-            pending.push((i, api.call_async::<u64>("sleep", (200 - 2 * i,)).await.unwrap()));
-        }
+        // The first calls sleep longest, so replies come back in reverse. The requests go
+        // out together: sent one after the other, each awaiting its confirm, they would
+        // spread over more than the 2 ms between two sleeps on a loaded machine.
+        let sent = futures_util::future::join_all(
+            (0..100_u64).map(|i| api.call_async::<u64>("sleep", (200 - 2 * i,))),
+        )
+        .await;
         let mut order = Vec::new();
         let mut results = futures_util::stream::FuturesUnordered::new();
-        for (i, reply) in pending {
+        for (i, reply) in (0..100_u64).zip(sent) {
+            let reply = reply.unwrap();
             results.push(async move { (i, reply.result().await) });
         }
         while let Some((i, result)) = futures_util::StreamExt::next(&mut results).await {
