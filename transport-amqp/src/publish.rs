@@ -68,16 +68,15 @@ impl Publisher {
             let confirm = send(&channel, outgoing).await?;
             return outcome(ConfirmGuard::new(confirm).wait().await, exchange, true);
         }
-        match self.mandatory.publish(session, outgoing).await? {
-            Ok(Settled::Nacked) => Ok(PublishOutcome::Nacked),
-            Ok(Settled::Returned(reply_code, reply_text)) => Ok(PublishOutcome::Returned {
+        Ok(match self.mandatory.publish(session, outgoing).await? {
+            Settled::Nacked => PublishOutcome::Nacked,
+            Settled::Returned(reply_code, reply_text) => PublishOutcome::Returned {
                 reply_code,
                 reply_text: reply_text.to_string(),
-            }),
-            Ok(Settled::Acked) if options.confirm => Ok(PublishOutcome::Confirmed),
-            Ok(Settled::Acked | Settled::NotRequested) => Ok(PublishOutcome::Sent),
-            Err(e) => Err(publish_error(&e, exchange)),
-        }
+            },
+            Settled::Acked if options.confirm => PublishOutcome::Confirmed,
+            Settled::Acked | Settled::NotRequested => PublishOutcome::Sent,
+        })
     }
 }
 

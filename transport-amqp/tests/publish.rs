@@ -324,7 +324,7 @@ async fn sequential_and_abandoned_mandatory_publishes_all_settle() {
     broker
         .run("sequential-returns", |scope| async move {
             let (t, q, nowhere) = routed_and_unroutable(&scope).await;
-            let (tasks, each) = (8, 250);
+            let (tasks, each) = (16, 500);
             let mut set = JoinSet::new();
             for task in 0..tasks {
                 let t = Arc::clone(&t);

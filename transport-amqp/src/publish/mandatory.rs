@@ -22,7 +22,7 @@ use lapin::{Channel, Confirmation, PublisherConfirm};
 use nameko_transport::TransportError;
 use parking_lot::{Mutex, RwLock};
 
-use super::Outgoing;
+use super::{Outgoing, publish_error};
 use crate::connection::Session;
 
 /// What the broker said of one mandatory publish, its return given to the right one.
@@ -51,7 +51,8 @@ impl MandatoryChannel {
         &self,
         session: &Session,
         outgoing: Outgoing<'_>,
-    ) -> Result<Result<Settled, lapin::Error>, TransportError> {
+    ) -> Result<Settled, TransportError> {
+        let exchange = outgoing.exchange;
         let tracked = self.get(session).await?;
         let id = tracked.ledger.lock().open(Fingerprint::of(&outgoing));
         let send = {
@@ -70,7 +71,7 @@ impl MandatoryChannel {
                     .await
             }
         };
-        Ok(Settling {
+        Settling {
             tracked,
             id,
             stage: Stage::Sending {
@@ -79,7 +80,8 @@ impl MandatoryChannel {
             },
             orphan: false,
         }
-        .await)
+        .await
+        .map_err(|e| publish_error(&e, exchange))
     }
 
     async fn get(&self, session: &Session) -> Result<Arc<Tracked>, TransportError> {
@@ -469,9 +471,11 @@ impl Future for Settling {
 
 impl Drop for Settling {
     fn drop(&mut self) {
-        let runtime = match &self.orphan {
-            false => tokio::runtime::Handle::try_current().ok(),
-            true => None,
+        // An orphan is not spawned again.
+        let runtime = if self.orphan {
+            None
+        } else {
+            tokio::runtime::Handle::try_current().ok()
         };
         // Without a task to finish the send, its confirm never reaches the ledger: the
         // entry goes, and with it the chance to see what lapin gives that confirm.
